@@ -1,0 +1,3 @@
+export * from './range.ts';
+export * from './error.ts';
+export * from './suggest.ts';
