@@ -4,8 +4,13 @@ import type { SourceRange } from '../source/range.ts';
 export interface Heredoc {
   /** Delimiter word without quotes or the `-`. */
   name: string;
-  /** Body text, each line ending in "\n"; tabs already stripped for `<<-`. */
+  /** Body text, each line ending in "\n"; tabs already stripped for `<<-`. Line endings are kept as
+   * in the file (a CRLF file gives "\r\n"), as BuildKit does. */
   content: string;
+  /** Body exactly as written (BuildKit's Heredoc.Content: no tab stripping even for `<<-`). */
+  rawContent: string;
+  /** The digits before `<<` (`3<<EOF` -> 3), 0 when absent. */
+  fileDescriptor: number;
   /** False when the delimiter was quoted: the body is not variable-expanded. */
   expand: boolean;
   /** True for `<<-`. */
@@ -42,6 +47,8 @@ export interface InstructionNode {
   keywordRange: SourceRange;
   /** Ranges of each flag, same order as `flags`. */
   flagRanges: SourceRange[];
+  /** Range of `rest` (absent when there is no text after the keyword and flags). */
+  restRange?: SourceRange;
 }
 
 export interface ParserDirectives {
@@ -53,6 +60,10 @@ export interface ParserDirectives {
 export interface ParseWarning {
   message: string;
   range: SourceRange;
+  /** Longer explanation, as BuildKit's Warning.Detail. */
+  detail?: string;
+  /** Documentation link, as BuildKit's Warning.URL. */
+  url?: string;
 }
 
 export interface ParsedDockerfile {

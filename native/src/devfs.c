@@ -1,0 +1,190 @@
+/*
+ * What every container sees besides its image: /proc for its own pid namespace, a small /dev on
+ * tmpfs, a read-only /sys, the /etc files Node generated, and docker's masked and read-only
+ * kernel paths. All of it is mounted after pivot_root, at container paths, through the stub log
+ * in rootfs.c so that none of it ends up in the layer.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+/* Scratch space for the generated /etc files, inside the /dev tmpfs; removed once bound. */
+#define ETC_SCRATCH "/dev/.berth-etc"
+
+struct device {
+	const char *name;
+	unsigned int major, minor;
+};
+
+static const struct device devices[] = {
+	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+	{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+};
+
+static const struct {
+	const char *target, *link;
+} dev_links[] = {
+	{ "/dev/fd", "/proc/self/fd" },       { "/dev/stdin", "/proc/self/fd/0" },
+	{ "/dev/stdout", "/proc/self/fd/1" }, { "/dev/stderr", "/proc/self/fd/2" },
+	{ "/dev/core", "/proc/kcore" },       { "/dev/ptmx", "pts/ptmx" },
+};
+
+static void mount_at(const char *source, const char *target, const char *type, unsigned long flags,
+		     const char *data)
+{
+	if (mount(source, target, type, flags, data) < 0)
+		fail("mounting %s on %s: %s", type ? type : source, target, strerror(errno));
+}
+
+static void mount_proc(void)
+{
+	rootfs_make_stub("/proc", 1);
+	/* We are PID 1 of the new pid namespace, so this proc shows only the container. */
+	mount_at("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	rootfs_record_mount("/proc");
+}
+
+static void mount_dev(void)
+{
+	rootfs_make_stub("/dev", 1);
+	mount_at("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+	rootfs_record_mount("/dev");
+
+	char path[64];
+	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+		snprintf(path, sizeof path, "/dev/%s", devices[i].name);
+		if (mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
+			fail("mknod %s: %s", path, strerror(errno));
+	}
+
+	if (mkdir("/dev/pts", 0755) < 0)
+		fail("mkdir /dev/pts: %s", strerror(errno));
+	/* A private devpts instance: the container's ptys are invisible to the host and back. */
+	mount_at("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		 "newinstance,ptmxmode=0666,mode=0620,gid=5");
+
+	if (mkdir("/dev/shm", 01777) < 0)
+		fail("mkdir /dev/shm: %s", strerror(errno));
+	mount_at("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+
+	/* POSIX message queues of our own ipc namespace; optional, like in docker. */
+	if (mkdir("/dev/mqueue", 0755) == 0 &&
+	    mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		rmdir("/dev/mqueue");
+
+	for (size_t i = 0; i < sizeof dev_links / sizeof dev_links[0]; i++)
+		if (symlink(dev_links[i].link, dev_links[i].target) < 0)
+			fail("symlink %s: %s", dev_links[i].target, strerror(errno));
+}
+
+static void mount_sys(void)
+{
+	rootfs_make_stub("/sys", 1);
+	/*
+	 * sysfs shows the network devices of the mounting process's net namespace; the kernel may
+	 * refuse it in some setups. A container without /sys contents still runs, so only warn.
+	 */
+	if (mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		warn("mounting sysfs on /sys: %s (continuing without it)", strerror(errno));
+		return;
+	}
+	rootfs_record_mount("/sys");
+}
+
+static void write_file(const char *path, const char *content)
+{
+	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fail("creating %s: %s", path, strerror(errno));
+	if (write_all(fd, content, strlen(content)) < 0)
+		fail("writing %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/*
+ * /etc/hosts, /etc/hostname and /etc/resolv.conf are bind mounts of files that live only in this
+ * mount namespace: they are written to the /dev tmpfs, bound into /etc, and unlinked again (the
+ * bind mount keeps the inode), so no host temp file is ever needed and none can leak.
+ */
+static void bind_generated(const char *name, const char *target, const char *content)
+{
+	char source[128];
+	snprintf(source, sizeof source, "%s/%s", ETC_SCRATCH, name);
+	write_file(source, content);
+	rootfs_make_stub(target, 0);
+	if (mount(source, target, NULL, MS_BIND, NULL) < 0) {
+		/* e.g. an image whose /etc/resolv.conf is a dangling symlink: docker warns too */
+		warn("bind mounting %s: %s", target, strerror(errno));
+	} else {
+		rootfs_record_mount(target);
+	}
+	unlink(source);
+}
+
+static void mount_etc_files(struct spec *spec)
+{
+	if (mkdir(ETC_SCRATCH, 0755) < 0)
+		fail("mkdir %s: %s", ETC_SCRATCH, strerror(errno));
+	if (spec->hosts)
+		bind_generated("hosts", "/etc/hosts", spec->hosts);
+	if (spec->hostname) {
+		size_t len = strlen(spec->hostname);
+		char *content = xmalloc(len + 2);
+		memcpy(content, spec->hostname, len);
+		memcpy(content + len, "\n", 2);
+		bind_generated("hostname", "/etc/hostname", content);
+		free(content);
+	}
+	if (spec->resolv)
+		bind_generated("resolv.conf", "/etc/resolv.conf", spec->resolv);
+	rmdir(ETC_SCRATCH);
+}
+
+void devfs_mount_all(struct spec *spec)
+{
+	mount_proc();
+	mount_dev();
+	mount_sys();
+	mount_etc_files(spec);
+}
+
+/*
+ * docker hides some kernel interfaces (masked: /dev/null over files, an empty read-only tmpfs
+ * over directories) and makes others read-only. Paths that do not exist are skipped; these are
+ * all under /proc and /sys, so nothing is created for them.
+ */
+void devfs_protect(struct spec *spec)
+{
+	struct stat st;
+	for (size_t i = 0; i < spec->masked.len; i++) {
+		const char *path = spec->masked.items[i];
+		if (lstat(path, &st) < 0)
+			continue;
+		int rc = S_ISDIR(st.st_mode)
+				 ? mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+				 : mount("/dev/null", path, NULL, MS_BIND, NULL);
+		if (rc < 0)
+			fail("masking %s: %s", path, strerror(errno));
+		rootfs_record_mount(path);
+	}
+	for (size_t i = 0; i < spec->readonly_paths.len; i++) {
+		const char *path = spec->readonly_paths.items[i];
+		if (lstat(path, &st) < 0)
+			continue;
+		if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+			fail("binding %s: %s", path, strerror(errno));
+		rootfs_record_mount(path);
+		if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  NULL) < 0)
+			fail("making %s read-only: %s", path, strerror(errno));
+	}
+}

@@ -1,0 +1,102 @@
+/*
+ * The helper process Node spawns. It only exists so that the container's init can be PID 1 of a
+ * fresh pid namespace (unshare(CLONE_NEWPID) affects children, not the caller) while Node keeps a
+ * direct child whose death takes everything with it:
+ *
+ *   Node --SIGKILL--> helper --PDEATHSIG--> init (PID 1) --kernel--> every process in the namespace
+ *
+ * and because the init owns the only reference to the private mount namespace besides its
+ * children, all mounts vanish with it. Nothing here touches the filesystem.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+static volatile pid_t init_pid;
+
+/* Signals Node (or a terminal) sends to the helper go to the init, which passes them on. */
+static void forward(int sig)
+{
+	if (init_pid > 0)
+		kill(init_pid, sig);
+}
+
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+#define N_FORWARDED (sizeof forwarded / sizeof forwarded[0])
+
+static void block_forwarded(int how, sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < N_FORWARDED; i++)
+		sigaddset(set, forwarded[i]);
+	sigprocmask(how, set, NULL);
+}
+
+int main(void)
+{
+	struct spec spec;
+	sigset_t set;
+
+	/* Decide now whether fd 4 is Node's status pipe, before anything could be opened there. */
+	status_init();
+	spec_read(SPEC_FD, &spec);
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		fail("prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+	/* Node may already be gone (then the death signal was never armed for it). */
+	if (spec.node_pid > 0 && getppid() != spec.node_pid)
+		fail("berth exited before the container started");
+
+	/*
+	 * The lifeline lets the init notice that we died before it armed its own death signal: we
+	 * hold the write end until we exit, so EOF on the read end means we are gone.
+	 */
+	int lifeline[2];
+	if (pipe2(lifeline, O_CLOEXEC) < 0)
+		fail("pipe: %s", strerror(errno));
+
+	if (unshare(CLONE_NEWPID) < 0)
+		fail("unshare(CLONE_NEWPID): %s", strerror(errno));
+
+	block_forwarded(SIG_BLOCK, &set);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(lifeline[1]);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		init_main(&spec, lifeline[0]);
+	}
+	close(lifeline[0]);
+	init_pid = pid;
+	status_line("pid %d", (int)pid);
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward;
+	sa.sa_flags = SA_RESTART;
+	for (size_t i = 0; i < N_FORWARDED; i++)
+		sigaction(forwarded[i], &sa, NULL);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+
+	int status;
+	for (;;) {
+		pid_t got = waitpid(pid, &status, 0);
+		if (got == pid)
+			break;
+		if (got < 0 && errno != EINTR)
+			fail("waitpid: %s", strerror(errno));
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	/* The init died from a signal (only SIGKILL can do that to a PID 1): report it shell-style. */
+	return 128 + WTERMSIG(status);
+}

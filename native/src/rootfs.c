@@ -1,0 +1,341 @@
+/*
+ * The container's root filesystem: mounting it, pivoting into it, and keeping the rootfs (for an
+ * overlay: the upper dir, i.e. the next layer) free of anything the runtime itself put there.
+ *
+ * Every mount point that did not exist in the image is created as a stub just for this run and
+ * logged here; the log is replayed backwards after the last container process is gone, unmounting,
+ * removing the stubs we created (never anything that was there before, never a directory the
+ * command filled) and restoring the timestamps of the directories we touched, so that `RUN true`
+ * leaves an empty upper dir the way BuildKit does.
+ *
+ * Host paths are only resolved before pivot_root (overlay layers, bind sources as detached mount
+ * trees); everything after it is resolved inside the container root, so a symlink in an image
+ * can never point a mount at the host.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+/* glibc 2.36 has fsopen & co but not always mount_setattr's struct; define what we use. */
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+struct berth_mount_attr {
+	unsigned long long attr_set, attr_clr, propagation, userns_fd;
+};
+
+/* fsconfig(2) copies string values with a 256-byte limit (strndup_user). */
+#define FSCONFIG_MAX_STRING 255
+
+enum log_kind { LOG_MOUNT, LOG_DIR, LOG_FILE, LOG_TIMES };
+
+struct log_entry {
+	enum log_kind kind;
+	char *path;
+	struct timespec times[2]; /* LOG_TIMES: atime, mtime to put back */
+};
+
+static struct log_entry *undo_log;
+static size_t undo_len, undo_cap;
+static const char *root_path; /* host path the rootfs is attached at, before pivot_root */
+
+static void log_push(enum log_kind kind, const char *path, const struct stat *st)
+{
+	if (undo_len == undo_cap) {
+		undo_cap = undo_cap ? undo_cap * 2 : 32;
+		undo_log = xrealloc(undo_log, undo_cap * sizeof *undo_log);
+	}
+	struct log_entry *e = &undo_log[undo_len++];
+	memset(e, 0, sizeof *e);
+	e->kind = kind;
+	e->path = strdup(path);
+	if (!e->path)
+		fail("out of memory");
+	if (st) {
+		e->times[0] = st->st_atim;
+		e->times[1] = st->st_mtim;
+	}
+}
+
+static int mount_setattr_raw(int dfd, const char *path, unsigned int flags, struct berth_mount_attr *attr)
+{
+	return (int)syscall(SYS_mount_setattr, dfd, path, flags, attr, sizeof *attr);
+}
+
+/* The kernel explains overlay failures in the fs context's log; relay it instead of just EINVAL. */
+static void fail_fs(int fsfd, const char *what, const char *arg)
+{
+	int saved = errno;
+	char msg[512];
+	ssize_t n = read(fsfd, msg, sizeof msg - 1);
+	if (n > 2) {
+		msg[n] = '\0';
+		if (msg[n - 1] == '\n')
+			msg[n - 1] = '\0';
+		fail("overlay: %s %s: %s (%s)", what, arg, msg + 2, strerror(saved));
+	}
+	fail("overlay: %s %s: %s", what, arg, strerror(saved));
+}
+
+/*
+ * Layer paths are resolved when fsconfig is called, relative to our cwd. A path too long for
+ * fsconfig's string limit is given relative to its parent directory instead, which is what makes
+ * deep chains of long paths possible (the old mount(2) option page limit is gone entirely).
+ */
+static void config_path(int fsfd, const char *key, const char *path)
+{
+	const char *arg = path;
+	char *dir = NULL;
+	if (strlen(path) > FSCONFIG_MAX_STRING) {
+		const char *slash = strrchr(path, '/');
+		if (!slash || strlen(slash + 1) > FSCONFIG_MAX_STRING)
+			fail("overlay: %s path too long: %s", key, path);
+		dir = strndup(path, (size_t)(slash - path) + 1);
+		if (!dir || chdir(dir) < 0)
+			fail("overlay: %s %s: %s", key, path, strerror(errno));
+		arg = slash + 1;
+	}
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, key, arg, 0) < 0)
+		fail_fs(fsfd, key, path);
+	if (dir) {
+		free(dir);
+		if (chdir("/") < 0)
+			fail("chdir /: %s", strerror(errno));
+	}
+}
+
+static int mount_overlay(struct spec *spec)
+{
+	int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		fail("fsopen(overlay): %s", strerror(errno));
+	for (size_t i = 0; i < spec->overlay_opts.len; i++) {
+		char *opt = spec->overlay_opts.items[i];
+		char *eq = strchr(opt, '=');
+		int rc;
+		if (eq) {
+			*eq = '\0';
+			rc = fsconfig(fsfd, FSCONFIG_SET_STRING, opt, eq + 1, 0);
+			*eq = '=';
+		} else {
+			rc = fsconfig(fsfd, FSCONFIG_SET_FLAG, opt, NULL, 0);
+		}
+		if (rc < 0)
+			fail_fs(fsfd, "option", opt);
+	}
+	/* One "lowerdir+" per layer (Linux >= 6.8), top first, like the lowerdir= list. */
+	for (size_t i = 0; i < spec->lowers.len; i++)
+		config_path(fsfd, "lowerdir+", spec->lowers.items[i]);
+	config_path(fsfd, "upperdir", spec->upper);
+	config_path(fsfd, "workdir", spec->work);
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		fail_fs(fsfd, "creating mount with", spec->upper);
+	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
+	if (mfd < 0)
+		fail_fs(fsfd, "fsmount", spec->upper);
+	close(fsfd);
+	return mfd;
+}
+
+static int clone_tree(const char *path, int readonly)
+{
+	int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (fd < 0)
+		fail("bind source %s: %s", path, strerror(errno));
+	if (readonly) {
+		struct berth_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+		if (mount_setattr_raw(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr) < 0)
+			fail("making bind of %s read-only: %s", path, strerror(errno));
+	}
+	return fd;
+}
+
+void rootfs_prepare(struct spec *spec)
+{
+	/* Nothing we mount may propagate back to the host, whatever the host's propagation is. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		fail("making / private: %s", strerror(errno));
+
+	int mfd;
+	if (spec->rootfs == ROOTFS_OVERLAY) {
+		mfd = mount_overlay(spec);
+		/*
+		 * The merged tree needs a place in our (private) namespace to pivot into; the work dir
+		 * is ours alone and the overlay already holds its own reference to it.
+		 */
+		root_path = spec->work;
+	} else {
+		mfd = clone_tree(spec->path, 0);
+		root_path = spec->path;
+	}
+	if (move_mount(mfd, "", AT_FDCWD, root_path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		fail("attaching rootfs at %s: %s", root_path, strerror(errno));
+	close(mfd);
+
+	/* Bind sources are host paths: clone them now, attach them after pivot_root. */
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		struct user_mount *m = &spec->mounts[i];
+		if (m->kind == MOUNT_BIND)
+			m->tree_fd = clone_tree(m->source, m->readonly);
+	}
+}
+
+void rootfs_pivot(struct spec *spec)
+{
+	(void)spec;
+	if (chdir(root_path) < 0)
+		fail("chdir %s: %s", root_path, strerror(errno));
+	/* pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only ours. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		fail("pivot_root: %s", strerror(errno));
+	if (umount2(".", MNT_DETACH) < 0)
+		fail("detaching the host root: %s", strerror(errno));
+	if (chdir("/") < 0)
+		fail("chdir /: %s", strerror(errno));
+}
+
+void rootfs_record_mount(const char *target)
+{
+	log_push(LOG_MOUNT, target, NULL);
+}
+
+/*
+ * Make `target` exist (as a directory or an empty file) so something can be mounted on it,
+ * logging every entry we create and the times of the existing directory we created it in.
+ */
+void rootfs_make_stub(const char *target, int is_dir)
+{
+	char path[PATH_MAX], parent[PATH_MAX];
+	struct stat st;
+	if (strlen(target) >= sizeof path || target[0] != '/')
+		fail("bad mount target %s", target);
+	if (lstat(target, &st) == 0)
+		return;
+
+	size_t len = strlen(target);
+	memcpy(path, target, len + 1);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+
+	/* Walk up to the deepest existing ancestor: path[0..cut) exists, path[cut] is a '/'. */
+	size_t cut = len;
+	for (;;) {
+		char *slash = memrchr(path, '/', cut);
+		cut = (size_t)(slash - path);
+		if (cut == 0)
+			break;
+		path[cut] = '\0';
+		int exists = stat(path, &st) == 0;
+		path[cut] = '/';
+		if (exists)
+			break;
+	}
+	if (cut == 0)
+		strcpy(parent, "/");
+	else {
+		memcpy(parent, path, cut);
+		parent[cut] = '\0';
+	}
+	if (stat(parent, &st) < 0)
+		fail("mount target %s: %s: %s", target, parent, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		fail("mount target %s: %s is not a directory", target, parent);
+	log_push(LOG_TIMES, parent, &st);
+
+	/* Create each missing component below it; only the last one may be a file. */
+	for (size_t i = cut + 1;; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		int last = path[i] == '\0';
+		path[i] = '\0';
+		if (last && !is_dir) {
+			int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+			if (fd < 0)
+				fail("creating mount point %s: %s", path, strerror(errno));
+			close(fd);
+			log_push(LOG_FILE, path, NULL);
+		} else {
+			if (mkdir(path, 0755) < 0)
+				fail("creating mount point %s: %s", path, strerror(errno));
+			log_push(LOG_DIR, path, NULL);
+		}
+		if (last)
+			break;
+		path[i] = '/';
+	}
+}
+
+void rootfs_attach_user_mounts(struct spec *spec)
+{
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		struct user_mount *m = &spec->mounts[i];
+		if (m->kind == MOUNT_BIND) {
+			struct stat st;
+			if (fstat(m->tree_fd, &st) < 0)
+				fail("bind source %s: %s", m->source, strerror(errno));
+			rootfs_make_stub(m->target, S_ISDIR(st.st_mode));
+			if (move_mount(m->tree_fd, "", AT_FDCWD, m->target,
+				       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0)
+				fail("bind mount %s on %s: %s", m->source, m->target, strerror(errno));
+			close(m->tree_fd);
+			m->tree_fd = -1;
+		} else {
+			rootfs_make_stub(m->target, 1);
+			unsigned long flags = MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0);
+			if (mount("tmpfs", m->target, "tmpfs", flags, m->data) < 0)
+				fail("tmpfs mount on %s: %s", m->target, strerror(errno));
+		}
+		rootfs_record_mount(m->target);
+	}
+}
+
+void rootfs_finish(struct spec *spec)
+{
+	if (spec->rootfs == ROOTFS_DIR && spec->readonly) {
+		struct berth_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+		if (mount_setattr_raw(AT_FDCWD, "/", 0, &attr) < 0)
+			fail("making the rootfs read-only: %s", strerror(errno));
+	}
+}
+
+void rootfs_cleanup(struct spec *spec)
+{
+	if (spec->rootfs == ROOTFS_DIR && spec->readonly) {
+		struct berth_mount_attr attr = { .attr_clr = MOUNT_ATTR_RDONLY };
+		if (mount_setattr_raw(AT_FDCWD, "/", 0, &attr) < 0)
+			warn("making the rootfs writable for cleanup: %s", strerror(errno));
+	}
+	for (size_t i = undo_len; i-- > 0;) {
+		struct log_entry *e = &undo_log[i];
+		switch (e->kind) {
+		case LOG_MOUNT:
+			/* EINVAL: already gone with an enclosing mount (e.g. masks under /proc) */
+			if (umount2(e->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL &&
+			    errno != ENOENT)
+				warn("unmounting %s: %s", e->path, strerror(errno));
+			break;
+		case LOG_FILE:
+			if (unlink(e->path) < 0 && errno != ENOENT)
+				warn("removing mount point %s: %s", e->path, strerror(errno));
+			break;
+		case LOG_DIR:
+			/* A stub the command put files into is the command's change: keep it. */
+			if (rmdir(e->path) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+				warn("removing mount point %s: %s", e->path, strerror(errno));
+			break;
+		case LOG_TIMES:
+			if (utimensat(AT_FDCWD, e->path, e->times, 0) < 0 && errno != ENOENT)
+				warn("restoring times of %s: %s", e->path, strerror(errno));
+			break;
+		}
+	}
+}

@@ -1,0 +1,108 @@
+/*
+ * berth-sandbox: the native half of berth's container runtime.
+ *
+ * Node decides everything (paths, ids, capabilities to keep, mount list, hosts file contents) and
+ * sends it as a spec on fd 3; this program only performs the system calls, in three processes:
+ *
+ *   helper  (spawned by Node)  unshares the pid namespace, forks the init, forwards signals, exits
+ *                              with the init's exit code.
+ *   init    (PID 1 in the new pid namespace) unshares mount/uts/ipc/net, builds the rootfs,
+ *                              pivots into it, forks the command, reaps, cleans up its mount stubs.
+ *   command (child of init)    drops to the user and capabilities of the spec and execs.
+ *
+ * Setup failures exit 125 with a message; a missing executable exits 127, a non-executable one 126.
+ */
+#ifndef BERTH_SANDBOX_H
+#define BERTH_SANDBOX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define EXIT_SETUP 125
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND 127
+
+/* fd 3 carries the spec (read to EOF), fd 4, when open, receives status lines for Node. */
+#define SPEC_FD 3
+#define STATUS_FD 4
+
+enum rootfs_kind { ROOTFS_OVERLAY, ROOTFS_DIR };
+enum mount_kind { MOUNT_BIND, MOUNT_TMPFS };
+enum net_mode { NET_NONE, NET_HOST, NET_ISOLATED };
+
+struct str_list {
+	char **items;
+	size_t len;
+	size_t cap;
+};
+
+struct user_mount {
+	enum mount_kind kind;
+	const char *source; /* bind only: host path */
+	const char *target; /* container path, absolute */
+	int readonly;
+	const char *data;   /* tmpfs only: mount(2) data, e.g. "size=65536,mode=1777" */
+	int tree_fd;        /* bind only: detached clone of the source, made before pivot_root */
+};
+
+struct spec {
+	pid_t node_pid;
+	enum rootfs_kind rootfs;
+	struct str_list lowers; /* top first */
+	const char *upper;
+	const char *work;
+	struct str_list overlay_opts; /* "key=value" or "flag" */
+	const char *path;             /* ROOTFS_DIR */
+	int readonly;                 /* ROOTFS_DIR */
+	struct str_list args;
+	struct str_list env;
+	const char *cwd;
+	uid_t uid;
+	gid_t gid;
+	struct str_list groups;
+	const char *hostname;
+	enum net_mode net;
+	const char *hosts;
+	const char *resolv;
+	struct user_mount *mounts;
+	size_t n_mounts;
+	struct str_list masked;   /* paths hidden behind /dev/null or an empty read-only tmpfs */
+	struct str_list readonly_paths;
+	struct str_list keep_caps; /* capability numbers kept in the bounding set */
+};
+
+/* spec.c */
+void spec_read(int fd, struct spec *spec);
+
+/* util.c */
+void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void status_init(void);
+void status_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *xmalloc(size_t size);
+void *xrealloc(void *ptr, size_t size);
+void list_push(struct str_list *list, char *item);
+long parse_long(const char *text, const char *what);
+int write_all(int fd, const char *buf, size_t len);
+
+/* rootfs.c: everything that changes the container's filesystem tree and must be undone */
+void rootfs_prepare(struct spec *spec);  /* before pivot_root: overlay/bind, clone bind sources */
+void rootfs_pivot(struct spec *spec);
+void rootfs_make_stub(const char *target, int is_dir);
+void rootfs_record_mount(const char *target);
+void rootfs_attach_user_mounts(struct spec *spec);
+void rootfs_finish(struct spec *spec);   /* last step before exec: read-only root */
+void rootfs_cleanup(struct spec *spec);  /* after every process is gone: unmount, remove stubs */
+
+/* devfs.c: the kernel filesystems and generated files every container gets */
+void devfs_mount_all(struct spec *spec);
+void devfs_protect(struct spec *spec); /* masked and read-only paths, applied last */
+
+/* exec.c */
+void exec_command(struct spec *spec) __attribute__((noreturn));
+
+/* init.c */
+int init_main(struct spec *spec, int lifeline_fd) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * The spec Node sends on fd 3: a flat sequence of NUL-terminated strings, alternating key and
+ * value ("arg\0/bin/sh\0arg\0-c\0..."). Repeated keys append to lists; "mount" starts a new entry
+ * that the following "src"/"dst"/"ro"/"data" keys fill in. Unknown keys are an error so that a
+ * newer Node side never silently loses a setting.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+static char *read_all(int fd, size_t *len_out)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = xmalloc(cap);
+	for (;;) {
+		if (len == cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail("reading spec from fd %d: %s", fd, strerror(errno));
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*len_out = len;
+	return buf;
+}
+
+static struct user_mount *current_mount(struct spec *spec, const char *key)
+{
+	if (spec->n_mounts == 0)
+		fail("spec: \"%s\" before any \"mount\"", key);
+	return &spec->mounts[spec->n_mounts - 1];
+}
+
+static void set_key(struct spec *spec, const char *key, char *value)
+{
+	if (!strcmp(key, "ppid"))
+		spec->node_pid = (pid_t)parse_long(value, key);
+	else if (!strcmp(key, "rootfs")) {
+		if (!strcmp(value, "overlay"))
+			spec->rootfs = ROOTFS_OVERLAY;
+		else if (!strcmp(value, "dir"))
+			spec->rootfs = ROOTFS_DIR;
+		else
+			fail("spec: unknown rootfs kind \"%s\"", value);
+	} else if (!strcmp(key, "lower"))
+		list_push(&spec->lowers, value);
+	else if (!strcmp(key, "upper"))
+		spec->upper = value;
+	else if (!strcmp(key, "work"))
+		spec->work = value;
+	else if (!strcmp(key, "ovlopt"))
+		list_push(&spec->overlay_opts, value);
+	else if (!strcmp(key, "path"))
+		spec->path = value;
+	else if (!strcmp(key, "readonly"))
+		spec->readonly = parse_long(value, key) != 0;
+	else if (!strcmp(key, "arg"))
+		list_push(&spec->args, value);
+	else if (!strcmp(key, "env"))
+		list_push(&spec->env, value);
+	else if (!strcmp(key, "cwd"))
+		spec->cwd = value;
+	else if (!strcmp(key, "uid"))
+		spec->uid = (uid_t)parse_long(value, key);
+	else if (!strcmp(key, "gid"))
+		spec->gid = (gid_t)parse_long(value, key);
+	else if (!strcmp(key, "group"))
+		list_push(&spec->groups, value);
+	else if (!strcmp(key, "hostname"))
+		spec->hostname = value;
+	else if (!strcmp(key, "net")) {
+		if (!strcmp(value, "none"))
+			spec->net = NET_NONE;
+		else if (!strcmp(value, "host"))
+			spec->net = NET_HOST;
+		else if (!strcmp(value, "isolated"))
+			spec->net = NET_ISOLATED;
+		else
+			fail("spec: unknown network mode \"%s\"", value);
+	} else if (!strcmp(key, "hosts"))
+		spec->hosts = value;
+	else if (!strcmp(key, "resolv"))
+		spec->resolv = value;
+	else if (!strcmp(key, "mask"))
+		list_push(&spec->masked, value);
+	else if (!strcmp(key, "ropath"))
+		list_push(&spec->readonly_paths, value);
+	else if (!strcmp(key, "cap"))
+		list_push(&spec->keep_caps, value);
+	else if (!strcmp(key, "mount")) {
+		spec->mounts = xrealloc(spec->mounts, (spec->n_mounts + 1) * sizeof *spec->mounts);
+		struct user_mount *m = &spec->mounts[spec->n_mounts++];
+		memset(m, 0, sizeof *m);
+		m->tree_fd = -1;
+		if (!strcmp(value, "bind"))
+			m->kind = MOUNT_BIND;
+		else if (!strcmp(value, "tmpfs"))
+			m->kind = MOUNT_TMPFS;
+		else
+			fail("spec: unknown mount kind \"%s\"", value);
+	} else if (!strcmp(key, "src"))
+		current_mount(spec, key)->source = value;
+	else if (!strcmp(key, "dst"))
+		current_mount(spec, key)->target = value;
+	else if (!strcmp(key, "ro"))
+		current_mount(spec, key)->readonly = parse_long(value, key) != 0;
+	else if (!strcmp(key, "data"))
+		current_mount(spec, key)->data = value;
+	else
+		fail("spec: unknown key \"%s\"", key);
+}
+
+static void require(const void *value, const char *key)
+{
+	if (!value)
+		fail("spec: missing \"%s\"", key);
+}
+
+void spec_read(int fd, struct spec *spec)
+{
+	size_t len;
+	char *buf = read_all(fd, &len);
+	close(fd);
+	if (len == 0)
+		fail("no spec on fd %d (berth-sandbox is started by berth, not by hand)", fd);
+	if (buf[len - 1] != '\0')
+		fail("spec: truncated (does not end in NUL)");
+
+	memset(spec, 0, sizeof *spec);
+	spec->uid = 0;
+	spec->gid = 0;
+	char *p = buf, *end = buf + len;
+	while (p < end) {
+		char *key = p;
+		p += strlen(p) + 1;
+		if (p >= end)
+			fail("spec: key \"%s\" has no value", key);
+		char *value = p;
+		p += strlen(p) + 1;
+		set_key(spec, key, value);
+	}
+
+	require(spec->args.items, "arg");
+	require(spec->cwd, "cwd");
+	if (spec->cwd[0] != '/')
+		fail("spec: cwd \"%s\" is not absolute", spec->cwd);
+	if (spec->rootfs == ROOTFS_OVERLAY) {
+		require(spec->lowers.items, "lower");
+		require(spec->upper, "upper");
+		require(spec->work, "work");
+	} else {
+		require(spec->path, "path");
+	}
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		struct user_mount *m = &spec->mounts[i];
+		require(m->target, "dst");
+		if (m->target[0] != '/')
+			fail("spec: mount target \"%s\" is not absolute", m->target);
+		if (m->kind == MOUNT_BIND)
+			require(m->source, "src");
+	}
+	/* argv/envp-style lists must exist even when empty */
+	if (!spec->env.items) {
+		spec->env.items = xmalloc(sizeof *spec->env.items);
+		spec->env.items[0] = NULL;
+	}
+}

@@ -1,0 +1,116 @@
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { BuildError } from '../source/index.ts';
+import { compileIgnore, findIgnoreFile, readIgnoreFile } from '../context/dockerignore.ts';
+import type { ContextFilter } from '../context/walk.ts';
+import { parseBuildArgs, planBuild } from '../plan/index.ts';
+import { executePlan } from '../engine/build.ts';
+import { assembleImage, loadBaseImage } from '../engine/images.ts';
+import { createProgress, type ProgressMode } from '../engine/progress.ts';
+import { resolveImage } from '../image/store.ts';
+import { readDockerfile } from './dockerfile.ts';
+import { exportImage, parseOutput } from './outputs.ts';
+import { collect, openStores } from './store.ts';
+
+interface BuildFlags {
+  tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; network: string;
+  progress: string; label: string[]; iidfile?: string; metadataFile?: string; output: string[];
+  quiet?: boolean; jobs?: string;
+}
+
+async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
+  const file = await findIgnoreFile(contextDir, dockerfilePath);
+  if (!file) return { excluded: () => false, mustDescend: () => false };
+  let matcher;
+  try {
+    matcher = compileIgnore(readIgnoreFile(readFileSync(file, 'utf8')));
+  } catch (error) {
+    throw new BuildError(`${path.basename(file)}: ${(error as Error).message}`);
+  }
+  return { excluded: (rel) => matcher.matches(rel), mustDescend: (rel) => matcher.mayContainIncluded(rel) };
+}
+
+function parseLabels(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    out[eq < 0 ? pair : pair.slice(0, eq)] = eq < 0 ? '' : pair.slice(eq + 1);
+  }
+  return out;
+}
+
+async function runBuild(contextArg: string, flags: BuildFlags, command: Command): Promise<void> {
+  const stores = openStores(command);
+  const noContext = contextArg === '-';
+  const contextDir = noContext ? undefined : path.resolve(contextArg);
+  if (contextDir && !statSync(contextDir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new BuildError(`unable to prepare context: path "${contextArg}" not found`);
+  }
+  const dockerfileArg = noContext ? (flags.file ?? '-') : flags.file;
+  const { parsed, path: dockerfilePath } = readDockerfile(dockerfileArg, contextDir ?? '.');
+  const network = flags.network === 'none' ? 'none' : 'host';
+  if (!['default', 'none', 'host'].includes(flags.network)) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
+  const outputs = flags.output.map(parseOutput);
+  const plan = await planBuild(parsed, {
+    target: flags.target, buildArgs: parseBuildArgs(flags.buildArg), network: flags.network as 'default' | 'none' | 'host',
+    resolveImage: async (ref) => {
+      const image = await resolveImage(stores.images, ref);
+      return image ? { config: (image.config.config ?? {}) as never } : undefined;
+    },
+  });
+  const quiet = flags.quiet === true;
+  const progress = createProgress(quiet ? 'quiet' : (flags.progress as ProgressMode));
+  for (const warning of plan.warnings) process.stderr.write(`[warning]: ${warning.message}\n`);
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => abort.abort(new BuildError(`build interrupted by ${signal}`));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await executePlan({
+      layout: stores.layout, content: stores.content, plan, source: parsed.source, contextDir,
+      contextFilter: contextDir ? await contextFilter(contextDir, dockerfilePath) : undefined,
+      noCache: !flags.cache, defaultNetwork: network, progress,
+      jobs: flags.jobs ? Number(flags.jobs) : os.availableParallelism(), signal: abort.signal,
+      resolveBase: (ref, vertex) => loadBaseImage(stores.images, ref, vertex.range, parsed.source),
+    });
+    const step = progress.start('exporting to image');
+    const image = await assembleImage(stores.images, plan, result, { tags: flags.tag, labels: parseLabels(flags.label) });
+    for (const output of outputs) await exportImage(stores, image.manifestDigest, flags.tag, output);
+    progress.done(step);
+    progress.close();
+    if (flags.iidfile) writeFileSync(flags.iidfile, image.configDigest);
+    if (flags.metadataFile) {
+      writeFileSync(flags.metadataFile, `${JSON.stringify({ 'containerimage.digest': image.manifestDigest, 'containerimage.config.digest': image.configDigest, 'image.name': flags.tag.join(',') }, null, 2)}\n`);
+    }
+    if (quiet) process.stdout.write(`${image.configDigest}\n`);
+    else process.stderr.write(`writing image ${image.configDigest} done${flags.tag.length ? `; naming to ${flags.tag.join(', ')}` : ''}\n`);
+  } finally {
+    progress.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (abort.signal.aborted) process.exitCode = 130;
+}
+
+export function register(program: Command): void {
+  program
+    .command('build')
+    .description('build an image from a Dockerfile')
+    .argument('<context>', 'build context directory, or - for a Dockerfile on stdin and no context')
+    .option('-t, --tag <name>', 'name and optionally tag the image', collect, [])
+    .option('-f, --file <file>', 'Dockerfile (default <context>/Dockerfile)')
+    .option('--build-arg <K=V>', 'set a build argument', collect, [])
+    .option('--target <stage>', 'build up to this stage')
+    .option('--no-cache', 'do not use the build cache')
+    .option('--network <mode>', 'networking for RUN: default, none or host', 'default')
+    .option('--progress <mode>', 'auto, tty, plain, rawjson or quiet', 'auto')
+    .option('--label <K=V>', 'set an image label', collect, [])
+    .option('--iidfile <file>', 'write the image ID to this file')
+    .option('--metadata-file <file>', 'write build result metadata to this file')
+    .option('-o, --output <spec>', 'type=image|docker|oci|local|tar[,dest=...]', collect, [])
+    .option('-q, --quiet', 'print only the image ID')
+    .option('--jobs <n>', 'steps to run at once (default: the number of cores)')
+    .action((context: string, flags: BuildFlags, command: Command) => runBuild(context, flags, command));
+}

@@ -1,0 +1,19 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { BuildError } from '../source/index.ts';
+import { parseDockerfile } from '../syntax/index.ts';
+import type { ParsedDockerfile } from '../syntax/ast.ts';
+
+/** Reads the Dockerfile named by -f (or `<context>/Dockerfile`; `-` is stdin) and parses it. */
+export function readDockerfile(file: string | undefined, contextDir = '.'): { parsed: ParsedDockerfile; path: string } {
+  const target = file ?? path.join(contextDir === '-' ? '.' : contextDir, 'Dockerfile');
+  let text: string;
+  try {
+    text = readFileSync(target === '-' ? 0 : target, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new BuildError(code === 'ENOENT' ? `failed to read Dockerfile: open ${target}: no such file or directory` : `failed to read ${target}: ${(error as Error).message}`);
+  }
+  const name = target === '-' ? 'Dockerfile' : path.relative(process.cwd(), target) || target;
+  return { parsed: parseDockerfile(text, name), path: target };
+}

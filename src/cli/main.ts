@@ -1,0 +1,51 @@
+import { Command, CommanderError } from 'commander';
+import { BuildError, formatBuildError } from '../source/index.ts';
+import { registerCheck } from './check.ts';
+import { registerParse } from './parse.ts';
+import { registerPlan } from './plan.ts';
+
+/** Each command lives in its own module and registers itself here. */
+const REGISTRARS: Array<(program: Command) => void> = [registerParse, registerPlan, registerCheck];
+
+export async function loadOptionalCommands(program: Command): Promise<void> {
+  // Back-end commands load lazily so `berth parse` never pays for the engine's imports.
+  const modules = ['./build.ts', './images.ts', './run.ts'];
+  for (const name of modules) {
+    try {
+      const mod = (await import(name)) as { register?: (p: Command) => void };
+      mod.register?.(program);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    }
+  }
+}
+
+export function reportError(error: unknown): number {
+  if (error instanceof BuildError) {
+    process.stderr.write(`error: ${formatBuildError(error)}\n`);
+    return 1;
+  }
+  if (error instanceof CommanderError) return error.exitCode;
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`error: ${message}\n`);
+  if (process.env.BERTH_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  return 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('berth')
+    .description('A daemonless Dockerfile builder')
+    .option('--root <dir>', 'store root (default $BERTH_ROOT or /var/lib/berth)')
+    .exitOverride()
+    .showHelpAfterError();
+  for (const register of REGISTRARS) register(program);
+  await loadOptionalCommands(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+process.exitCode = await main(process.argv);

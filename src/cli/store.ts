@@ -1,0 +1,23 @@
+import type { Command } from 'commander';
+import { openContentStore, type ContentStore } from '../content/index.ts';
+import { openImageStore, type ImageStore } from '../image/store.ts';
+import { ensureStore, resolveStoreRoot, storeLayout, type StoreLayout } from '../store/layout.ts';
+
+export interface Stores {
+  layout: StoreLayout;
+  content: ContentStore;
+  images: ImageStore;
+}
+
+/** The store named by the global --root option (or BERTH_ROOT, or the default). */
+export function openStores(command: Command): Stores {
+  let root: string | undefined;
+  for (let c: Command | null = command; c; c = c.parent) root ??= (c.opts() as { root?: string }).root;
+  const layout = ensureStore(storeLayout(resolveStoreRoot(root)));
+  const content = openContentStore(layout.root);
+  return { layout, content, images: openImageStore(layout.root, content) };
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

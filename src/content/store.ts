@@ -1,0 +1,276 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createDigester, digestHex, parseDigest, type Digest } from './digest.ts';
+
+/**
+ * A content-addressed blob store in the OCI image-layout shape: `<root>/blobs/sha256/<hex>`.
+ * Blobs are written to `<root>/ingest/` (same file system), hashed while written, fsynced,
+ * verified and only then renamed into place, so a reader never sees a half-written blob and a
+ * crash leaves at most a stray ingest file.
+ */
+export interface ContentStore {
+  root: string;
+}
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+export interface Expected {
+  digest?: Digest | string;
+  size?: number;
+}
+
+export class BlobNotFoundError extends Error {
+  readonly digest: string;
+  constructor(digest: string) {
+    super(`blob ${digest} not found`);
+    this.name = 'BlobNotFoundError';
+    this.digest = digest;
+  }
+}
+
+export class BlobVerifyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BlobVerifyError';
+  }
+}
+
+export function openContentStore(root: string): ContentStore {
+  return { root };
+}
+
+export function blobPath(store: ContentStore, digest: Digest | string): string {
+  return join(store.root, 'blobs', 'sha256', digestHex(parseDigest(digest)));
+}
+
+function blobDir(store: ContentStore): string {
+  return join(store.root, 'blobs', 'sha256');
+}
+
+function ingestDir(store: ContentStore): string {
+  return join(store.root, 'ingest');
+}
+
+/** fsync a directory so a rename into it survives a crash. */
+export async function syncDir(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** An open ingest: write chunks, then commit (verify + rename) or abort. */
+export interface BlobWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Bytes written so far. */
+  size(): number;
+  commit(expected?: Expected): Promise<BlobInfo>;
+  abort(): Promise<void>;
+}
+
+export async function openBlobWriter(store: ContentStore): Promise<BlobWriter> {
+  await mkdir(ingestDir(store), { recursive: true });
+  await mkdir(blobDir(store), { recursive: true });
+  const temp = join(ingestDir(store), `${randomBytes(12).toString('hex')}.tmp`);
+  const handle: FileHandle = await open(temp, 'wx', 0o644);
+  const digester = createDigester();
+  let closed = false;
+
+  const discard = async () => {
+    if (!closed) {
+      closed = true;
+      await handle.close().catch(() => undefined);
+    }
+    await unlink(temp).catch(() => undefined);
+  };
+
+  return {
+    async write(chunk) {
+      if (closed) throw new Error('blob writer already committed or aborted');
+      digester.update(chunk);
+      let offset = 0;
+      while (offset < chunk.byteLength) {
+        const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+        offset += bytesWritten;
+      }
+    },
+    size: () => digester.size(),
+    async commit(expected = {}) {
+      if (closed) throw new Error('blob writer already committed or aborted');
+      const info: BlobInfo = { digest: digester.digest(), size: digester.size() };
+      try {
+        if (expected.digest !== undefined && parseDigest(expected.digest) !== info.digest) {
+          throw new BlobVerifyError(`blob digest mismatch: expected ${expected.digest}, got ${info.digest}`);
+        }
+        if (expected.size !== undefined && expected.size !== info.size) {
+          throw new BlobVerifyError(`blob ${info.digest} size mismatch: expected ${expected.size}, got ${info.size}`);
+        }
+        await handle.sync();
+        closed = true;
+        await handle.close();
+      } catch (error) {
+        await discard();
+        throw error;
+      }
+      const target = blobPath(store, info.digest);
+      if (await exists(target)) {
+        // Someone committed the same content first: theirs is as good as ours.
+        await unlink(temp).catch(() => undefined);
+        return info;
+      }
+      await rename(temp, target);
+      await syncDir(blobDir(store));
+      return info;
+    },
+    abort: discard,
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/** Anything a blob can be written from. */
+export type BlobSource = Uint8Array | string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>;
+
+/** Streams `source` into the store; verifies against `expected` when given. */
+export async function writeBlob(store: ContentStore, source: BlobSource, expected?: Expected): Promise<BlobInfo> {
+  const writer = await openBlobWriter(store);
+  try {
+    if (typeof source === 'string') await writer.write(Buffer.from(source));
+    else if (source instanceof Uint8Array) await writer.write(source);
+    else {
+      for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
+        await writer.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      }
+    }
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+  return writer.commit(expected);
+}
+
+export async function hasBlob(store: ContentStore, digest: Digest | string): Promise<boolean> {
+  return exists(blobPath(store, digest));
+}
+
+/** Size in bytes, or undefined when the blob is absent. */
+export async function blobSize(store: ContentStore, digest: Digest | string): Promise<number | undefined> {
+  try {
+    return (await stat(blobPath(store, digest))).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** A stream of the blob's bytes; errors with BlobNotFoundError when absent. */
+export async function openBlob(store: ContentStore, digest: Digest | string): Promise<Readable> {
+  const path = blobPath(store, digest);
+  if (!(await exists(path))) throw new BlobNotFoundError(digest);
+  return createReadStream(path);
+}
+
+export async function readBlob(store: ContentStore, digest: Digest | string): Promise<Buffer> {
+  try {
+    return await readFile(blobPath(store, digest));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(digest);
+    throw error;
+  }
+}
+
+/** Re-hashes a stored blob; true when its bytes still match its name. */
+export async function verifyBlob(store: ContentStore, digest: Digest | string): Promise<boolean> {
+  const digester = createDigester();
+  for await (const chunk of await openBlob(store, digest)) digester.update(chunk as Buffer);
+  return digester.digest() === parseDigest(digest);
+}
+
+/** Removes a blob; false when it was not there. */
+export async function deleteBlob(store: ContentStore, digest: Digest | string): Promise<boolean> {
+  try {
+    await unlink(blobPath(store, digest));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+export async function listBlobs(store: ContentStore): Promise<Digest[]> {
+  let names: string[];
+  try {
+    names = await readdir(blobDir(store));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return names.filter((name) => /^[a-f0-9]{64}$/.test(name)).sort().map((hex) => `sha256:${hex}` as Digest);
+}
+
+/** Removes ingest files older than `maxAgeMs` (left behind by crashed writers). */
+export async function cleanIngest(store: ContentStore, maxAgeMs = 24 * 3600 * 1000): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(ingestDir(store));
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  const cutoff = Date.now() - maxAgeMs;
+  for (const name of names) {
+    const path = join(ingestDir(store), name);
+    try {
+      if ((await stat(path)).mtimeMs < cutoff) {
+        await unlink(path);
+        removed++;
+      }
+    } catch {
+      // Raced with its writer finishing or another cleaner: nothing to do.
+    }
+  }
+  return removed;
+}
+
+/**
+ * Replaces `path` with `data` atomically: a temp file beside it, fsync, rename, fsync of the
+ * directory. Readers see the old or the new content, never a mix.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const temp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await syncDir(dir);
+}

@@ -1,0 +1,201 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { BuildError } from '../source/index.ts';
+import type { BuildPlan, HistoryEntry, ImageConfig, Vertex } from '../plan/index.ts';
+import { hasBlob, type ContentStore } from '../content/index.ts';
+import { NO_FILTER, type ContextFilter } from '../context/walk.ts';
+import type { StoreLayout } from '../store/layout.ts';
+import { runGraph } from '../solve/scheduler.ts';
+import { hashKey, stepKey } from './cache-key.ts';
+import { readCacheRecord, writeCacheRecord } from './cache-records.ts';
+import { digestSources } from './context-digest.ts';
+import { matchSources } from './copy.ts';
+import { chainIdOf, commitUpper, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
+import type { Progress } from './progress.ts';
+import { contextTree, mergedTree, type SourceTree } from './source-tree.ts';
+import { executeCopyStep, executeRun, executeWorkdir, type StepEnv } from './steps.ts';
+
+/** A base image as the engine needs it: layers (unpackable), config and history. */
+export interface BaseImage {
+  /** Stable identity for cache keys (the manifest digest). */
+  id: string;
+  chain: ChainLayer[];
+  config: ImageConfig;
+  history: HistoryEntry[];
+}
+
+export interface BuildRequest {
+  layout: StoreLayout;
+  content: ContentStore;
+  plan: BuildPlan;
+  /** Dockerfile text, for code frames. */
+  source: string;
+  contextDir?: string;
+  contextFilter?: ContextFilter;
+  noCache: boolean;
+  defaultNetwork: 'none' | 'host';
+  progress: Progress;
+  jobs: number;
+  signal?: AbortSignal;
+  resolveBase(ref: string, vertex: Vertex): Promise<BaseImage>;
+}
+
+/** What a vertex leaves behind: the file system (a layer chain) and the image metadata so far. */
+export interface VertexResult {
+  key: string;
+  chain: ChainLayer[];
+  history: HistoryEntry[];
+  config: ImageConfig;
+}
+
+function stepLabel(v: Vertex): string {
+  const stage = v.step.stageName ? `${v.step.stageName} ` : '';
+  return `[${stage}${v.step.index}/${v.step.of}] ${v.text.trim().replace(/\s+/g, ' ')}`;
+}
+
+function stageResultOf(plan: BuildPlan, stage: number, results: ReadonlyMap<string, VertexResult>): VertexResult {
+  const planned = plan.stages.find((s) => s.index === stage)!;
+  return results.get(planned.vertices[planned.vertices.length - 1])!;
+}
+
+interface Engine {
+  req: BuildRequest;
+  bases: Map<string, Promise<BaseImage>>;
+  context?: SourceTree;
+}
+
+function base(engine: Engine, ref: string, vertex: Vertex): Promise<BaseImage> {
+  let found = engine.bases.get(ref);
+  if (!found) {
+    found = engine.req.resolveBase(ref, vertex).then(async (image) => {
+      await ensureSnapshots(engine.req.layout, engine.req.content, image.chain);
+      return image;
+    });
+    engine.bases.set(ref, found);
+  }
+  return found;
+}
+
+async function sourceResult(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<VertexResult> {
+  const op = vertex.op;
+  if (op.kind !== 'source') throw new Error('not a source');
+  if (op.base.kind === 'scratch') return { key: hashKey(['scratch']), chain: [], history: [], config: vertex.config };
+  if (op.base.kind === 'stage') {
+    const parent = inputs.get(vertex.inputs[0])!;
+    return { ...parent, config: vertex.config };
+  }
+  const image = await base(engine, op.base.ref, vertex);
+  return { key: hashKey(['image', image.id]), chain: image.chain, history: [...image.history], config: vertex.config };
+}
+
+/** The tree a COPY reads and the digest of what it reads from there. */
+async function copySource(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<{ tree: SourceTree; digest: string }> {
+  const op = vertex.op;
+  if (op.kind !== 'copy') throw new Error('not a copy');
+  const { req } = engine;
+  if (op.from.kind === 'context') {
+    if (!req.contextDir) {
+      if (op.sources.every((s) => op.heredocs.some((h) => s.startsWith('<<') && s.includes(h.name)))) {
+        return { tree: contextTree(req.layout.tmp, { excluded: () => true, mustDescend: () => false }), digest: hashKey(['no-context']) };
+      }
+      throw new BuildError('this build has no context (Dockerfile from stdin): COPY and ADD cannot read files', vertex.range, { source: req.source });
+    }
+    engine.context ??= contextTree(req.contextDir, req.contextFilter ?? NO_FILTER);
+    const matches = matchSources({ op, tree: engine.context, range: vertex.range, source: req.source });
+    return { tree: engine.context, digest: await digestSources(engine.context, matches) };
+  }
+  let chain: ChainLayer[];
+  let key: string;
+  let describe: string;
+  if (op.from.kind === 'stage') {
+    const result = stageResultOf(req.plan, op.from.stage, inputs);
+    chain = result.chain;
+    key = result.key;
+    describe = `stage ${op.from.stage}`;
+  } else {
+    const image = await base(engine, op.from.ref, vertex);
+    chain = image.chain;
+    key = hashKey(['image', image.id]);
+    describe = `image ${op.from.ref}`;
+  }
+  const emptyDir = path.join(req.layout.tmp, 'empty');
+  mkdirSync(emptyDir, { recursive: true });
+  const layers = chain.length ? lowerDirsOf(req.layout, chain) : [emptyDir];
+  return { tree: mergedTree({ layers }, describe), digest: key };
+}
+
+async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<VertexResult> {
+  const { req } = engine;
+  const parent = inputs.get(vertex.inputs[0])!;
+  const op = vertex.op;
+  const step = req.progress.start(stepLabel(vertex));
+  try {
+    let copyInput: { tree: SourceTree; digest: string } | undefined;
+    const extra: string[] = [];
+    if (op.kind === 'copy') {
+      copyInput = await copySource(engine, vertex, inputs);
+      extra.push(copyInput.digest);
+    } else if (op.kind === 'run') {
+      for (const m of op.mounts) if (m.from?.kind === 'stage') extra.push(stageResultOf(req.plan, m.from.stage, inputs).key);
+    }
+    const key = stepKey(parent.key, op, extra);
+    const history = [...parent.history, vertex.history!];
+    const cached = req.noCache ? undefined : readCacheRecord(req.layout.cache, key);
+    if (cached && (!cached.layer || (await hasBlob(req.content, cached.layer.blobDigest)))) {
+      const chain = [...parent.chain];
+      if (cached.layer) {
+        const layer: ChainLayer = { ...cached.layer, chainId: chainIdOf(parent.chain.at(-1)?.chainId, cached.layer.diffId) };
+        await ensureSnapshots(req.layout, req.content, [layer]);
+        chain.push(layer);
+      } else history[history.length - 1] = { ...vertex.history!, empty_layer: true };
+      req.progress.cached(step);
+      return { key, chain, history, config: vertex.config };
+    }
+    const tempDir = makeTempDir(req.layout, 'step');
+    try {
+      const upperDir = path.join(tempDir, 'upper');
+      mkdirSync(upperDir);
+      const emptyDir = path.join(tempDir, 'empty');
+      mkdirSync(emptyDir);
+      const env: StepEnv = {
+        layout: req.layout, vertex, source: req.source, tempDir, upperDir,
+        lowerDirs: parent.chain.length ? lowerDirsOf(req.layout, parent.chain) : [emptyDir],
+        contextDir: req.contextDir, defaultNetwork: req.defaultNetwork,
+        onOutput: (stream, chunk) => req.progress.log(step, stream, chunk), signal: req.signal,
+      };
+      if (op.kind === 'run') await executeRun(env, op);
+      else if (op.kind === 'copy') executeCopyStep(env, op, copyInput!.tree);
+      else if (op.kind === 'workdir') executeWorkdir(env, op);
+      const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId);
+      await writeCacheRecord(req.layout.cache, {
+        key, createdAt: new Date().toISOString(),
+        layer: layer && { diffId: layer.diffId, blobDigest: layer.blobDigest, blobSize: layer.blobSize, mediaType: layer.mediaType },
+      });
+      if (!layer) history[history.length - 1] = { ...vertex.history!, empty_layer: true };
+      req.progress.done(step);
+      return { key, chain: layer ? [...parent.chain, layer] : parent.chain, history, config: vertex.config };
+    } finally {
+      rmSync(tempDir, { recursive: true, force: true });
+    }
+  } catch (error) {
+    req.progress.error(step, error instanceof Error ? error.message : String(error));
+    throw error;
+  }
+}
+
+/** Runs the plan's vertices (in parallel where the graph allows) and returns the target's result. */
+export async function executePlan(req: BuildRequest): Promise<VertexResult> {
+  const engine: Engine = { req, bases: new Map() };
+  const results = await runGraph<Vertex, VertexResult>(req.plan.vertices, async (vertex, inputs) => {
+    switch (vertex.op.kind) {
+      case 'source': return sourceResult(engine, vertex, inputs);
+      case 'metadata': {
+        const parent = inputs.get(vertex.inputs[0])!;
+        return { ...parent, history: [...parent.history, vertex.history!], config: vertex.config };
+      }
+      default: return filesystemStep(engine, vertex, inputs);
+    }
+  }, { jobs: req.jobs, signal: req.signal });
+  const target = req.plan.stages.find((s) => s.index === req.plan.target)!;
+  return results.get(target.vertices[target.vertices.length - 1])!;
+}

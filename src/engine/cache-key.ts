@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import type { Op, RunOp } from '../plan/index.ts';
+import { PROXY_ARGS } from '../plan/index.ts';
+
+/**
+ * Cache keys: a vertex's key hashes its parent's key, its normalised operation and the content of
+ * what it reads, so equal keys mean equal results. Nothing time- or path-dependent goes in.
+ */
+export const CACHE_KEY_VERSION = 'berth-cache-v1';
+
+export function hashKey(parts: unknown): string {
+  return `sha256:${createHash('sha256').update(JSON.stringify(parts)).digest('hex')}`;
+}
+
+/** The parts of a RUN that decide its result: proxy args are left out, as Docker does. */
+function normalizeRun(op: RunOp): unknown {
+  const env = op.env.filter((e) => {
+    const name = e.slice(0, e.indexOf('='));
+    return !PROXY_ARGS.has(name) || op.buildArgs.some((b) => b.startsWith(`${name}=`));
+  });
+  return {
+    argv: op.argv, env, cwd: op.cwd, user: op.user, network: op.network, security: op.security,
+    mounts: op.mounts.map((m) => ({ ...m, range: undefined })),
+    heredocs: op.heredocs.map((h) => ({ name: h.name, content: h.content, expand: h.expand, chomp: h.chomp })),
+  };
+}
+
+export function normalizeOp(op: Op): unknown {
+  switch (op.kind) {
+    case 'run': return { kind: 'run', ...normalizeRun(op) as object };
+    case 'copy': return { ...op };
+    case 'workdir': return { ...op };
+    case 'source': return { kind: 'source' };
+    case 'metadata': return { kind: 'metadata' };
+  }
+}
+
+/** Key of a step: parent key, operation, and digests of every other input it reads. */
+export function stepKey(parentKey: string, op: Op, inputDigests: readonly string[]): string {
+  return hashKey([CACHE_KEY_VERSION, parentKey, normalizeOp(op), inputDigests]);
+}

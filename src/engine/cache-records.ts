@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * One cache entry per vertex key: a plain file named by the key, written to a temp name, fsynced
+ * and renamed into place, so a crash never leaves a half-written entry visible (Go build cache's
+ * habit). The record names the layer the step produced; the layer's blob and snapshot live in the
+ * content and snapshot stores.
+ */
+export interface LayerRef {
+  /** Uncompressed digest (the image config's diff_id). */
+  diffId: string;
+  /** Digest of the compressed blob in the content store. */
+  blobDigest: string;
+  blobSize: number;
+  mediaType: string;
+}
+
+export interface CacheRecord {
+  key: string;
+  /** Undefined when the step changed no file (an empty layer). */
+  layer?: LayerRef;
+  createdAt: string;
+}
+
+function recordPath(dir: string, key: string): string {
+  const hex = key.replace(/^sha256:/, '');
+  return path.join(dir, hex.slice(0, 2), `${hex}.json`);
+}
+
+export function readCacheRecord(dir: string, key: string): CacheRecord | undefined {
+  try {
+    const record = JSON.parse(readFileSync(recordPath(dir, key), 'utf8')) as CacheRecord;
+    return record.key === key ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeCacheRecord(dir: string, record: CacheRecord): Promise<void> {
+  const final = recordPath(dir, record.key);
+  mkdirSync(path.dirname(final), { recursive: true });
+  const temp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx');
+  try {
+    await handle.writeFile(JSON.stringify(record));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temp, final);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}

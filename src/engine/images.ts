@@ -1,0 +1,63 @@
+import { BuildError, type SourceRange } from '../source/index.ts';
+import type { BuildPlan, ImageConfig as ContainerConfig } from '../plan/index.ts';
+import { writeBlob } from '../content/index.ts';
+import type { Digest } from '../content/digest.ts';
+import { newImageConfig, type HistoryEntry as OciHistory, type ImageConfig } from '../image/config.ts';
+import { encodeDocument, MediaTypes, type Descriptor } from '../image/descriptor.ts';
+import { buildManifest } from '../image/manifest.ts';
+import { putImage, resolveImage, tagImage, type ImageRecord, type ImageStore } from '../image/store.ts';
+import type { BaseImage, VertexResult } from './build.ts';
+import { chainIdOf, LAYER_MEDIA_TYPE, type ChainLayer } from './layers.ts';
+
+/** A stored image as the engine uses it for FROM and COPY --from. */
+export async function loadBaseImage(store: ImageStore, ref: string, range: SourceRange | undefined, source: string): Promise<BaseImage> {
+  const image = await resolveImage(store, ref);
+  if (!image) {
+    throw new BuildError(`failed to resolve source metadata for ${ref}: no such image in the local store (load it with \`berth load\` or \`berth import\`)`, range, { source });
+  }
+  const diffIds = image.config.rootfs.diff_ids;
+  if (diffIds.length !== image.manifest.layers.length) {
+    throw new BuildError(`image ${ref} is inconsistent: ${diffIds.length} diff_ids for ${image.manifest.layers.length} layers`, range, { source });
+  }
+  const chain: ChainLayer[] = [];
+  image.manifest.layers.forEach((layer, i) => {
+    chain.push({
+      diffId: diffIds[i], blobDigest: layer.digest, blobSize: layer.size, mediaType: layer.mediaType,
+      chainId: chainIdOf(chain.at(-1)?.chainId, diffIds[i]),
+    });
+  });
+  return { id: image.record.digest, chain, config: (image.config.config ?? {}) as ContainerConfig, history: image.config.history ?? [] };
+}
+
+export interface AssembleOptions {
+  tags: string[];
+  labels: Record<string, string>;
+  /** SOURCE_DATE_EPOCH-style fixed time, else now. */
+  created?: Date;
+}
+
+/** The built result to an OCI config + manifest in the store, tagged. */
+export async function assembleImage(
+  store: ImageStore, plan: BuildPlan, result: VertexResult, options: AssembleOptions,
+): Promise<{ record: ImageRecord; configDigest: Digest; manifestDigest: Digest }> {
+  const created = (options.created ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const containerConfig: ContainerConfig = structuredClone(result.config);
+  if (Object.keys(options.labels).length) containerConfig.Labels = { ...(containerConfig.Labels ?? {}), ...options.labels };
+  const target = plan.stages.find((s) => s.index === plan.target);
+  const history: OciHistory[] = result.history.map((h) => ({ created, ...h }));
+  const config: ImageConfig = {
+    ...newImageConfig({ created, config: containerConfig as ImageConfig['config'] }),
+    rootfs: { type: 'layers', diff_ids: result.chain.map((l) => l.diffId as Digest) },
+    history,
+  };
+  if (target?.author) config.author = target.author;
+  const configDoc = encodeDocument(MediaTypes.ociConfig, config);
+  await writeBlob(store.content, configDoc.bytes, { digest: configDoc.descriptor.digest });
+  const layers: Descriptor[] = result.chain.map((l) => ({ mediaType: l.mediaType || LAYER_MEDIA_TYPE, digest: l.blobDigest as Digest, size: l.blobSize }));
+  const manifest = buildManifest(configDoc.descriptor, layers, 'oci');
+  const manifestDoc = encodeDocument(MediaTypes.ociManifest, manifest);
+  await writeBlob(store.content, manifestDoc.bytes, { digest: manifestDoc.descriptor.digest });
+  const record = await putImage(store, manifestDoc.descriptor.digest);
+  for (const tag of options.tags) await tagImage(store, tag, record.digest);
+  return { record, configDigest: configDoc.descriptor.digest, manifestDigest: manifestDoc.descriptor.digest };
+}

@@ -1,0 +1,87 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { openBlob, type ContentStore } from '../content/index.ts';
+import { diffToTar } from '../layer/diff.ts';
+import { storeLayer } from '../layer/store.ts';
+import { applyTar } from '../layer/apply.ts';
+import type { StoreLayout } from '../store/layout.ts';
+import type { LayerRef } from './cache-records.ts';
+
+export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+/** A layer as a build step sees it: its blob and the snapshot directory holding it unpacked. */
+export interface ChainLayer extends LayerRef {
+  /** OCI chain id of the stack up to and including this layer: names its snapshot. */
+  chainId: string;
+}
+
+export function chainIdOf(parentChainId: string | undefined, diffId: string): string {
+  if (!parentChainId) return diffId;
+  return `sha256:${createHash('sha256').update(`${parentChainId} ${diffId}`).digest('hex')}`;
+}
+
+export function snapshotDirOf(layout: StoreLayout, chainId: string): string {
+  return path.join(layout.snapshots, chainId.replace(/^sha256:/, ''));
+}
+
+/** A fresh temp directory under the store (same file system, so commits are renames). */
+export function makeTempDir(layout: StoreLayout, prefix: string): string {
+  const dir = path.join(layout.tmp, `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Moves a finished directory into place; when another build got there first, ours is dropped. */
+export function commitDir(temp: string, final: string): void {
+  if (existsSync(final)) {
+    rmSync(temp, { recursive: true, force: true });
+    return;
+  }
+  try {
+    renameSync(temp, final);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+    rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Turns a step's upper dir into a stored layer: tar (whiteouts from overlay form) hashed for the
+ * diff id, gzipped into the content store; then the upper dir itself becomes the layer's snapshot.
+ * Returns undefined when the step changed nothing (an empty layer, as BuildKit drops them).
+ */
+export async function commitUpper(
+  layout: StoreLayout, store: ContentStore, upperDir: string, parentChainId: string | undefined,
+): Promise<ChainLayer | undefined> {
+  if (readdirSync(upperDir).length === 0) {
+    rmSync(upperDir, { recursive: true, force: true });
+    return undefined;
+  }
+  const stored = await storeLayer(store, diffToTar(upperDir));
+  const chainId = chainIdOf(parentChainId, stored.diffId);
+  commitDir(upperDir, snapshotDirOf(layout, chainId));
+  return { diffId: stored.diffId, blobDigest: stored.digest, blobSize: stored.size, mediaType: LAYER_MEDIA_TYPE, chainId };
+}
+
+/** Makes sure every layer of a chain is unpacked into its snapshot dir (after load or prune). */
+export async function ensureSnapshots(layout: StoreLayout, store: ContentStore, chain: readonly ChainLayer[]): Promise<void> {
+  for (const layer of chain) {
+    const final = snapshotDirOf(layout, layer.chainId);
+    if (existsSync(final)) continue;
+    const temp = makeTempDir(layout, 'unpack');
+    try {
+      await applyTar(await openBlob(store, layer.blobDigest), temp, { mode: 'overlay' });
+      commitDir(temp, final);
+    } catch (error) {
+      rmSync(temp, { recursive: true, force: true });
+      throw error;
+    }
+  }
+}
+
+/** Snapshot dirs of a chain, top first, as overlay lower dirs. */
+export function lowerDirsOf(layout: StoreLayout, chain: readonly ChainLayer[]): string[] {
+  return chain.map((l) => snapshotDirOf(layout, l.chainId)).reverse();
+}

@@ -1,0 +1,147 @@
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { BuildError } from '../source/index.ts';
+import type { CopyOp, RunOp, Vertex, WorkdirOp } from '../plan/index.ts';
+import { HEREDOC_EXEC_DIR } from '../plan/index.ts';
+import { runContainer, type MountSpec } from '../exec/index.ts';
+import { lookup, type MergedView } from '../fsview/merged.ts';
+import { ensureDir } from '../fsview/upper.ts';
+import type { StoreLayout } from '../store/layout.ts';
+import { executeCopy, matchSources, parseChmod } from './copy.ts';
+import { readUserDb } from './rootfs-users.ts';
+import type { SourceTree } from './source-tree.ts';
+import { resolveChown, resolveExecUser, UserLookupError } from './users.ts';
+
+/** Everything a filesystem step needs besides its op: where it writes and how to report. */
+export interface StepEnv {
+  layout: StoreLayout;
+  vertex: Vertex;
+  source: string;
+  /** Temp dir of this step; `upper` (and `work`) live inside it. */
+  tempDir: string;
+  upperDir: string;
+  lowerDirs: string[];
+  contextDir?: string;
+  defaultNetwork: 'none' | 'host';
+  onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  signal?: AbortSignal;
+}
+
+export function stepView(env: StepEnv): MergedView {
+  return { layers: [env.upperDir, ...env.lowerDirs] };
+}
+
+function fail(env: StepEnv, message: string): never {
+  throw new BuildError(message, env.vertex.range, { source: env.source });
+}
+
+function userError<T>(env: StepEnv, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof UserLookupError) fail(env, error.message);
+    throw error;
+  }
+}
+
+function cacheMountDir(env: StepEnv, id: string): string {
+  const dir = path.join(env.layout.cacheMounts, createHash('sha256').update(id).digest('hex').slice(0, 32));
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function runMounts(env: StepEnv, op: RunOp): MountSpec[] {
+  const mounts: MountSpec[] = [];
+  for (const m of op.mounts) {
+    switch (m.type) {
+      case 'tmpfs':
+        mounts.push({ kind: 'tmpfs', target: m.target, size: m.size });
+        break;
+      case 'cache':
+        mounts.push({ kind: 'bind', source: cacheMountDir(env, m.id ?? m.target), target: m.target, readonly: m.readonly });
+        break;
+      case 'bind': {
+        if (m.from && m.from.kind !== 'context') fail(env, 'RUN --mount=type=bind,from=<stage or image> is not supported yet');
+        if (!env.contextDir) fail(env, 'RUN --mount=type=bind needs a build context');
+        const src = path.join(env.contextDir, path.posix.normalize(path.posix.join('/', m.source ?? '.')));
+        mounts.push({ kind: 'bind', source: src, target: m.target, readonly: true });
+        break;
+      }
+      case 'secret':
+      case 'ssh':
+        fail(env, `RUN --mount=type=${m.type} is not supported yet`);
+    }
+  }
+  return mounts;
+}
+
+/** RUN: the command in a container over the parent's layers; its changes land in the upper dir. */
+export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
+  const workDir = path.join(env.tempDir, 'work');
+  mkdirSync(workDir, { recursive: true });
+  const view = stepView(env);
+  const db = readUserDb(view);
+  const user = userError(env, () => resolveExecUser(op.user, db.passwd, db.groups));
+  const cwd = op.cwd || '/';
+  if (!lookup(view, cwd.replace(/^\/+/, ''))) ensureDir(view, cwd.replace(/^\/+/, ''), { uid: 0, gid: 0 });
+  const processEnv = [...op.env];
+  if (!processEnv.some((e) => e.startsWith('HOME='))) processEnv.push(`HOME=${user.home || '/'}`);
+  const mounts = runMounts(env, op);
+  if (op.argv[0]?.startsWith(`${HEREDOC_EXEC_DIR}/`)) {
+    const pipes = path.join(env.tempDir, 'pipes');
+    mkdirSync(pipes, { recursive: true });
+    for (const doc of op.heredocs) writeFileSync(path.join(pipes, doc.name.replaceAll('/', '_')), doc.content, { mode: 0o755 });
+    mounts.push({ kind: 'bind', source: pipes, target: HEREDOC_EXEC_DIR, readonly: true });
+  }
+  const network = op.network === 'default' ? env.defaultNetwork : op.network;
+  if (op.security === 'insecure') fail(env, 'RUN --security=insecure is not allowed (berth has no --allow security.insecure yet)');
+  const result = await runContainer({
+    rootfs: { kind: 'overlay', lowerDirs: env.lowerDirs, upperDir: env.upperDir, workDir },
+    args: op.argv, env: processEnv, cwd, uid: user.uid, gid: user.gid, groups: user.groups,
+    hostname: 'buildkitsandbox', network, mounts,
+  }, {
+    onStdout: (chunk) => env.onOutput('stdout', chunk),
+    onStderr: (chunk) => env.onOutput('stderr', chunk),
+    signal: env.signal,
+  });
+  rmSync(workDir, { recursive: true, force: true });
+  if (result.exitCode !== 0) {
+    const shown = JSON.stringify(op.argv.join(' '));
+    fail(env, `process ${shown} did not complete successfully: exit code: ${result.exitCode}`);
+  }
+}
+
+/** COPY/ADD: files from the context, a stage or an image into the upper dir. */
+export function executeCopyStep(env: StepEnv, op: CopyOp, tree: SourceTree): void {
+  const view = stepView(env);
+  const owner = op.chown ? userError(env, () => {
+    const db = readUserDb(view);
+    return resolveChown(op.chown!, db.passwd, db.groups);
+  }) : undefined;
+  const chmod = op.chmod ? parseChmod(op.chmod, env.vertex.range, env.source) : undefined;
+  const ctx = { op, tree, view, owner, chmod, range: env.vertex.range, source: env.source };
+  const matches = matchSources(ctx);
+  if (op.heredocs.length) {
+    const docs = path.join(env.tempDir, 'heredocs');
+    mkdirSync(docs, { recursive: true });
+    for (const doc of op.heredocs) {
+      const file = path.join(docs, doc.name);
+      writeFileSync(file, doc.content, { mode: 0o644 });
+      matches.push({ word: doc.name, rel: doc.name, entry: { rel: doc.name, hostPath: file, stat: statSync(file) } });
+    }
+  }
+  executeCopy(ctx, matches);
+}
+
+/** WORKDIR: `mkdir -p` owned by the current USER for the parts that do not exist yet. */
+export function executeWorkdir(env: StepEnv, op: WorkdirOp): void {
+  const view = stepView(env);
+  let owner = { uid: 0, gid: 0 };
+  if (op.user) {
+    const db = readUserDb(view);
+    const user = userError(env, () => resolveExecUser(op.user, db.passwd, db.groups));
+    owner = { uid: user.uid, gid: user.gid };
+  }
+  ensureDir(view, op.path.replace(/^\/+/, ''), owner);
+}

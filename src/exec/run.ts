@@ -1,0 +1,171 @@
+/**
+ * Running one container through native/build/berth-sandbox.
+ *
+ * The helper gets the spec on fd 3 and reports on fd 4, one line each: `pid N` (the container's
+ * init, as seen from the host), then `exit N` or `killed SIG` for the command, or `error MESSAGE`
+ * when setting the container up failed (exit code 125), plus `warning MESSAGE` for things it
+ * could not do but could run without. The command's stdout and stderr are the helper's own, so
+ * they stream straight to the callbacks.
+ *
+ * Killing: SIGKILL to the helper makes the kernel kill the init (PR_SET_PDEATHSIG), and the death
+ * of a pid namespace's init kills every process in it; the mount namespace, and with it every
+ * mount, dies with the last of them. We wait until the init is gone before settling.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { encodeSpec, type ContainerSpec } from './spec.ts';
+
+export interface ContainerIO {
+  onStdout(chunk: Buffer): void;
+  onStderr(chunk: Buffer): void;
+  /** Aborting kills the container; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Messages about optional setup steps the helper skipped (e.g. no sysfs). */
+  onWarning?(message: string): void;
+}
+
+export interface ContainerResult {
+  /** The command's exit code, or 128 + signal number when a signal killed it (as a shell says). */
+  exitCode: number;
+  /** Name of the signal that killed the command, e.g. 'SIGKILL'. */
+  signal?: string;
+}
+
+/** The container could not be set up (not the command's failure): a bug or a host problem. */
+export class ContainerSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ContainerSetupError';
+  }
+}
+
+const SETUP_FAILED = 125;
+const HELPER_URL = new URL('../../native/build/berth-sandbox', import.meta.url);
+
+/** Path of the native helper; throws with the fix when it has not been built. */
+export function sandboxPath(): string {
+  const path = fileURLToPath(HELPER_URL);
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new Error(`the sandbox helper ${path} is not built; run \`npm install\` or \`make -C native\` (needs gcc)`);
+  }
+  return path;
+}
+
+function signalName(signo: number): string {
+  for (const [name, value] of Object.entries(osConstants.signals)) if (value === signo) return name;
+  return `SIG${signo}`;
+}
+
+interface Status {
+  initPid?: number;
+  exitCode?: number;
+  signal?: number;
+  errors: string[];
+}
+
+/** Feeds status lines from the helper into `status` as they arrive. */
+function readStatus(stream: Readable, status: Status, onWarning?: (message: string) => void): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (text: string) => {
+    pending += text;
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      const space = line.indexOf(' ');
+      const word = space < 0 ? line : line.slice(0, space);
+      const rest = space < 0 ? '' : line.slice(space + 1);
+      if (word === 'pid') status.initPid = Number(rest);
+      else if (word === 'exit') status.exitCode = Number(rest);
+      else if (word === 'killed') status.signal = Number(rest);
+      else if (word === 'error') status.errors.push(rest);
+      else if (word === 'warning') onWarning?.(rest);
+    }
+  });
+}
+
+/**
+ * The helper exits only after its init, but when the helper itself is SIGKILLed the init dies a
+ * moment later, asynchronously. A pid namespace's init turns into a zombie only after every
+ * other process of the namespace is gone, so "gone or zombie" means the container is gone.
+ */
+async function waitUntilGone(pid: number | undefined, timeoutMs = 10_000): Promise<void> {
+  if (pid === undefined || !(pid > 0)) return;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let state: string | undefined;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return;
+    }
+    if (state === 'Z' || state === 'X') return;
+    if (Date.now() > deadline) throw new Error(`container init ${pid} did not exit after being killed`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The container run was aborted', 'AbortError');
+}
+
+/** Run `spec` to completion, streaming its output. Resolves with the command's exit status. */
+export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult> {
+  const helper = sandboxPath();
+  const payload = encodeSpec(spec);
+  if (io.signal?.aborted) throw abortReason(io.signal);
+
+  const child: ChildProcess = spawn(helper, [], {
+    stdio: [spec.stdin === 'inherit' ? 'inherit' : 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+    env: {},
+  });
+  const status: Status = { errors: [] };
+  const specPipe = child.stdio[3] as Writable & Readable;
+  const statusPipe = child.stdio[4] as Readable;
+  child.stdout?.on('data', (chunk: Buffer) => io.onStdout(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => io.onStderr(chunk));
+  readStatus(statusPipe, status, io.onWarning);
+  // fd 3 is a socket: drain its (empty) read side so 'close' can fire; the helper closing it
+  // early (setup failed before reading) must not become an unhandled EPIPE.
+  specPipe.on('error', () => {});
+  specPipe.resume();
+  specPipe.end(payload);
+
+  let aborted = false;
+  const onAbort = (): void => {
+    aborted = true;
+    child.kill('SIGKILL');
+  };
+  io.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    const [code, killedBy] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (exitCode, signal) => resolve([exitCode, signal]));
+    });
+    if (killedBy !== null) await waitUntilGone(status.initPid);
+    if (aborted && io.signal) throw abortReason(io.signal);
+    if (status.errors.length > 0 && (code === SETUP_FAILED || status.exitCode === SETUP_FAILED)) {
+      throw new ContainerSetupError(`container setup failed: ${status.errors.join('; ')}`);
+    }
+    if (status.signal !== undefined) return { exitCode: 128 + status.signal, signal: signalName(status.signal) };
+    if (status.exitCode !== undefined) return { exitCode: status.exitCode };
+    if (killedBy !== null) {
+      const signo = osConstants.signals[killedBy] ?? 0;
+      return { exitCode: 128 + signo, signal: killedBy };
+    }
+    if (code === SETUP_FAILED) throw new ContainerSetupError('container setup failed (no message from the sandbox helper)');
+    // The init was killed from outside (the helper reports 128 + signal for that).
+    if (code !== null && code > 128) return { exitCode: code, signal: signalName(code - 128) };
+    return { exitCode: code ?? 1 };
+  } finally {
+    io.signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * What a container run looks like (ContainerSpec) and how it is handed to the native helper.
+ *
+ * All decisions live here, on the Node side: docker's default capabilities, masked kernel paths,
+ * overlay options, the generated /etc files. native/ only performs the system calls. The wire
+ * format is a flat list of NUL-terminated strings, alternating key and value (see
+ * native/src/spec.c), so the C side never has to parse anything but strlen.
+ */
+import { readFileSync } from 'node:fs';
+
+export type RootfsSpec =
+  | { kind: 'overlay'; lowerDirs: string[]; upperDir: string; workDir: string }
+  | { kind: 'dir'; path: string; readonly?: boolean };
+
+export type MountSpec =
+  | { kind: 'bind'; source: string; target: string; readonly: boolean }
+  | { kind: 'tmpfs'; target: string; size?: number };
+
+export interface ContainerSpec {
+  rootfs: RootfsSpec;
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+  hostname: string;
+  network: 'none' | 'host' | 'isolated';
+  mounts?: MountSpec[];
+  /** Contents of /etc/hosts and /etc/resolv.conf; sensible defaults when absent. */
+  hosts?: string;
+  resolvConf?: string;
+  stdin?: 'null' | 'inherit';
+}
+
+/**
+ * Docker's default capability set (moby's oci/caps defaults), by number from
+ * linux/capability.h. Bitmask 0x00000000a80425fb.
+ */
+export const DEFAULT_CAPABILITIES: Readonly<Record<string, number>> = {
+  CAP_CHOWN: 0,
+  CAP_DAC_OVERRIDE: 1,
+  CAP_FOWNER: 3,
+  CAP_FSETID: 4,
+  CAP_KILL: 5,
+  CAP_SETGID: 6,
+  CAP_SETUID: 7,
+  CAP_SETPCAP: 8,
+  CAP_NET_BIND_SERVICE: 10,
+  CAP_NET_RAW: 13,
+  CAP_SYS_CHROOT: 18,
+  CAP_MKNOD: 27,
+  CAP_AUDIT_WRITE: 29,
+  CAP_SETFCAP: 31,
+};
+
+/** Kernel interfaces docker hides from containers (/dev/null or an empty tmpfs over them). */
+export const MASKED_PATHS: readonly string[] = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+
+/** Kernel interfaces docker makes read-only. */
+export const READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+/**
+ * Overlay options for every RUN: the upper dir must stay a plain diff that a tar walk can turn
+ * into a layer, so no redirect xattrs for renamed directories, no metadata-only copy-ups, no
+ * index (which would also pin upper dirs to one lower stack).
+ */
+export const OVERLAY_OPTIONS: readonly string[] = ['index=off', 'redirect_dir=off', 'metacopy=off'];
+
+/** Mode of RUN --mount=type=tmpfs mounts, as docker's --tmpfs. */
+const TMPFS_MODE = '1777';
+
+/** Public resolvers BuildKit falls back to when the host only has a local stub resolver. */
+const FALLBACK_NAMESERVERS = ['8.8.8.8', '8.8.4.4', '2001:4860:4860::8888', '2001:4860:4860::8844'];
+
+export function defaultHosts(hostname: string): string {
+  const names = hostname && hostname !== 'localhost' ? `localhost ${hostname}` : 'localhost';
+  return `127.0.0.1\t${names}\n::1\tlocalhost ip6-localhost ip6-loopback\n`;
+}
+
+/**
+ * resolv.conf for a container. With the host network the host's file works as is; in a network
+ * namespace a loopback nameserver (systemd-resolved's 127.0.0.53, dnsmasq) points at nothing, so
+ * those lines go, and with no nameserver left the public fallbacks are used, as BuildKit does.
+ */
+export function containerResolvConf(hostResolvConf: string, network: ContainerSpec['network']): string {
+  if (network === 'host') return hostResolvConf;
+  const lines = hostResolvConf.split('\n');
+  const kept = lines.filter((line) => {
+    const match = /^\s*nameserver\s+(\S+)/.exec(line);
+    return !match || !isLoopback(match[1]);
+  });
+  const hasNameserver = kept.some((line) => /^\s*nameserver\s+\S+/.test(line));
+  let text = kept.join('\n').replace(/\n*$/, '\n');
+  if (text.trim() === '') text = '';
+  if (!hasNameserver) text += FALLBACK_NAMESERVERS.map((ns) => `nameserver ${ns}\n`).join('');
+  return text;
+}
+
+function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === '::1' || address === '0:0:0:0:0:0:0:1';
+}
+
+export function hostResolvConf(): string {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Checks that are cheaper and clearer here than as an exit code 125 from the helper. */
+export function validateSpec(spec: ContainerSpec): void {
+  if (spec.args.length === 0) throw new Error('container spec: no command to run');
+  if (!spec.cwd.startsWith('/')) throw new Error(`container spec: working directory ${spec.cwd} is not absolute`);
+  for (const id of [spec.uid, spec.gid, ...spec.groups]) {
+    if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) throw new Error(`container spec: bad numeric id ${id}`);
+  }
+  if (spec.rootfs.kind === 'overlay' && spec.rootfs.lowerDirs.length === 0) {
+    throw new Error('container spec: an overlay rootfs needs at least one lower dir (use an empty dir for scratch)');
+  }
+  for (const mount of spec.mounts ?? []) {
+    if (!mount.target.startsWith('/')) throw new Error(`container spec: mount target ${mount.target} is not absolute`);
+  }
+}
+
+/** The helper's wire format for `spec`; `nodePid` lets it notice Node dying before it starts. */
+export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): Buffer {
+  validateSpec(spec);
+  const pairs: Array<[string, string]> = [['ppid', String(nodePid)]];
+  const add = (key: string, value: string | number): void => {
+    pairs.push([key, String(value)]);
+  };
+
+  const { rootfs } = spec;
+  if (rootfs.kind === 'overlay') {
+    add('rootfs', 'overlay');
+    for (const option of OVERLAY_OPTIONS) add('ovlopt', option);
+    for (const dir of rootfs.lowerDirs) add('lower', dir);
+    add('upper', rootfs.upperDir);
+    add('work', rootfs.workDir);
+  } else {
+    add('rootfs', 'dir');
+    add('path', rootfs.path);
+    add('readonly', rootfs.readonly ? 1 : 0);
+  }
+
+  for (const arg of spec.args) add('arg', arg);
+  for (const entry of spec.env) add('env', entry);
+  add('cwd', spec.cwd);
+  add('uid', spec.uid);
+  add('gid', spec.gid);
+  for (const group of spec.groups) add('group', group);
+  add('hostname', spec.hostname);
+  add('net', spec.network);
+  add('hosts', spec.hosts ?? defaultHosts(spec.hostname));
+  add('resolv', spec.resolvConf ?? containerResolvConf(hostResolvConf(), spec.network));
+  for (const cap of Object.values(DEFAULT_CAPABILITIES)) add('cap', cap);
+  for (const path of MASKED_PATHS) add('mask', path);
+  for (const path of READONLY_PATHS) add('ropath', path);
+
+  for (const mount of spec.mounts ?? []) {
+    add('mount', mount.kind);
+    add('dst', mount.target);
+    if (mount.kind === 'bind') {
+      add('src', mount.source);
+      add('ro', mount.readonly ? 1 : 0);
+    } else {
+      add('data', mount.size === undefined ? `mode=${TMPFS_MODE}` : `size=${mount.size},mode=${TMPFS_MODE}`);
+    }
+  }
+
+  const chunks: Buffer[] = [];
+  for (const [key, value] of pairs) {
+    if (value.includes('\0')) throw new Error(`container spec: ${key} contains a NUL byte`);
+    chunks.push(Buffer.from(`${key}\0${value}\0`, 'utf8'));
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The inverse of encodeSpec's framing, for tests and debugging. */
+export function decodePairs(payload: Buffer): Array<[string, string]> {
+  const parts = payload.toString('utf8').split('\0');
+  if (parts.pop() !== '') throw new Error('spec does not end in NUL');
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) pairs.push([parts[i], parts[i + 1]]);
+  return pairs;
+}

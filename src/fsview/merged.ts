@@ -1,0 +1,121 @@
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { fsExtra } from '../sys/fsx.ts';
+
+/**
+ * A read view of an overlay stack without mounting it: layers are directories in overlay-upper
+ * form (whiteouts are 0:0 character devices, opaque directories carry trusted.overlay.opaque=y),
+ * top first. Lookups follow overlayfs' rules, so reading through this view sees what a RUN would.
+ */
+export interface MergedView {
+  layers: readonly string[];
+}
+
+export interface MergedEntry {
+  /** Host path of the topmost layer's copy. */
+  hostPath: string;
+  stat: Stats;
+  /** Layers (indexes into `layers`) holding this directory, top first; one entry for non-directories. */
+  dirLayers: number[];
+}
+
+const OPAQUE = 'trusted.overlay.opaque';
+
+export function isWhiteout(stat: Stats): boolean {
+  return stat.isCharacterDevice() && stat.rdev === 0;
+}
+
+function lstatOrUndefined(file: string): Stats | undefined {
+  try {
+    return lstatSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+function isOpaque(dir: string): boolean {
+  const value = fsExtra().lgetxattr(dir, OPAQUE);
+  return value !== null && value.toString() === 'y';
+}
+
+function splitRel(rel: string): string[] {
+  return rel.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+/** The entry at `rel` (no symlink following), or undefined when absent or whited out. */
+export function lookup(view: MergedView, rel: string): MergedEntry | undefined {
+  let dirLayers = view.layers.map((_, i) => i);
+  let current: MergedEntry | undefined = {
+    hostPath: view.layers[0], stat: lstatSync(view.layers[0]), dirLayers,
+  };
+  let relSoFar = '';
+  for (const name of splitRel(rel)) {
+    if (!current || !current.stat.isDirectory()) return undefined;
+    relSoFar = relSoFar ? `${relSoFar}/${name}` : name;
+    let found: MergedEntry | undefined;
+    const nextDirs: number[] = [];
+    for (const index of dirLayers) {
+      const hostPath = path.join(view.layers[index], relSoFar);
+      const stat = lstatOrUndefined(hostPath);
+      if (!stat) continue;
+      if (isWhiteout(stat)) break;
+      if (!stat.isDirectory()) {
+        if (!found) found = { hostPath, stat, dirLayers: [index] };
+        break;
+      }
+      if (!found) found = { hostPath, stat, dirLayers: nextDirs };
+      nextDirs.push(index);
+      if (isOpaque(hostPath)) break;
+    }
+    current = found;
+    dirLayers = nextDirs;
+  }
+  return current;
+}
+
+/** Names in a merged directory with the entry for each, sorted by name. */
+export function readMergedDir(view: MergedView, rel: string, dir: MergedEntry): Map<string, MergedEntry> {
+  const out = new Map<string, MergedEntry>();
+  const hidden = new Set<string>();
+  for (const index of dir.dirLayers) {
+    const hostDir = path.join(view.layers[index], rel);
+    for (const name of readdirSync(hostDir)) {
+      if (out.has(name) || hidden.has(name)) continue;
+      const entry = lookup(view, rel ? `${rel}/${name}` : name);
+      if (entry) out.set(name, entry);
+      else hidden.add(name);
+    }
+  }
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Resolves `rel` inside the view's root the way a chrooted process would: symlinks in the middle
+ * (and at the end when `followFinal`) are followed, `..` never climbs above the root.
+ */
+export function resolveInRoot(view: MergedView, rel: string, followFinal: boolean): string {
+  const pending = splitRel(rel);
+  const resolved: string[] = [];
+  let hops = 0;
+  while (pending.length > 0) {
+    const name = pending.shift()!;
+    if (name === '..') {
+      resolved.pop();
+      continue;
+    }
+    const candidate = [...resolved, name].join('/');
+    const entry = lookup(view, candidate);
+    const isLast = pending.length === 0;
+    if (entry?.stat.isSymbolicLink() && (!isLast || followFinal)) {
+      if (++hops > 255) throw Object.assign(new Error(`too many levels of symbolic links: /${rel}`), { code: 'ELOOP' });
+      const target = readlinkSync(entry.hostPath);
+      if (target.startsWith('/')) resolved.length = 0;
+      pending.unshift(...splitRel(target));
+      continue;
+    }
+    resolved.push(name);
+  }
+  return resolved.join('/');
+}

@@ -1,0 +1,147 @@
+import { isDigest, type Digest } from '../content/digest.ts';
+
+/**
+ * OCI image-spec `config.md` (which Docker's image JSON matches field for field): the runtime
+ * defaults in `config`, the layer chain in `rootfs.diff_ids`, and one `history` entry per build
+ * step, where only entries without `empty_layer` correspond to layers.
+ */
+
+/** Healthcheck durations are nanoseconds, as Docker writes them. */
+export interface HealthConfig {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+export interface ContainerConfig {
+  User?: string;
+  /** Keys like `80/tcp`; values are empty objects. */
+  ExposedPorts?: Record<string, Record<string, never>>;
+  /** `KEY=value` strings, in order. */
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Volumes?: Record<string, Record<string, never>>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  /** Docker's marker that Cmd/Entrypoint came from the shell form (Windows only in effect). */
+  ArgsEscaped?: boolean;
+  Healthcheck?: HealthConfig;
+  OnBuild?: string[] | null;
+  Shell?: string[];
+}
+
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+  /** True for steps that changed only the config (ENV, CMD, ...). */
+  empty_layer?: boolean;
+}
+
+export interface RootFs {
+  type: 'layers';
+  diff_ids: Digest[];
+}
+
+export interface ImageConfig {
+  created?: string;
+  author?: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+  config?: ContainerConfig;
+  rootfs: RootFs;
+  history?: HistoryEntry[];
+}
+
+/** Docker's default PATH for images that do not set one (BuildKit adds it for `FROM scratch`). */
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** BuildKit's history comment for steps of a Dockerfile build. */
+export const BUILDKIT_COMMENT = 'buildkit.dockerfile.v0';
+
+/** RFC 3339 in UTC, the form configs use for `created`. */
+export function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/** A config with no layers for linux/amd64. `created` is an input: same inputs, same digest. */
+export function newImageConfig(options: { created?: string; config?: ContainerConfig; architecture?: string; os?: string } = {}): ImageConfig {
+  return {
+    ...(options.created !== undefined ? { created: options.created } : {}),
+    architecture: options.architecture ?? 'amd64',
+    os: options.os ?? 'linux',
+    config: options.config ?? {},
+    rootfs: { type: 'layers', diff_ids: [] },
+    history: [],
+  };
+}
+
+/**
+ * `created_by` the way BuildKit writes it: RUN and the file instructions carry `# buildkit`,
+ * RUN shows the shell it ran with (`RUN /bin/sh -c make`); metadata steps are the instruction
+ * as written (`ENV A=b`, `CMD ["sh"]`).
+ */
+export function buildkitCreatedBy(instruction: string, text: string, shell: string[] = ['/bin/sh', '-c']): string {
+  const keyword = instruction.toUpperCase();
+  if (keyword === 'RUN') return `RUN ${shell.join(' ')} ${text} # buildkit`;
+  if (keyword === 'COPY' || keyword === 'ADD') return `${keyword} ${text} # buildkit`;
+  return `${keyword} ${text}`;
+}
+
+/** A config with one more layer and its history entry (a new object; the input is not changed). */
+export function withLayer(image: ImageConfig, diffId: Digest, history: Omit<HistoryEntry, 'empty_layer'> = {}): ImageConfig {
+  return {
+    ...image,
+    rootfs: { type: 'layers', diff_ids: [...image.rootfs.diff_ids, diffId] },
+    history: [...(image.history ?? []), { ...history }],
+  };
+}
+
+/** A config with a metadata-only history entry. */
+export function withEmptyLayerHistory(image: ImageConfig, history: Omit<HistoryEntry, 'empty_layer'>): ImageConfig {
+  return { ...image, history: [...(image.history ?? []), { ...history, empty_layer: true }] };
+}
+
+export class InvalidImageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidImageError';
+  }
+}
+
+/** Parses config JSON and checks the fields berth relies on. */
+export function parseImageConfig(bytes: Buffer | string): ImageConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString());
+  } catch (error) {
+    throw new InvalidImageError(`image config is not JSON: ${(error as Error).message}`);
+  }
+  const config = value as Partial<ImageConfig> | null;
+  if (!config || typeof config !== 'object') throw new InvalidImageError('image config is not an object');
+  if (typeof config.architecture !== 'string' || typeof config.os !== 'string') {
+    throw new InvalidImageError('image config lacks architecture or os');
+  }
+  const diffIds = config.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || !diffIds.every(isDigest)) throw new InvalidImageError('image config rootfs.diff_ids is not a list of sha256 digests');
+  if (config.history !== undefined && !Array.isArray(config.history)) throw new InvalidImageError('image config history is not a list');
+  return config as ImageConfig;
+}
+
+/** Non-empty history entries must match layers one to one when history is given at all. */
+export function checkHistory(image: ImageConfig): void {
+  if (!image.history || image.history.length === 0) return;
+  const layered = image.history.filter((entry) => !entry.empty_layer).length;
+  if (layered !== image.rootfs.diff_ids.length) {
+    throw new InvalidImageError(`image config has ${image.rootfs.diff_ids.length} layers but ${layered} non-empty history entries`);
+  }
+}

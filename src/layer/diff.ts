@@ -1,0 +1,172 @@
+import { createReadStream, type BigIntStats } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fsExtra } from '../sys/fsx.ts';
+import type { TarHeader } from './tar-format.ts';
+import { tarStream, type TarInput } from './tar-io.ts';
+
+/**
+ * Directory → layer tar. `diffToTar` reads an overlayfs upper directory and writes the OCI
+ * change set it stands for: char 0:0 devices become `.wh.<name>` whiteouts and directories with
+ * `trusted.overlay.opaque=y` get a `.wh..wh..opq` marker. `dirToTar` archives a plain directory.
+ *
+ * Output is a pure function of the tree: entries in depth-first order with each directory's
+ * children sorted bytewise (so a directory always precedes its contents), names relative with no
+ * leading `/` or `./`, directories with a trailing `/`, times in whole seconds, no user or group
+ * names, and only the `security.capability` xattr, as Docker's layers carry.
+ */
+export interface ArchiveOptions {
+  /** Clamp every mtime to at most this many seconds since the epoch (SOURCE_DATE_EPOCH). */
+  maxMtime?: number;
+}
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const OPAQUE_MARKER = '.wh..wh..opq';
+
+const CAPABILITY = 'security.capability';
+const OPAQUE = 'trusted.overlay.opaque';
+/** Overlay features whose upper dirs cannot be read as a change set on their own. */
+const UNSUPPORTED = ['trusted.overlay.redirect', 'trusted.overlay.metacopy'];
+
+interface Found {
+  rel: string;
+  abs: string;
+  stat: BigIntStats;
+}
+
+const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** Depth-first walk, children sorted bytewise; the root itself is not listed. */
+async function walk(root: string): Promise<Found[]> {
+  const found: Found[] = [];
+  const visit = async (abs: string, rel: string) => {
+    const names = (await readdir(abs)).sort(byBytes);
+    for (const name of names) {
+      const childAbs = join(abs, name);
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const stat = await lstat(childAbs, { bigint: true });
+      found.push({ rel: childRel, abs: childAbs, stat });
+      if (stat.isDirectory()) await visit(childAbs, childRel);
+    }
+  };
+  await visit(root, '');
+  return found;
+}
+
+/** Linux's dev_t split (glibc's gnu_dev_major/minor). */
+export function deviceNumbers(rdev: bigint): { major: number; minor: number } {
+  return {
+    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
+    minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
+  };
+}
+
+function isWhiteoutDevice(stat: BigIntStats): boolean {
+  return stat.isCharacterDevice() && stat.rdev === 0n;
+}
+
+function baseHeader(rel: string, stat: BigIntStats, options: ArchiveOptions): Omit<TarHeader, 'type' | 'name'> {
+  const seconds = Number(stat.mtimeNs / 1_000_000_000n);
+  return {
+    mode: Number(stat.mode) & 0o7777,
+    uid: Number(stat.uid),
+    gid: Number(stat.gid),
+    size: 0,
+    mtime: options.maxMtime === undefined ? seconds : Math.min(seconds, options.maxMtime),
+  };
+}
+
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf('/');
+  return slash < 0 ? '' : rel.slice(0, slash + 1);
+}
+
+function baseOf(rel: string): string {
+  return rel.slice(rel.lastIndexOf('/') + 1);
+}
+
+/**
+ * The entries of the archive for `root`, bodies not yet read. With `whiteouts`, `root` is read
+ * as an overlay upper directory.
+ */
+export async function archiveEntries(root: string, whiteouts: boolean, options: ArchiveOptions = {}): Promise<TarInput[]> {
+  const found = await walk(root);
+  const wanted = whiteouts ? [CAPABILITY, OPAQUE, ...UNSUPPORTED] : [CAPABILITY];
+  const sys = fsExtra();
+  const xattrsOf = (abs: string, stat: BigIntStats): Record<string, Buffer> => {
+    const out: Record<string, Buffer> = {};
+    if (!stat.isFile() && !stat.isDirectory()) return out;
+    for (const name of sys.llistxattr(abs)) {
+      if (!wanted.includes(name)) continue;
+      const value = sys.lgetxattr(abs, name);
+      if (value !== null) out[name] = value;
+    }
+    return out;
+  };
+
+  const entries: TarInput[] = [];
+  const firstPathOfInode = new Map<string, string>();
+  for (const { rel, abs, stat } of found) {
+    const base = baseHeader(rel, stat, options);
+    const attrs = xattrsOf(abs, stat);
+    if (whiteouts) {
+      const unsupported = UNSUPPORTED.find((name) => attrs[name] !== undefined);
+      if (unsupported) {
+        throw new Error(`${abs} carries ${unsupported}: mount overlays with redirect_dir=off and metacopy=off to diff their upper dirs`);
+      }
+      if (isWhiteoutDevice(stat)) {
+        // Overlay may hardlink all whiteouts to one inode; they are never hardlinks in a layer.
+        entries.push({ header: { ...base, mode: 0, name: `${parentOf(rel)}${WHITEOUT_PREFIX}${baseOf(rel)}`, type: 'file' } });
+        continue;
+      }
+    }
+    const capability = attrs[CAPABILITY] ? { xattrs: { [CAPABILITY]: attrs[CAPABILITY] } } : {};
+
+    if (stat.isDirectory()) {
+      entries.push({ header: { ...base, ...capability, name: `${rel}/`, type: 'directory' } });
+      if (whiteouts && attrs[OPAQUE]?.toString() === 'y') {
+        entries.push({ header: { ...base, mode: base.mode & 0o777, name: `${rel}/${OPAQUE_MARKER}`, type: 'file' } });
+      }
+      continue;
+    }
+    if (stat.isSocket()) continue; // Docker leaves sockets out of layers too.
+
+    if (stat.nlink > 1n) {
+      const key = `${stat.dev}:${stat.ino}`;
+      const first = firstPathOfInode.get(key);
+      if (first !== undefined) {
+        entries.push({ header: { ...base, name: rel, type: 'link', linkname: first } });
+        continue;
+      }
+      firstPathOfInode.set(key, rel);
+    }
+
+    if (stat.isFile()) {
+      const size = Number(stat.size);
+      entries.push({ header: { ...base, ...capability, name: rel, type: 'file', size }, body: () => createReadStream(abs) });
+    } else if (stat.isSymbolicLink()) {
+      entries.push({ header: { ...base, name: rel, type: 'symlink', linkname: await readlink(abs) } });
+    } else if (stat.isCharacterDevice() || stat.isBlockDevice()) {
+      const { major, minor } = deviceNumbers(stat.rdev);
+      entries.push({ header: { ...base, name: rel, type: stat.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor } });
+    } else if (stat.isFIFO()) {
+      entries.push({ header: { ...base, name: rel, type: 'fifo' } });
+    }
+  }
+  return entries;
+}
+
+async function* lazy(root: string, whiteouts: boolean, options: ArchiveOptions): AsyncGenerator<TarInput> {
+  yield* await archiveEntries(root, whiteouts, options);
+}
+
+/** An overlay upper directory as an uncompressed OCI layer tar. */
+export function diffToTar(upperDir: string, options: ArchiveOptions = {}): Readable {
+  return tarStream(lazy(upperDir, true, options));
+}
+
+/** A plain directory as an uncompressed tar (no whiteout semantics). */
+export function dirToTar(dir: string, options: ArchiveOptions = {}): Readable {
+  return tarStream(lazy(dir, false, options));
+}

@@ -1,0 +1,136 @@
+import type { SourceRange } from '../source/index.ts';
+import type { ArgInstruction, Instruction } from '../instructions/index.ts';
+import { planCopy, planRun, planWorkdir } from './filesystem.ts';
+import {
+  applyEnv, applyExpose, applyHealthcheck, applyLabel, applyStopsignal, applyVolume, commandArgv, goQuoteList,
+} from './metadata.ts';
+import type { FromResolver } from './mounts.ts';
+import { cloneConfig, expandIn, expansionEnv, type StageState } from './state.ts';
+import type { Op, PlannedStage, Vertex } from './types.ts';
+
+/** What dispatching one stage's instructions needs from the planner. */
+export interface StageContext {
+  index: number;
+  state: StageState;
+  stage: PlannedStage;
+  vertices: Vertex[];
+  network: 'default' | 'none' | 'host';
+  proxyArgs: ReadonlyMap<string, string>;
+  buildArgs: ReadonlyMap<string, string>;
+  metaArgs: ReadonlyMap<string, string | undefined>;
+  usedArgs: Set<string>;
+  resolveFrom: FromResolver;
+  parseTrigger: (text: string, range: SourceRange) => Instruction;
+  /** Instructions in the stage counting FROM (BuildKit's `[stage n/N]`). */
+  stepCount: number;
+  /** Set once CMD is written in this stage, so ENTRYPOINT only clears an inherited CMD. */
+  cmdSet?: boolean;
+}
+
+function addVertex(ctx: StageContext, op: Op, ins: Pick<Instruction, 'range' | 'original'>, createdBy: string, emptyLayer: boolean, extraInputs: string[] = []): void {
+  const range = ins.range;
+  const parent = ctx.stage.vertices[ctx.stage.vertices.length - 1];
+  const history = emptyLayer ? { created_by: createdBy, empty_layer: true } : { created_by: createdBy, comment: 'buildkit.dockerfile.v0' };
+  const vertex: Vertex = {
+    id: `s${ctx.index}/${ctx.stage.vertices.length}`, stage: ctx.index, op,
+    inputs: [parent, ...extraInputs], range, config: cloneConfig(ctx.state.config), history,
+    text: ins.original, step: { index: ctx.stage.vertices.length + 1, of: ctx.stepCount, stageName: ctx.stage.name },
+  };
+  ctx.vertices.push(vertex);
+  ctx.stage.vertices.push(vertex.id);
+  ctx.state.history.push(history);
+}
+
+function metadata(ctx: StageContext, ins: Instruction, createdBy: string): void {
+  addVertex(ctx, { kind: 'metadata', instruction: ins.kind }, ins, createdBy, true);
+}
+
+function stageResult(ctx: StageContext, stage: number): string {
+  const vertex = [...ctx.vertices].reverse().find((v) => v.stage === stage);
+  return vertex ? vertex.id : `s${stage}/0`;
+}
+
+/** ARG in a stage: value from --build-arg, else its default, else the global ARG of that name. */
+function declareArg(ins: ArgInstruction, ctx: StageContext): string {
+  const parts: string[] = [];
+  for (const arg of ins.args) {
+    const given = ctx.buildArgs.get(arg.name);
+    if (given !== undefined) ctx.usedArgs.add(arg.name);
+    let value: string | undefined = given;
+    if (value === undefined && arg.defaultValue !== undefined) {
+      value = expandIn(ctx.state, expansionEnv(ctx.state), arg.defaultValue, ins.range);
+    }
+    if (value === undefined) value = ctx.metaArgs.get(arg.name);
+    ctx.state.args.set(arg.name, value);
+    parts.push(value === undefined ? arg.name : `${arg.name}=${value}`);
+  }
+  return `ARG ${parts.join(' ')}`;
+}
+
+/** BuildKit's history text for RUN: used build args first as `|N K=V ...`. */
+function runHistory(argv: string[], buildArgs: string[]): string {
+  const prefix = buildArgs.length ? `|${buildArgs.length} ${buildArgs.join(' ')} ` : '';
+  return `RUN ${prefix}${argv.join(' ')} # buildkit`;
+}
+
+export function dispatch(ins: Instruction, ctx: StageContext): void {
+  const state = ctx.state;
+  switch (ins.kind) {
+    case 'from':
+      return;
+    case 'run': {
+      const op = planRun(ins, state, { network: ctx.network, proxyArgs: ctx.proxyArgs }, ctx.resolveFrom);
+      const extra = op.mounts.flatMap((m) => (m.from?.kind === 'stage' ? [stageResult(ctx, m.from.stage)] : []));
+      addVertex(ctx, op, ins, runHistory(op.argv, op.buildArgs), false, extra);
+      return;
+    }
+    case 'copy':
+    case 'add': {
+      const op = planCopy(ins, state, ctx.resolveFrom);
+      const extra = op.from.kind === 'stage' ? [stageResult(ctx, op.from.stage)] : [];
+      const flags = [op.chown ? `--chown=${op.chown} ` : '', op.chmod ? `--chmod=${op.chmod} ` : ''].join('');
+      addVertex(ctx, op, ins, `${ins.kind.toUpperCase()} ${flags}${op.sources.join(' ')} ${op.dest} # buildkit`, false, extra);
+      return;
+    }
+    case 'workdir': {
+      const op = planWorkdir(ins, state);
+      const text = `WORKDIR ${state.config.WorkingDir}`;
+      if (op) addVertex(ctx, op, ins, text, false);
+      else metadata(ctx, ins, text);
+      return;
+    }
+    case 'env': return metadata(ctx, ins, applyEnv(ins, state));
+    case 'label': return metadata(ctx, ins, applyLabel(ins, state));
+    case 'expose': return metadata(ctx, ins, applyExpose(ins, state));
+    case 'volume': return metadata(ctx, ins, applyVolume(ins, state));
+    case 'stopsignal': return metadata(ctx, ins, applyStopsignal(ins, state));
+    case 'healthcheck': return metadata(ctx, ins, applyHealthcheck(ins, state));
+    case 'arg': return metadata(ctx, ins, declareArg(ins, ctx));
+    case 'maintainer':
+      ctx.stage.author = ins.name;
+      return metadata(ctx, ins, `MAINTAINER ${ins.name}`);
+    case 'user': {
+      state.config.User = expandIn(state, expansionEnv(state), ins.user, ins.range);
+      return metadata(ctx, ins, `USER ${state.config.User}`);
+    }
+    case 'shell':
+      state.config.Shell = [...ins.shell];
+      return metadata(ctx, ins, `SHELL ${goQuoteList(ins.shell)}`);
+    case 'cmd': {
+      state.config.Cmd = commandArgv(ins.command, state);
+      state.config.ArgsEscaped = ins.command.form === 'shell' ? true : undefined;
+      if (state.config.ArgsEscaped === undefined) delete state.config.ArgsEscaped;
+      ctx.cmdSet = true;
+      return metadata(ctx, ins, `CMD ${goQuoteList(state.config.Cmd)}`);
+    }
+    case 'entrypoint': {
+      state.config.Entrypoint = commandArgv(ins.command, state);
+      if (!ctx.cmdSet) state.config.Cmd = null;
+      return metadata(ctx, ins, `ENTRYPOINT ${goQuoteList(state.config.Entrypoint)}`);
+    }
+    case 'onbuild': {
+      state.config.OnBuild = [...(state.config.OnBuild ?? []), ins.expression];
+      return metadata(ctx, ins, `ONBUILD ${ins.expression}`);
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import path from 'node:path/posix';
+import { BuildError } from '../source/index.ts';
+import type { CopyInstruction, RunInstruction, WorkdirInstruction } from '../instructions/index.ts';
+import type { Heredoc } from '../syntax/ast.ts';
+import { commandArgv } from './metadata.ts';
+import { parseMount, type FromResolver } from './mounts.ts';
+import { envToMap, expandIn, expansionEnv, mapToEnv, type StageState } from './state.ts';
+import type { CopyOp, RunOp, WorkdirOp } from './types.ts';
+
+export interface RunDefaults {
+  network: 'default' | 'none' | 'host';
+  /** Predefined proxy args given with --build-arg: in RUN's environment without an ARG line. */
+  proxyArgs: ReadonlyMap<string, string>;
+}
+
+/** Where a heredoc-only RUN with a shebang is placed to be executed (as BuildKit does). */
+export const HEREDOC_EXEC_DIR = '/dev/pipes';
+
+function heredocScript(ins: RunInstruction, state: StageState): string[] {
+  const command = ins.command;
+  const script = command.form === 'shell' ? command.script : command.argv.join(' ');
+  const only = ins.heredocs.length === 1 && /^<<-?\s*["']?/.test(script.trim()) && script.trim().replace(/^<<-?\s*["']?([^"'\s]+)["']?$/, '$1') === ins.heredocs[0].name;
+  if (only) {
+    const doc = ins.heredocs[0];
+    if (doc.content.startsWith('#!')) return [path.join(HEREDOC_EXEC_DIR, doc.name.replaceAll('/', '_'))];
+    return commandArgv({ form: 'shell', script: doc.content }, state);
+  }
+  // The shell reads the heredocs itself: hand it the command line followed by the bodies.
+  const bodies = ins.heredocs.map((doc) => `${doc.content}${doc.name}\n`).join('');
+  return commandArgv({ form: 'shell', script: `${script}\n${bodies}` }, state);
+}
+
+export function planRun(ins: RunInstruction, state: StageState, defaults: RunDefaults, resolveFrom: FromResolver): RunOp {
+  const argv = ins.heredocs.length > 0 ? heredocScript(ins, state) : commandArgv(ins.command, state);
+  const env = envToMap(state.config.Env);
+  const buildArgs: string[] = [];
+  for (const [k, v] of state.args) {
+    if (v === undefined || env.has(k)) continue;
+    env.set(k, v);
+    buildArgs.push(`${k}=${v}`);
+  }
+  for (const [k, v] of defaults.proxyArgs) if (!env.has(k)) env.set(k, v);
+  if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  const expandEnv = expansionEnv(state);
+  const mounts = ins.mounts.map((flag) => {
+    const text = expandIn(state, expandEnv, flag.value, flag.range);
+    return parseMount(text, flag.range, state.source, resolveFrom);
+  });
+  return {
+    kind: 'run', argv, env: mapToEnv(env), cwd: state.config.WorkingDir || '/', user: state.config.User ?? '',
+    network: (ins.network?.value as RunOp['network'] | undefined) ?? defaults.network,
+    security: (ins.security?.value as RunOp['security'] | undefined) ?? 'sandbox',
+    mounts, heredocs: ins.heredocs, buildArgs,
+  };
+}
+
+/** WORKDIR changes the config and, unless it is `/`, creates the directory. */
+export function planWorkdir(ins: WorkdirInstruction, state: StageState): WorkdirOp | undefined {
+  const raw = expandIn(state, expansionEnv(state), ins.path, ins.range);
+  const dir = raw.startsWith('/') ? path.normalize(raw) : path.join('/', state.config.WorkingDir ?? '/', raw);
+  const clean = dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
+  state.config.WorkingDir = clean;
+  return clean === '/' ? undefined : { kind: 'workdir', path: clean, user: state.config.User ?? '' };
+}
+
+function heredocContent(doc: Heredoc, state: StageState, env: ReadonlyMap<string, string>, range: CopyInstruction['range']): string {
+  return doc.expand ? expandIn(state, env, doc.content, range) : doc.content;
+}
+
+export function planCopy(ins: CopyInstruction, state: StageState, resolveFrom: FromResolver): CopyOp {
+  const env = expansionEnv(state);
+  const ex = (word: string): string => expandIn(state, env, word, ins.range);
+  const heredocNames = new Map(ins.heredocs.map((doc) => [doc.name, doc]));
+  const heredocs: CopyOp['heredocs'] = [];
+  const sources = ins.sources.map((word) => {
+    const m = /^<<-?["']?([^"']+)["']?$/.exec(word);
+    const doc = m ? heredocNames.get(m[1]) : undefined;
+    if (doc) {
+      heredocs.push({ name: doc.name, content: heredocContent(doc, state, env, ins.range) });
+      return word;
+    }
+    return ex(word);
+  });
+  if (sources.some((s) => s === '')) throw new BuildError(`${ins.kind.toUpperCase()} source can not be empty`, ins.range, { source: state.source });
+  const rawDest = ex(ins.dest);
+  const cwd = state.config.WorkingDir || '/';
+  const trailing = rawDest.endsWith('/') || rawDest === '.' || rawDest.endsWith('/.');
+  let dest = rawDest.startsWith('/') ? rawDest : path.join(cwd, rawDest);
+  dest = path.normalize(dest);
+  if (trailing && !dest.endsWith('/')) dest += '/';
+  const from = ins.from ? resolveFrom(ex(ins.from.value), ins.from.range) : { kind: 'context' as const };
+  return {
+    kind: 'copy', add: ins.kind === 'add', from, sources, dest,
+    chown: ins.chown ? ex(ins.chown.value) : undefined,
+    chmod: ins.chmod ? ex(ins.chmod.value) : undefined,
+    link: ins.link, parents: ins.parents, exclude: ins.exclude.map((f) => ex(f.value)),
+    checksum: ins.checksum ? ex(ins.checksum.value) : undefined,
+    unpack: ins.unpack, keepGitDir: ins.keepGitDir, heredocs,
+    user: state.config.User ?? '', cwd,
+  };
+}

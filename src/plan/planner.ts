@@ -1,0 +1,252 @@
+import { BuildError, closest, type SourceRange } from '../source/index.ts';
+import { parseInstructions, type ArgInstruction, type FromInstruction, type Instruction } from '../instructions/index.ts';
+import { parseDockerfile } from '../syntax/index.ts';
+import type { ParsedDockerfile } from '../syntax/ast.ts';
+import { normalizePlatform, platformArgs, PROXY_ARGS, TARGET_PLATFORM } from './args.ts';
+import { dispatch, type StageContext } from './dispatch.ts';
+import { cloneConfig, DEFAULT_PATH, expandIn, type StageState } from './state.ts';
+import type { BuildPlan, FileSource, ImageConfig, ImageResolver, PlannedStage, PlanWarning, Vertex } from './types.ts';
+
+export interface PlanOptions {
+  target?: string;
+  buildArgs?: ReadonlyMap<string, string>;
+  network?: 'default' | 'none' | 'host';
+  /** Looks up base images (for their ENV, ONBUILD, ...). Without one, images count as empty. */
+  resolveImage?: ImageResolver;
+}
+
+interface StageSource {
+  index: number;
+  name?: string;
+  from: FromInstruction;
+  body: Instruction[];
+}
+
+/** Everything shared while the stages of one Dockerfile are planned (recursively, on demand). */
+interface PlanRun {
+  parsed: ParsedDockerfile;
+  stages: StageSource[];
+  metaArgs: Map<string, string | undefined>;
+  buildArgs: ReadonlyMap<string, string>;
+  usedArgs: Set<string>;
+  options: PlanOptions;
+  planned: Map<number, PlannedStage>;
+  inProgress: Set<number>;
+  vertices: Vertex[];
+  warnings: PlanWarning[];
+  baseConfigs: Map<string, ImageConfig>;
+}
+
+function fail(run: PlanRun, message: string, range: SourceRange | undefined, suggestion?: string): never {
+  throw new BuildError(message, range, { source: run.parsed.source, suggestion });
+}
+
+/** Splits instructions into global ARGs and stages. */
+function splitStages(parsed: ParsedDockerfile, instructions: Instruction[]): { globals: ArgInstruction[]; stages: StageSource[] } {
+  const globals: ArgInstruction[] = [];
+  const stages: StageSource[] = [];
+  for (const ins of instructions) {
+    if (ins.kind === 'from') {
+      stages.push({ index: stages.length, name: ins.stageName, from: ins, body: [] });
+    } else if (stages.length === 0) {
+      if (ins.kind !== 'arg') {
+        throw new BuildError('no build stage in current context: the first instruction must be FROM (or ARG before it)', ins.range, { source: parsed.source });
+      }
+      globals.push(ins);
+    } else {
+      stages[stages.length - 1].body.push(ins);
+    }
+  }
+  if (stages.length === 0) {
+    const range = instructions[0]?.range ?? { file: parsed.file, start: { line: 1, column: 1 }, end: { line: 1, column: 1 } };
+    throw new BuildError('the Dockerfile has no FROM instruction', range, { source: parsed.source });
+  }
+  const seen = new Map<string, StageSource>();
+  for (const stage of stages) {
+    if (!stage.name) continue;
+    if (seen.has(stage.name)) {
+      throw new BuildError(`duplicate stage name "${stage.name}"`, stage.from.range, { source: parsed.source });
+    }
+    seen.set(stage.name, stage);
+  }
+  return { globals, stages };
+}
+
+function metaEnv(run: PlanRun): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const [k, v] of run.metaArgs) if (v !== undefined) env.set(k, v);
+  return env;
+}
+
+function declareGlobalArgs(run: PlanRun, globals: ArgInstruction[]): void {
+  const escape = run.parsed.directives.escape;
+  for (const ins of globals) {
+    for (const arg of ins.args) {
+      const given = run.buildArgs.get(arg.name);
+      if (given !== undefined) run.usedArgs.add(arg.name);
+      const fallback = arg.defaultValue === undefined
+        ? run.metaArgs.get(arg.name)
+        : expandIn({ source: run.parsed.source, escape }, metaEnv(run), arg.defaultValue, ins.range);
+      run.metaArgs.set(arg.name, given ?? fallback);
+    }
+  }
+}
+
+function findStage(run: PlanRun, name: string): StageSource | undefined {
+  const lower = name.toLowerCase();
+  return run.stages.find((s) => s.name === lower);
+}
+
+/** `--from=` of COPY or RUN --mount: a stage index, a stage name, or an image. */
+function resolveFrom(run: PlanRun, current: number, stage: PlannedStage, value: string, range: SourceRange): FileSource {
+  if (value === '') fail(run, 'the --from value can not be empty', range);
+  let target: StageSource | undefined;
+  if (/^\d+$/.test(value)) {
+    const index = Number(value);
+    if (index >= current) fail(run, `invalid from flag value ${value}: refers to current or later stage`, range);
+    target = run.stages[index];
+  } else {
+    target = findStage(run, value);
+  }
+  if (!target) {
+    if (!stage.imageRefs.includes(value)) stage.imageRefs.push(value);
+    return { kind: 'image', ref: value };
+  }
+  if (target.index === current) fail(run, `circular dependency detected on stage: ${value}`, range);
+  planStage(run, target.index, range);
+  if (!stage.dependsOn.includes(target.index)) stage.dependsOn.push(target.index);
+  return { kind: 'stage', stage: target.index };
+}
+
+async function noImage(): Promise<undefined> {
+  return undefined;
+}
+
+/** Base image configs are looked up before planning so that planning itself stays synchronous. */
+async function resolveBases(run: PlanRun): Promise<Map<string, ImageConfig>> {
+  const configs = new Map<string, ImageConfig>();
+  const resolver = run.options.resolveImage ?? noImage;
+  for (const stage of run.stages) {
+    const ref = expandIn({ source: run.parsed.source, escape: run.parsed.directives.escape }, metaEnv(run), stage.from.image, stage.from.range);
+    if (ref === '' || ref.toLowerCase() === 'scratch' || configs.has(ref)) continue;
+    const earlier = findStage(run, ref);
+    if (earlier && earlier.index < stage.index) continue;
+    const info = await resolver(ref, stage.from.range);
+    configs.set(ref, info?.config ?? {});
+  }
+  return configs;
+}
+
+function planStage(run: PlanRun, index: number, refRange?: SourceRange): PlannedStage {
+  const done = run.planned.get(index);
+  if (done) return done;
+  if (run.inProgress.has(index)) fail(run, `circular dependency detected on stage: ${run.stages[index].name ?? index}`, refRange);
+  run.inProgress.add(index);
+  const src = run.stages[index];
+  const escape = run.parsed.directives.escape;
+  const from = src.from;
+  const ref = expandIn({ source: run.parsed.source, escape }, metaEnv(run), from.image, from.range);
+  if (ref === '') fail(run, `base name (${from.image}) should not be blank`, from.range);
+  if (from.platform) {
+    const platform = expandIn({ source: run.parsed.source, escape }, metaEnv(run), from.platform.value, from.platform.range);
+    if (!normalizePlatform(platform)) {
+      fail(run, `berth builds ${TARGET_PLATFORM} images only; platform "${platform}" is not supported`, from.platform.range);
+    }
+  }
+  const stage: PlannedStage = {
+    index, name: src.name, base: { kind: 'scratch' }, vertices: [], dependsOn: [], imageRefs: [],
+    config: {}, history: [], range: from.range,
+  };
+  const earlier = findStage(run, ref);
+  let config: ImageConfig = {};
+  let baseInput: string | undefined;
+  if (earlier && earlier.index < index) {
+    const base = planStage(run, earlier.index, from.range);
+    stage.base = { kind: 'stage', stage: earlier.index };
+    stage.dependsOn.push(earlier.index);
+    stage.history.push(...base.history);
+    config = cloneConfig(base.config);
+    baseInput = base.vertices[base.vertices.length - 1];
+  } else if (ref.toLowerCase() !== 'scratch') {
+    stage.base = { kind: 'image', ref };
+    config = cloneConfig(run.baseConfigs.get(ref) ?? {});
+  } else {
+    // BuildKit's empty image still carries the default PATH.
+    config = { Env: [`PATH=${DEFAULT_PATH}`] };
+  }
+  const state: StageState = { config, args: new Map(), history: stage.history, escape, source: run.parsed.source };
+  const sourceVertex: Vertex = {
+    id: `s${index}/0`, stage: index, op: { kind: 'source', base: stage.base },
+    inputs: baseInput ? [baseInput] : [], range: from.range, config: cloneConfig(config),
+    text: from.original, step: { index: 1, of: src.body.length + 1, stageName: src.name },
+  };
+  run.vertices.push(sourceVertex);
+  stage.vertices.push(sourceVertex.id);
+  const ctx: StageContext = {
+    index, state, stage, vertices: run.vertices, stepCount: src.body.length + 1,
+    network: run.options.network ?? 'default',
+    proxyArgs: new Map([...run.buildArgs].filter(([k]) => PROXY_ARGS.has(k))),
+    buildArgs: run.buildArgs, metaArgs: run.metaArgs, usedArgs: run.usedArgs,
+    resolveFrom: (value, range) => resolveFrom(run, index, stage, value, range),
+    parseTrigger: (text, range) => parseTrigger(run, text, range),
+  };
+  // ONBUILD triggers of the base run first, then the image forgets them (Docker's rule).
+  const triggers = config.OnBuild ?? [];
+  if (triggers.length > 0) {
+    for (const text of triggers) dispatch(parseTrigger(run, text, from.range), ctx);
+    state.config.OnBuild = null;
+  }
+  for (const ins of src.body) dispatch(ins, ctx);
+  stage.config = state.config;
+  run.inProgress.delete(index);
+  run.planned.set(index, stage);
+  return stage;
+}
+
+/** An ONBUILD trigger from an image config, parsed as a one-line Dockerfile located at FROM. */
+function parseTrigger(run: PlanRun, text: string, range: SourceRange): Instruction {
+  let ins: Instruction | undefined;
+  try {
+    [ins] = parseInstructions(parseDockerfile(text, range.file));
+  } catch (error) {
+    if (error instanceof BuildError) fail(run, `ONBUILD trigger "${text}": ${error.message}`, range);
+    throw error;
+  }
+  if (!ins) fail(run, 'empty ONBUILD trigger', range);
+  if (ins.kind === 'from' || ins.kind === 'onbuild' || ins.kind === 'maintainer') {
+    fail(run, `${ins.kind.toUpperCase()} isn't allowed as an ONBUILD trigger`, range);
+  }
+  return { ...ins, range };
+}
+
+export function resolveTarget(run: Pick<PlanRun, 'stages' | 'parsed'>, target: string | undefined): number {
+  if (target === undefined || target === '') return run.stages.length - 1;
+  const stage = run.stages.find((s) => s.name === target.toLowerCase());
+  if (stage) return stage.index;
+  const names = run.stages.flatMap((s) => (s.name ? [s.name] : []));
+  const near = closest(target, names);
+  throw new BuildError(`target stage "${target}" could not be found`, undefined, {
+    suggestion: near ? `did you mean "${near}"?` : names.length ? `stages: ${names.join(', ')}` : undefined,
+  });
+}
+
+/** Parsed Dockerfile to build plan: only the stages the target needs are planned. */
+export async function planBuild(parsed: ParsedDockerfile, options: PlanOptions = {}): Promise<BuildPlan> {
+  const { globals, stages } = splitStages(parsed, parseInstructions(parsed));
+  const run: PlanRun = {
+    parsed, stages, metaArgs: platformArgs() as Map<string, string | undefined>, buildArgs: options.buildArgs ?? new Map(),
+    usedArgs: new Set(), options, planned: new Map(), inProgress: new Set(), vertices: [], warnings: [], baseConfigs: new Map(),
+  };
+  declareGlobalArgs(run, globals);
+  const target = resolveTarget(run, options.target);
+  run.baseConfigs = await resolveBases(run);
+  planStage(run, target);
+  const unusedBuildArgs = [...run.buildArgs.keys()].filter((k) => !run.usedArgs.has(k) && !PROXY_ARGS.has(k));
+  if (unusedBuildArgs.length) run.warnings.push({ message: `one or more build-args [${unusedBuildArgs.join(' ')}] were not consumed` });
+  for (const w of parsed.warnings) run.warnings.push(w);
+  return {
+    file: parsed.file,
+    stages: [...run.planned.values()].sort((a, b) => a.index - b.index),
+    vertices: run.vertices, target, platform: TARGET_PLATFORM, warnings: run.warnings, unusedBuildArgs,
+  };
+}

@@ -1,0 +1,165 @@
+import type { SourceRange } from '../source/range.ts';
+import type { Heredoc } from '../syntax/ast.ts';
+
+/**
+ * The plan is plain data: the only thing the back end (solve, exec, image) sees of a Dockerfile.
+ * Field names of `ImageConfig` follow the OCI image spec's `config` object so the two line up.
+ */
+export interface HealthConfig {
+  Test: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+export interface ImageConfig {
+  User?: string;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Volumes?: Record<string, Record<string, never>>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  Healthcheck?: HealthConfig;
+  Shell?: string[];
+  OnBuild?: string[] | null;
+  ArgsEscaped?: boolean;
+}
+
+/** What the plan needs to know about a base image: its config (for ENV, ONBUILD, ...). */
+export interface BaseImageInfo {
+  config: ImageConfig;
+}
+
+export type ImageResolver = (ref: string, range: SourceRange) => Promise<BaseImageInfo | undefined>;
+
+/** Where a stage's root filesystem starts. */
+export type BaseRef = { kind: 'scratch' } | { kind: 'image'; ref: string } | { kind: 'stage'; stage: number };
+
+/** Where COPY/ADD/RUN --mount read files from. */
+export type FileSource = { kind: 'context' } | { kind: 'stage'; stage: number } | { kind: 'image'; ref: string };
+
+export interface RunMount {
+  type: 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';
+  target: string;
+  source?: string;
+  from?: FileSource;
+  readonly: boolean;
+  id?: string;
+  sharing?: 'shared' | 'private' | 'locked';
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  required?: boolean;
+  env?: string;
+  range: SourceRange;
+}
+
+export interface SourceOp { kind: 'source'; base: BaseRef }
+
+export interface RunOp {
+  kind: 'run';
+  /** Final argv (shell already prepended for shell form). */
+  argv: string[];
+  /** Process environment: image env plus the build args in scope. */
+  env: string[];
+  cwd: string;
+  user: string;
+  network: 'default' | 'none' | 'host';
+  security: 'sandbox' | 'insecure';
+  mounts: RunMount[];
+  heredocs: Heredoc[];
+  /** Build args that entered the environment (they are part of the cache key, like BuildKit). */
+  buildArgs: string[];
+}
+
+export interface CopyOp {
+  kind: 'copy';
+  add: boolean;
+  from: FileSource;
+  /** Source words after expansion (context-relative paths, globs, URLs or heredoc names). */
+  sources: string[];
+  /** Destination after expansion and WORKDIR resolution; a trailing `/` is kept. */
+  dest: string;
+  chown?: string;
+  chmod?: string;
+  link: boolean;
+  parents: boolean;
+  exclude: string[];
+  checksum?: string;
+  unpack?: boolean;
+  keepGitDir: boolean;
+  /** Heredoc sources by name, contents already expanded where the delimiter allowed it. */
+  heredocs: Array<{ name: string; content: string }>;
+  /** The stage's USER at this point: owner of created parents when --chown is absent. */
+  user: string;
+  cwd: string;
+}
+
+/** WORKDIR's `mkdir -p`, owned by the current USER. */
+export interface WorkdirOp { kind: 'workdir'; path: string; user: string }
+
+/** A config-only change (ENV, LABEL, CMD, ...): no filesystem work. */
+export interface MetadataOp { kind: 'metadata'; instruction: string }
+
+export type Op = SourceOp | RunOp | CopyOp | WorkdirOp | MetadataOp;
+
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  empty_layer?: boolean;
+  comment?: string;
+}
+
+/** One node of the build DAG. `inputs[0]` is the filesystem parent (absent for a source). */
+export interface Vertex {
+  id: string;
+  stage: number;
+  op: Op;
+  inputs: string[];
+  range: SourceRange;
+  /** The instruction as written, for progress output. */
+  text: string;
+  /** Position of the instruction in its stage (1-based) and the stage's instruction count. */
+  step: { index: number; of: number; stageName?: string };
+  /** The image config after this vertex. */
+  config: ImageConfig;
+  history?: HistoryEntry;
+}
+
+export interface PlannedStage {
+  index: number;
+  name?: string;
+  base: BaseRef;
+  /** Vertex ids of this stage, in order; the last one is the stage's result. */
+  vertices: string[];
+  /** Stages this stage reads (FROM stage, COPY --from, RUN --mount from=). */
+  dependsOn: number[];
+  /** Images this stage reads besides its base. */
+  imageRefs: string[];
+  config: ImageConfig;
+  history: HistoryEntry[];
+  /** MAINTAINER's value: the image's `author`. */
+  author?: string;
+  range: SourceRange;
+}
+
+export interface PlanWarning { message: string; range?: SourceRange }
+
+export interface BuildPlan {
+  file: string;
+  /** Only the stages the target needs, in Dockerfile order. */
+  stages: PlannedStage[];
+  vertices: Vertex[];
+  target: number;
+  platform: string;
+  warnings: PlanWarning[];
+  /** Build args given on the command line that no instruction consumed. */
+  unusedBuildArgs: string[];
+}

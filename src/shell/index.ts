@@ -1,0 +1,9 @@
+/** Word and variable expansion as Docker's BuildKit does it. */
+export {
+  expandWord,
+  expandWords,
+  expandWordWithMatches,
+  ShellExpansionError,
+  type ShellEnv,
+  type ShellOptions,
+} from './lex.ts';

@@ -1,0 +1,217 @@
+/**
+ * parseDockerfile: source text -> InstructionNode[] with source ranges.
+ *
+ * 1. lines.ts turns the text into logical lines (directives, continuations, heredoc bodies), the way
+ *    BuildKit's line loop does, keeping a map back to physical lines and columns.
+ * 2. All logical lines are joined with "\n" and lexed and parsed by the Chevrotain grammar in one
+ *    pass (grammar/instruction.ts): keyword, flags, `--`, rest.
+ * 3. Each instruction's rest goes through BuildKit's per-instruction argument rules (arguments.ts).
+ *
+ * A line that may introduce heredocs (it contains `<<`) has to be understood before the lines after
+ * it are read, so such lines are parsed on their own while reading; they are rare.
+ */
+import { instructionGrammar, instructionLexer, type DockerfileCst, type InstructionCst } from '../../grammar/index.ts';
+import { BuildError } from '../source/error.ts';
+import type { Position, SourceRange } from '../source/range.ts';
+import type { InstructionNode, ParsedDockerfile } from './ast.ts';
+import { parseArguments } from './arguments.ts';
+import { HEREDOC_INSTRUCTIONS, HeredocSyntaxError, heredocsFromLine, type HeredocHeader } from './heredoc.ts';
+import { collectLogicalLines, positionAt, readDirectives, splitPhysicalLines, type LogicalLine } from './lines.ts';
+import { skipGoSpace, trimEndGoSpace } from './words.ts';
+
+interface Context {
+  file: string;
+  escape: string;
+  source: string;
+}
+
+/** Where lexed text sits: an offset in the lexed text plus `shift` is an offset in `line.original`. */
+interface Placement {
+  line: LogicalLine;
+  shift: number;
+}
+
+function positionOf(p: Placement, offset: number): Position {
+  return positionAt(p.line, offset + p.shift);
+}
+
+/** Range of the characters [start, end) of the lexed text. */
+function spanOf(ctx: Context, p: Placement, start: number, end: number): SourceRange {
+  const first = positionOf(p, start);
+  if (end <= start) return { file: ctx.file, start: first, end: first };
+  const last = positionOf(p, end - 1);
+  return { file: ctx.file, start: first, end: { line: last.line, column: last.column + 1 } };
+}
+
+function internalError(what: string, detail: unknown): Error {
+  return new Error(`berth parser internal error (${what}): ${JSON.stringify(detail)}`);
+}
+
+/** Builds one node from its CST; `original` is what BuildKit keeps as Node.Original. */
+function buildNode(cst: InstructionCst, p: Placement, ctx: Context, original: string): InstructionNode {
+  const keywordToken = cst.children.Keyword[0];
+  const keywordAsWritten = keywordToken.image;
+  const keyword = keywordAsWritten.toLowerCase();
+  const flags: string[] = [];
+  const flagRanges: SourceRange[] = [];
+  for (const flag of cst.children.Flag ?? []) {
+    flags.push(flag.payload as string);
+    flagRanges.push(spanOf(ctx, p, flag.startOffset, flag.startOffset + flag.image.length));
+  }
+  let rest = '';
+  let restStart = -1;
+  const restToken = cst.children.Rest?.[0];
+  if (restToken !== undefined) {
+    // The lexer stops at ASCII blanks; BuildKit's TrimSpace also drops other Unicode spaces.
+    const lead = skipGoSpace(restToken.image);
+    rest = lead === 0 ? restToken.image : restToken.image.slice(lead);
+    restStart = restToken.startOffset + lead;
+  }
+  const range: SourceRange = {
+    file: ctx.file,
+    start: positionOf(p, keywordToken.startOffset),
+    end: { line: p.line.endLine, column: p.line.endColumn },
+  };
+  const fail = (message: string): never => {
+    throw new BuildError(message, range, { source: ctx.source });
+  };
+  const parsed = parseArguments(keyword, rest, ctx.escape, fail);
+  const node: InstructionNode = {
+    keyword,
+    keywordAsWritten,
+    flags,
+    args: parsed.args,
+    json: parsed.json,
+    original,
+    rest,
+    heredocs: [],
+    range,
+    keywordRange: spanOf(ctx, p, keywordToken.startOffset, keywordToken.startOffset + keywordAsWritten.length),
+    flagRanges,
+  };
+  if (rest !== '') node.restRange = spanOf(ctx, p, restStart, restStart + rest.length);
+  if (parsed.subInstruction) {
+    node.next = parseSingle(rest, { line: p.line, shift: p.shift + restStart }, ctx, rest);
+  }
+  return node;
+}
+
+/** Parses one trimmed, non-empty instruction text on its own. */
+function parseSingle(text: string, p: Placement, ctx: Context, original: string): InstructionNode {
+  const lexed = instructionLexer.tokenize(text);
+  if (lexed.errors.length > 0) throw internalError('lexer', lexed.errors[0].message);
+  instructionGrammar.input = lexed.tokens;
+  const cst = instructionGrammar.instruction() as InstructionCst;
+  if (instructionGrammar.errors.length > 0) throw internalError('parser', instructionGrammar.errors[0].message);
+  return buildNode(cst, p, ctx, original);
+}
+
+/**
+ * A logical line that is only white space (e.g. a lone escape character followed by blank lines):
+ * BuildKit keeps it as an instruction with an empty keyword, which the instruction layer rejects.
+ */
+function blankNode(line: LogicalLine, ctx: Context): InstructionNode {
+  const start = positionAt(line, 0);
+  const range: SourceRange = { file: ctx.file, start, end: { line: line.endLine, column: line.endColumn } };
+  return {
+    keyword: '',
+    keywordAsWritten: '',
+    flags: [],
+    args: [''],
+    json: false,
+    original: line.original,
+    rest: '',
+    heredocs: [],
+    range,
+    keywordRange: { file: ctx.file, start, end: start },
+    flagRanges: [],
+  };
+}
+
+/** Decides which heredoc bodies follow `line` (BuildKit's canContainHeredoc + heredocsFromLine). */
+function probeHeredocs(line: LogicalLine, ctx: Context, prebuilt: Map<LogicalLine, InstructionNode>): HeredocHeader[] {
+  if (!line.original.includes('<<')) return [];
+  const start = skipGoSpace(line.original);
+  const end = trimEndGoSpace(line.original);
+  if (end <= start) return [];
+  const node = parseSingle(line.original.slice(start, end), { line, shift: start }, ctx, line.original);
+  prebuilt.set(line, node);
+  const target = node.keyword === 'onbuild' && node.next !== undefined ? node.next : node;
+  if (!HEREDOC_INSTRUCTIONS.has(target.keyword) || target.json) return [];
+  try {
+    return heredocsFromLine(line.original);
+  } catch (error) {
+    if (error instanceof HeredocSyntaxError) throw new BuildError(error.message, node.range, { source: ctx.source });
+    throw error;
+  }
+}
+
+/** Lexes and parses all remaining logical lines in one Chevrotain pass, then builds the nodes. */
+function buildInstructions(lines: LogicalLine[], ctx: Context, prebuilt: Map<LogicalLine, InstructionNode>): InstructionNode[] {
+  const texts: string[] = [];
+  const shifts: number[] = [];
+  let batchOffset = 0;
+  for (const line of lines) {
+    if (prebuilt.has(line)) continue;
+    const start = skipGoSpace(line.original);
+    const end = trimEndGoSpace(line.original);
+    if (end <= start) continue;
+    texts.push(start === 0 && end === line.original.length ? line.original : line.original.slice(start, end));
+    shifts.push(start - batchOffset);
+    batchOffset += end - start + 1;
+  }
+  const lexed = instructionLexer.tokenize(texts.join('\n'));
+  if (lexed.errors.length > 0) throw internalError('lexer', lexed.errors[0].message);
+  instructionGrammar.input = lexed.tokens;
+  const cst = instructionGrammar.dockerfile() as DockerfileCst;
+  if (instructionGrammar.errors.length > 0) throw internalError('parser', instructionGrammar.errors[0].message);
+  const csts = cst.children.instruction ?? [];
+  if (csts.length !== texts.length) throw internalError('instruction count', [csts.length, texts.length]);
+
+  const nodes: InstructionNode[] = [];
+  let k = 0;
+  for (const line of lines) {
+    let node = prebuilt.get(line);
+    if (node === undefined) {
+      const blank = trimEndGoSpace(line.original) <= skipGoSpace(line.original);
+      node = blank ? blankNode(line, ctx) : buildNode(csts[k], { line, shift: shifts[k++] }, ctx, line.original);
+    }
+    if (line.heredocs.length > 0) {
+      node.heredocs = line.heredocs;
+      if (node.next !== undefined) node.next.heredocs = line.heredocs;
+    }
+    nodes.push(node);
+  }
+  return nodes;
+}
+
+function parseSource(source: string, file: string): ParsedDockerfile {
+  const physical = splitPhysicalLines(source);
+  const directives = readDirectives(physical, file);
+  const ctx: Context = { file, escape: directives.escape, source };
+  const prebuilt = new Map<LogicalLine, InstructionNode>();
+  const collected = collectLogicalLines(physical, file, directives.escape, (line) => probeHeredocs(line, ctx, prebuilt));
+  const instructions = buildInstructions(collected.lines, ctx, prebuilt);
+  if (collected.pending !== null) throw collected.pending;
+  if (instructions.length === 0) {
+    const line = Math.max(1, physical.raw.length);
+    throw new BuildError('file with no instructions', { file, start: { line, column: 1 }, end: { line, column: 1 } }, {
+      suggestion: 'a Dockerfile needs at least a FROM instruction',
+    });
+  }
+  return { file, source, directives, instructions, warnings: collected.warnings };
+}
+
+/**
+ * Parses a Dockerfile. Throws BuildError (with a range and the source text for a code frame) for
+ * everything BuildKit's parser rejects; unknown instructions are kept for the instruction layer.
+ */
+export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {
+  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  try {
+    return parseSource(source, file);
+  } catch (error) {
+    if (error instanceof BuildError && error.source === undefined) error.source = source;
+    throw error;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Argument-level helpers of BuildKit's Dockerfile parser: Go's notion of white space, word splitting
+ * that keeps quotes (`parseWords`), blank splitting (`reWhitespace`) and exec-form JSON detection.
+ */
+import { parseJsonArrayCst, type JsonArrayCst } from '../../grammar/index.ts';
+import type { IToken } from 'chevrotain';
+
+/** Go's unicode.IsSpace. (JavaScript's \s differs: it lacks U+0085 and includes U+FEFF.) */
+export function isGoSpace(c: number): boolean {
+  if (c <= 0xff) return c === 32 || (c >= 9 && c <= 13) || c === 0x85 || c === 0xa0;
+  return c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+/** Index of the first character of `s` at or after `from` that is not Go white space. */
+export function skipGoSpace(s: string, from = 0): number {
+  let i = from;
+  while (i < s.length && isGoSpace(s.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Index just past the last character of `s` (before `to`) that is not Go white space. */
+export function trimEndGoSpace(s: string, to = s.length): number {
+  let i = to;
+  while (i > 0 && isGoSpace(s.charCodeAt(i - 1))) i--;
+  return i;
+}
+
+/** strings.TrimSpace. */
+export function trimGoSpace(s: string): string {
+  const start = skipGoSpace(s);
+  return s.slice(start, Math.max(start, trimEndGoSpace(s)));
+}
+
+const BLANKS = /[\t\v\f\r ]+/;
+
+/** `reWhitespace.Split(s, -1)` for a trimmed, non-empty string (FROM, EXPOSE, ADD/COPY shell form). */
+export function splitBlanks(s: string): string[] {
+  return s === '' ? [] : s.split(BLANKS);
+}
+
+/** `reWhitespace.Split(s, 2)`: the text before the first blank run and everything after it. */
+export function splitFirstBlank(s: string): string[] {
+  const m = BLANKS.exec(s);
+  return m === null ? [s] : [s.slice(0, m.index), s.slice(m.index + m[0].length)];
+}
+
+/**
+ * BuildKit's parseWords: splits on white space, keeping quotes and escape characters in the words
+ * (they are removed later, by the shell lexer). Quoted blanks stay in the word; the escape token
+ * protects the next character outside single quotes; an escape token at the very end is dropped.
+ */
+export function parseWords(rest: string, escape = '\\'): string[] {
+  const esc = escape.charCodeAt(0);
+  const words: string[] = [];
+  const n = rest.length;
+  let inWord = false;
+  let quote = 0;
+  let word = '';
+  let blankOK = false;
+  for (let pos = 0; pos < n; pos++) {
+    const c = rest.charCodeAt(pos);
+    if (!inWord && quote === 0) {
+      if (isGoSpace(c)) continue;
+      inWord = true;
+    }
+    if (quote === 0) {
+      if (isGoSpace(c)) {
+        if (blankOK || word.length > 0) words.push(word);
+        word = '';
+        blankOK = false;
+        inWord = false;
+        continue;
+      }
+      if (c === 39 || c === 34) {
+        quote = c;
+        blankOK = true;
+      }
+      if (c === esc) {
+        if (pos + 1 === n) continue;
+        word += rest[pos] + rest[pos + 1];
+        pos++;
+        continue;
+      }
+      word += rest[pos];
+      continue;
+    }
+    // Inside quotes: the escape token is special except within single quotes.
+    if (c === quote) quote = 0;
+    if (c === esc && quote !== 39) {
+      if (pos + 1 === n) {
+        quote = 0;
+        continue;
+      }
+      word += rest[pos] + rest[pos + 1];
+      pos++;
+      continue;
+    }
+    word += rest[pos];
+  }
+  if ((inWord || quote !== 0) && (blankOK || word.length > 0)) words.push(word);
+  return words;
+}
+
+export const NOT_STRING_ARRAY = 'when using JSON array syntax, arrays must be comprised of strings only';
+
+/** Result of trying the exec (JSON) form on an instruction's arguments. */
+export type JsonArrayResult = { kind: 'strings'; values: string[] } | { kind: 'not-json' } | { kind: 'not-strings' };
+
+/**
+ * BuildKit's parseJSON: after leading white space the text must start with `[` and be exactly one
+ * JSON array; every element must be a string (a well-formed array with anything else in it is an
+ * error, not a fallback to the shell form).
+ */
+export function parseJsonArray(text: string): JsonArrayResult {
+  const start = skipGoSpace(text);
+  if (text.charCodeAt(start) !== 91) return { kind: 'not-json' };
+  const parsed = parseJsonArrayCst(start === 0 ? text : text.slice(start));
+  if (parsed === null || hasOverflowingNumber(parsed.tokens)) return { kind: 'not-json' };
+  const values = stringElements(parsed.array);
+  return values === null ? { kind: 'not-strings' } : { kind: 'strings', values };
+}
+
+/** Go cannot decode 1e999 into a float64, so such a document is not JSON to BuildKit either. */
+function hasOverflowingNumber(tokens: IToken[]): boolean {
+  for (const t of tokens) {
+    if (t.tokenType.name === 'NumberLiteral' && !Number.isFinite(Number(t.image))) return true;
+  }
+  return false;
+}
+
+function stringElements(array: JsonArrayCst): string[] | null {
+  const out: string[] = [];
+  for (const value of array.children.value ?? []) {
+    const str = value.children.StringLiteral?.[0];
+    if (str === undefined) return null;
+    out.push(decodeJsonString(str.image));
+  }
+  return out;
+}
+
+const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+/** Decodes a lexically valid JSON string literal; unpaired surrogate escapes become U+FFFD as in Go. */
+export function decodeJsonString(literal: string): string {
+  const body = literal.slice(1, -1);
+  if (!body.includes('\\')) return body;
+  let out = '';
+  for (let i = 0; i < body.length; i++) {
+    const ch = body[i];
+    if (ch !== '\\') {
+      out += ch;
+      continue;
+    }
+    const kind = body[i + 1];
+    if (kind !== 'u') {
+      out += SIMPLE_ESCAPES[kind];
+      i++;
+      continue;
+    }
+    const unit = parseInt(body.slice(i + 2, i + 6), 16);
+    i += 5;
+    if (unit >= 0xd800 && unit < 0xdc00 && body[i + 1] === '\\' && body[i + 2] === 'u') {
+      const low = parseInt(body.slice(i + 3, i + 7), 16);
+      if (low >= 0xdc00 && low < 0xe000) {
+        out += String.fromCharCode(unit, low);
+        i += 6;
+        continue;
+      }
+    }
+    out += unit >= 0xd800 && unit < 0xe000 ? '\ufffd' : String.fromCharCode(unit);
+  }
+  return out;
+}

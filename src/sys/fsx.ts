@@ -1,0 +1,33 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+/**
+ * File system calls Node's fs lacks, from the native addon (native/addon/sys.c): mknod for
+ * whiteouts and device nodes, and the l*xattr family for opaque directories and capabilities.
+ * All synchronous; errors are thrown with errno's code in `code`.
+ */
+export interface FsExtra {
+  mknod(file: string, mode: number, major: number, minor: number): void;
+  lsetxattr(file: string, name: string, value: Buffer): void;
+  /** null when the attribute is absent (or the file system has none). */
+  lgetxattr(file: string, name: string): Buffer | null;
+  llistxattr(file: string): string[];
+}
+
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+
+const ADDON = path.resolve(import.meta.dirname, '../../native/build/berth_sys.node');
+
+let loaded: FsExtra | undefined;
+
+export function fsExtra(): FsExtra {
+  if (loaded) return loaded;
+  if (!existsSync(ADDON)) {
+    throw new Error(`berth's native addon is missing (${ADDON}); run \`npm install\` (or \`make -C native\`) first`);
+  }
+  loaded = createRequire(import.meta.url)(ADDON) as FsExtra;
+  return loaded;
+}

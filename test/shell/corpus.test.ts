@@ -1,0 +1,144 @@
+/**
+ * BuildKit's own shell lexer tables (../shared/corpus/buildkit-shell), read exactly as the Go tests
+ * read them: envVarTest (TestShellParser4EnvVars), wordsTest (TestShellParser4Words) and the
+ * transcribed TestProcessWithMatches / platform / mandatory-variable tables.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { expandWord, expandWords, expandWordWithMatches, ShellExpansionError } from '../../src/shell/index.ts';
+
+const corpus = path.resolve(import.meta.dirname, '../../../shared/corpus/buildkit-shell');
+
+// Go's strings.TrimSpace, without JavaScript's extra U+FEFF.
+function goTrim(s: string): string {
+  return s.replace(/^[\t\n\v\f\r \u0085\u00a0]+|[\t\n\v\f\r \u0085\u00a0]+$/g, '');
+}
+
+interface EnvVarCase { line: number; platform: string; input: string; expected: string }
+
+function envVarCases(): EnvVarCase[] {
+  const cases: EnvVarCase[] = [];
+  readFileSync(path.join(corpus, 'envVarTest'), 'utf8').split('\n').forEach((raw, index) => {
+    if (raw.startsWith('#')) return;
+    const line = goTrim(raw);
+    if (line === '') return;
+    const fields = line.split('|');
+    if (fields.length !== 3) throw new Error(`envVarTest:${index + 1}: expected 3 fields`);
+    const [platform, input, expected] = fields.map(goTrim);
+    if (!['A', 'U', 'W'].includes(platform)) throw new Error(`envVarTest:${index + 1}: bad platform ${platform}`);
+    cases.push({ line: index + 1, platform, input, expected });
+  });
+  return cases;
+}
+
+describe('envVarTest (ProcessWord)', () => {
+  const env = new Map([['PWD', '/home'], ['SHELL', 'bash'], ['KOREAN', '한국어'], ['NULL', '']]);
+  const cases = envVarCases().filter((c) => c.platform !== 'W');
+
+  it('has the expected number of non-Windows cases', () => {
+    expect(cases.length).toBe(228);
+  });
+
+  for (const c of cases) {
+    it(`line ${c.line}: ${c.input}`, () => {
+      if (c.expected === 'error') {
+        expect(() => expandWord(c.input, env)).toThrow(ShellExpansionError);
+      } else {
+        expect(expandWord(c.input, env)).toBe(c.expected);
+      }
+    });
+  }
+});
+
+describe('wordsTest (ProcessWords)', () => {
+  const env = new Map<string, string>();
+  const steps: { line: number; input: string; expected: string[]; env: Map<string, string> }[] = [];
+  readFileSync(path.join(corpus, 'wordsTest'), 'utf8').split('\n').forEach((line, index) => {
+    if (line === '' && index > 0) return; // the file's final newline
+    if (line.startsWith('#')) return;
+    if (line.startsWith('ENV ')) {
+      const assignment = line.slice(3).replace(/^ +/, '');
+      const eq = assignment.indexOf('=');
+      env.set(assignment.slice(0, eq), assignment.slice(eq + 1));
+      return;
+    }
+    const parts = line.split('|');
+    if (parts.length !== 2) throw new Error(`wordsTest:${index + 1}: expected exactly one |`);
+    steps.push({ line: index + 1, input: goTrim(parts[0]), expected: parts[1].replace(/^ +/, '').split(','), env: new Map(env) });
+  });
+
+  it('reads all 24 cases', () => {
+    expect(steps.length).toBe(24);
+  });
+
+  for (const s of steps) {
+    it(`line ${s.line}: ${s.input}`, () => {
+      let result: string[];
+      try {
+        result = expandWords(s.input, s.env);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ShellExpansionError);
+        result = ['error'];
+      }
+      expect(result).toEqual(s.expected);
+    });
+  }
+});
+
+interface MatchCase {
+  input: string;
+  envs: Record<string, string>;
+  expected: string | null;
+  expectedErr: boolean;
+  matches: string[] | null;
+  unmatched: string[] | null;
+}
+
+describe('process-with-matches.json (ProcessWordWithMatches)', () => {
+  const data = JSON.parse(readFileSync(path.join(corpus, 'process-with-matches.json'), 'utf8')) as {
+    cases: MatchCase[];
+    platform_release_example: { input: string; runs: { envs: Record<string, string>; expected: string }[] };
+    mandatory_env_vars: { runs: { input: string; envs: string[]; expected?: string; error_contains?: string }[] };
+  };
+
+  it('has all 47 cases', () => {
+    expect(data.cases.length).toBe(47);
+    expect(data.cases.filter((c) => c.expectedErr).length).toBe(13);
+  });
+
+  data.cases.forEach((c, index) => {
+    it(`#${index}: ${c.input} ${JSON.stringify(c.envs)}`, () => {
+      const env = new Map(Object.entries(c.envs));
+      if (c.expectedErr) {
+        expect(() => expandWordWithMatches(c.input, env)).toThrow(ShellExpansionError);
+        return;
+      }
+      const got = expandWordWithMatches(c.input, env);
+      expect(got.result).toBe(c.expected);
+      expect([...got.matched].sort()).toEqual([...(c.matches ?? [])].sort());
+      expect([...got.unmatched].sort()).toEqual([...(c.unmatched ?? [])].sort());
+    });
+  });
+
+  data.platform_release_example.runs.forEach((run, index) => {
+    it(`platform release example #${index}`, () => {
+      expect(expandWordWithMatches(data.platform_release_example.input, new Map(Object.entries(run.envs))).result).toBe(run.expected);
+    });
+  });
+
+  data.mandatory_env_vars.runs.forEach((run, index) => {
+    it(`mandatory variables #${index}: ${run.input} ${run.envs.join(' ')}`, () => {
+      const env = new Map<string, string>();
+      for (const e of run.envs) {
+        const eq = e.indexOf('=');
+        env.set(eq < 0 ? e : e.slice(0, eq), eq < 0 ? '' : e.slice(eq + 1));
+      }
+      if (run.error_contains !== undefined) {
+        expect(() => expandWord(run.input, env)).toThrow(run.error_contains);
+      } else {
+        expect(expandWord(run.input, env)).toBe(run.expected);
+      }
+    });
+  });
+});
