@@ -18,4 +18,4 @@ export {
   type InstructionCst,
   type DockerfileCst,
 } from './instruction.ts';
-export { jsonLexer, jsonGrammar, jsonTokens, parseJsonArrayCst, type JsonArrayCst, type JsonValueCst } from './json.ts';
+export { jsonLexer, jsonGrammar, jsonTokens, parseJsonArrayCst, parseJsonArrayBatchCst, type JsonArrayCst, type JsonValueCst } from './json.ts';

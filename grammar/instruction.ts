@@ -3,8 +3,11 @@
  * (see src/syntax/lines.ts). Several logical lines can be lexed in one go when they are separated by
  * "\n", which is how the whole file is parsed in a single pass.
  *
- *   instruction := Keyword (Whitespace | Flag | EndOfFlags)* Rest? LineEnd?
+ *   dockerfile  := instruction*
+ *   instruction := Keyword (Flag | EndOfFlags)* Rest?
  *
+ * Blanks and line ends only separate tokens (they are skipped), and a Keyword can only be lexed at
+ * the start of a line, so it is what delimits instructions.
  * The keyword is the first run of non-blank characters. Flags are the leading words that start with
  * `--` (BuildKit's extractBuilderFlags); a bare `--` ends them. Everything after that is Rest, which
  * the per-instruction argument rules split further (JSON, words, key=value pairs).
@@ -94,11 +97,17 @@ function flagMatcher(terminator: boolean) {
 }
 
 /** "\n" between two logical lines, seen at the start of a line (an empty line). */
-export const Newline = createToken({ name: 'Newline', pattern: /\n/, line_breaks: true });
+export const Newline = createToken({ name: 'Newline', pattern: /\n/, line_breaks: true, group: Lexer.SKIPPED });
 /** "\n" that ends an instruction; returns the lexer to the start-of-line mode. */
-export const LineEnd = createToken({ name: 'LineEnd', pattern: /\n/, line_breaks: true, pop_mode: true });
+export const LineEnd = createToken({
+  name: 'LineEnd',
+  pattern: /\n/,
+  line_breaks: true,
+  pop_mode: true,
+  group: Lexer.SKIPPED,
+});
 /** Blanks as BuildKit's reWhitespace (`[\t\v\f\r ]+`) sees them. */
-export const Whitespace = createToken({ name: 'Whitespace', pattern: /[\t\v\f\r ]+/ });
+export const Whitespace = createToken({ name: 'Whitespace', pattern: /[\t\v\f\r ]+/, group: Lexer.SKIPPED });
 export const Keyword = createToken({ name: 'Keyword', pattern: /[^\t\v\f\r \n]+/, push_mode: 'args' });
 /** A `--` word (after quote removal): ends the flags, the rest of the line is arguments. */
 export const EndOfFlags = createToken({
@@ -136,16 +145,14 @@ export const instructionLexer = new Lexer(
 export interface InstructionCst extends CstNode {
   children: {
     Keyword: IToken[];
-    Whitespace?: IToken[];
     Flag?: IToken[];
     EndOfFlags?: IToken[];
     Rest?: IToken[];
-    LineEnd?: IToken[];
   };
 }
 
 export interface DockerfileCst extends CstNode {
-  children: { instruction?: InstructionCst[]; Newline?: IToken[] };
+  children: { instruction?: InstructionCst[] };
 }
 
 class InstructionGrammar extends CstParser {
@@ -157,20 +164,13 @@ class InstructionGrammar extends CstParser {
   instruction = this.RULE('instruction', () => {
     this.CONSUME(Keyword);
     this.MANY(() => {
-      this.OR([
-        { ALT: () => this.CONSUME(Whitespace) },
-        { ALT: () => this.CONSUME(Flag) },
-        { ALT: () => this.CONSUME(EndOfFlags) },
-      ]);
+      this.OR([{ ALT: () => this.CONSUME(Flag) }, { ALT: () => this.CONSUME(EndOfFlags) }]);
     });
     this.OPTION(() => this.CONSUME(Rest));
-    this.OPTION2(() => this.CONSUME(LineEnd));
   });
 
   dockerfile = this.RULE('dockerfile', () => {
-    this.MANY(() => {
-      this.OR([{ ALT: () => this.CONSUME(Newline) }, { ALT: () => this.SUBRULE(this.instruction) }]);
-    });
+    this.MANY(() => this.SUBRULE(this.instruction));
   });
 }
 

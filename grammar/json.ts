@@ -3,6 +3,7 @@
  * of RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ADD, COPY and VOLUME:
  *
  *   document := array            (only arrays are candidates; trailing input is an error)
+ *   batch    := array (Separator array)*     (many documents in one pass, see parseJsonArrayBatchCst)
  *   value    := String | Number | true | false | null | object | array
  *   array    := "[" (value ("," value)*)? "]"
  *   object   := "{" (String ":" value ("," String ":" value)*)? "}"
@@ -34,6 +35,8 @@ export const NumberLiteral = createToken({
   name: 'NumberLiteral',
   pattern: /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/,
 });
+/** Separates documents in a batch: NUL can appear neither between JSON tokens nor raw in a string. */
+export const Separator = createToken({ name: 'Separator', pattern: '\u0000' });
 export const True = createToken({ name: 'True', pattern: 'true' });
 export const False = createToken({ name: 'False', pattern: 'false' });
 export const Null = createToken({ name: 'Null', pattern: 'null' });
@@ -46,6 +49,7 @@ export const jsonTokens = [
   RCurly,
   Comma,
   Colon,
+  Separator,
   StringLiteral,
   NumberLiteral,
   True,
@@ -123,6 +127,14 @@ class JsonGrammar extends CstParser {
   document = this.RULE('document', () => {
     this.SUBRULE(this.array);
   });
+
+  batch = this.RULE('batch', () => {
+    this.SUBRULE(this.array);
+    this.MANY(() => {
+      this.CONSUME(Separator);
+      this.SUBRULE2(this.array);
+    });
+  });
 }
 
 export const jsonGrammar = new JsonGrammar();
@@ -139,4 +151,21 @@ export function parseJsonArrayCst(text: string): { array: JsonArrayCst; tokens: 
   if (jsonGrammar.errors.length > 0) return null;
   const array = (doc.children.array as JsonArrayCst[] | undefined)?.[0];
   return array ? { array, tokens: lexed.tokens } : null;
+}
+
+/**
+ * Parses several candidate documents in one lexer and parser pass (per-call overhead dominates for
+ * short arrays). Returns one CST per document, or null if anything in the batch failed: the caller
+ * then parses the documents one by one to find out which ones are not JSON.
+ */
+export function parseJsonArrayBatchCst(documents: string[]): { arrays: JsonArrayCst[]; tokens: IToken[] } | null {
+  if (documents.length === 0) return { arrays: [], tokens: [] };
+  for (const doc of documents) if (doc.includes('\u0000')) return null;
+  const lexed = jsonLexer.tokenize(documents.join('\u0000'));
+  if (lexed.errors.length > 0) return null;
+  jsonGrammar.input = lexed.tokens;
+  const batch = jsonGrammar.batch();
+  if (jsonGrammar.errors.length > 0) return null;
+  const arrays = (batch.children.array ?? []) as JsonArrayCst[];
+  return arrays.length === documents.length ? { arrays, tokens: lexed.tokens } : null;
 }

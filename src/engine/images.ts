@@ -1,11 +1,9 @@
 import { BuildError, type SourceRange } from '../source/index.ts';
 import type { BuildPlan, ImageConfig as ContainerConfig } from '../plan/index.ts';
-import { writeBlob } from '../content/index.ts';
 import type { Digest } from '../content/digest.ts';
 import { newImageConfig, type HistoryEntry as OciHistory, type ImageConfig } from '../image/config.ts';
-import { encodeDocument, MediaTypes, type Descriptor } from '../image/descriptor.ts';
-import { buildManifest } from '../image/manifest.ts';
-import { putImage, resolveImage, tagImage, type ImageRecord, type ImageStore } from '../image/store.ts';
+import { writeImage } from '../image/commit.ts';
+import { resolveImage, type ImageRecord, type ImageStore } from '../image/store.ts';
 import type { BaseImage, VertexResult } from './build.ts';
 import { chainIdOf, LAYER_MEDIA_TYPE, type ChainLayer } from './layers.ts';
 
@@ -51,13 +49,10 @@ export async function assembleImage(
     history,
   };
   if (target?.author) config.author = target.author;
-  const configDoc = encodeDocument(MediaTypes.ociConfig, config);
-  await writeBlob(store.content, configDoc.bytes, { digest: configDoc.descriptor.digest });
-  const layers: Descriptor[] = result.chain.map((l) => ({ mediaType: l.mediaType || LAYER_MEDIA_TYPE, digest: l.blobDigest as Digest, size: l.blobSize }));
-  const manifest = buildManifest(configDoc.descriptor, layers, 'oci');
-  const manifestDoc = encodeDocument(MediaTypes.ociManifest, manifest);
-  await writeBlob(store.content, manifestDoc.bytes, { digest: manifestDoc.descriptor.digest });
-  const record = await putImage(store, manifestDoc.descriptor.digest);
-  for (const tag of options.tags) await tagImage(store, tag, record.digest);
+  const layers = result.chain.map((l) => ({ digest: l.blobDigest as Digest, size: l.blobSize, mediaType: l.mediaType || LAYER_MEDIA_TYPE, diffId: l.diffId as Digest }));
+  const written = await writeImage(store, config, layers, { names: options.tags });
+  const record = written.record;
+  const configDoc = { descriptor: written.config };
+  const manifestDoc = { descriptor: written.descriptor };
   return { record, configDigest: configDoc.descriptor.digest, manifestDigest: manifestDoc.descriptor.digest };
 }

@@ -4,7 +4,7 @@
  * No quote removal or variable expansion happens here; that is the instruction layer's job.
  */
 import { goQuote } from './dump.ts';
-import { NOT_STRING_ARRAY, parseJsonArray, parseWords, splitBlanks, splitFirstBlank } from './words.ts';
+import { NOT_STRING_ARRAY, parseJsonArray, parseWords, skipGoSpace, splitBlanks, splitFirstBlank, type JsonArrayResult } from './words.ts';
 
 export interface ParsedArguments {
   args: string[];
@@ -17,26 +17,43 @@ export interface ParsedArguments {
 /** Raises a parse error for the current instruction. */
 export type Fail = (message: string) => never;
 
-type LineParser = (rest: string, escape: string, fail: Fail) => ParsedArguments;
+/** How exec-form candidates are decoded (parseJsonArray, or a lookup of results parsed in bulk). */
+export type JsonDecoder = (text: string) => JsonArrayResult;
+
+interface Rules {
+  escape: string;
+  fail: Fail;
+  json: JsonDecoder;
+}
+
+type LineParser = (rest: string, rules: Rules) => ParsedArguments;
 
 function plain(args: string[]): ParsedArguments {
   return { args, json: false, subInstruction: false };
 }
 
 /** RUN, CMD, ENTRYPOINT, SHELL: JSON array of strings, else the whole text as one token. */
-function maybeJson(rest: string, _escape: string, fail: Fail): ParsedArguments {
+function maybeJson(rest: string, rules: Rules): ParsedArguments {
   if (rest === '') return plain([]);
-  const parsed = parseJsonArray(rest);
+  const parsed = decodeCandidate(rest, rules);
   if (parsed.kind === 'strings') return { args: parsed.values, json: true, subInstruction: false };
-  if (parsed.kind === 'not-strings') fail(NOT_STRING_ARRAY);
   return plain([rest]);
 }
 
+/** Only text starting with `[` (after white space) is tried as JSON. */
+function decodeCandidate(rest: string, rules: Rules): JsonArrayResult {
+  if (rest.charCodeAt(skipGoSpace(rest)) !== 91) return NOT_JSON;
+  const parsed = rules.json(rest);
+  if (parsed.kind === 'not-strings') rules.fail(NOT_STRING_ARRAY);
+  return parsed;
+}
+
+const NOT_JSON: JsonArrayResult = { kind: 'not-json' };
+
 /** ADD, COPY, VOLUME: JSON array of strings, else blank-separated words (quotes not interpreted). */
-function maybeJsonToList(rest: string, _escape: string, fail: Fail): ParsedArguments {
-  const parsed = parseJsonArray(rest);
+function maybeJsonToList(rest: string, rules: Rules): ParsedArguments {
+  const parsed = decodeCandidate(rest, rules);
   if (parsed.kind === 'strings') return { args: parsed.values, json: true, subInstruction: false };
-  if (parsed.kind === 'not-strings') fail(NOT_STRING_ARRAY);
   return plain(splitBlanks(rest));
 }
 
@@ -51,8 +68,8 @@ function wholeText(rest: string): ParsedArguments {
 }
 
 /** ARG: words, quotes kept. */
-function nameOrNameValue(rest: string, escape: string): ParsedArguments {
-  return plain(parseWords(rest, escape));
+function nameOrNameValue(rest: string, rules: Rules): ParsedArguments {
+  return plain(parseWords(rest, rules.escape));
 }
 
 /**
@@ -60,7 +77,7 @@ function nameOrNameValue(rest: string, escape: string): ParsedArguments {
  * `k=v k2=v2` gives key, value, "=" for each pair. Quotes stay in the values.
  */
 function nameValue(keyword: string): LineParser {
-  return (rest, escape, fail) => {
+  return (rest, { escape, fail }) => {
     const words = parseWords(rest, escape);
     if (words.length === 0) return plain([]);
     if (!words[0].includes('=')) {
@@ -82,14 +99,20 @@ function isByteSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
 }
 
-/** HEALTHCHECK: the first word (CMD, NONE, anything), then the remainder as for CMD. */
-function healthConfig(rest: string, escape: string, fail: Fail): ParsedArguments {
+/** HEALTHCHECK's split: the end of the first word and the start of the remainder. */
+function healthSplit(rest: string): [number, number] {
   let sep = 0;
   while (sep < rest.length && !isByteSpace(rest.charCodeAt(sep))) sep++;
-  if (sep === 0) return plain([]);
   let next = sep;
   while (next < rest.length && isByteSpace(rest.charCodeAt(next))) next++;
-  const command = maybeJson(rest.slice(next), escape, fail);
+  return [sep, next];
+}
+
+/** HEALTHCHECK: the first word (CMD, NONE, anything), then the remainder as for CMD. */
+function healthConfig(rest: string, rules: Rules): ParsedArguments {
+  const [sep, next] = healthSplit(rest);
+  if (sep === 0) return plain([]);
+  const command = maybeJson(rest.slice(next), rules);
   return { args: [rest.slice(0, sep), ...command.args], json: command.json, subInstruction: false };
 }
 
@@ -125,7 +148,25 @@ export const KNOWN_INSTRUCTIONS: ReadonlySet<string> = new Set(Object.keys(DISPA
  * Arguments of one instruction. Unknown keywords get one empty token, as BuildKit's parseIgnore
  * does; reporting them is up to the instruction layer.
  */
-export function parseArguments(keyword: string, rest: string, escape: string, fail: Fail): ParsedArguments {
+export function parseArguments(keyword: string, rest: string, escape: string, fail: Fail, json: JsonDecoder = parseJsonArray): ParsedArguments {
   const parser = Object.hasOwn(DISPATCH, keyword) ? DISPATCH[keyword] : undefined;
-  return parser === undefined ? plain(['']) : parser(rest, escape, fail);
+  return parser === undefined ? plain(['']) : parser(rest, { escape, fail, json });
+}
+
+const JSON_CAPABLE = new Set(['add', 'cmd', 'copy', 'entrypoint', 'run', 'shell', 'volume']);
+
+/**
+ * The text parseArguments would try as a JSON array for this instruction, if any; lets the caller
+ * decode all candidates of a file in one pass.
+ */
+export function jsonCandidate(keyword: string, rest: string): string | null {
+  let text = rest;
+  if (keyword === 'healthcheck') {
+    const [sep, next] = healthSplit(rest);
+    if (sep === 0) return null;
+    text = rest.slice(next);
+  } else if (!JSON_CAPABLE.has(keyword)) {
+    return null;
+  }
+  return text.charCodeAt(skipGoSpace(text)) === 91 ? text : null;
 }

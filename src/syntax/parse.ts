@@ -14,10 +14,10 @@ import { instructionGrammar, instructionLexer, type DockerfileCst, type Instruct
 import { BuildError } from '../source/error.ts';
 import type { Position, SourceRange } from '../source/range.ts';
 import type { InstructionNode, ParsedDockerfile } from './ast.ts';
-import { parseArguments } from './arguments.ts';
+import { jsonCandidate, parseArguments, type JsonDecoder } from './arguments.ts';
 import { HEREDOC_INSTRUCTIONS, HeredocSyntaxError, heredocsFromLine, type HeredocHeader } from './heredoc.ts';
 import { collectLogicalLines, positionAt, readDirectives, splitPhysicalLines, type LogicalLine } from './lines.ts';
-import { skipGoSpace, trimEndGoSpace } from './words.ts';
+import { parseJsonArray, parseJsonArrays, skipGoSpace, trimEndGoSpace, type JsonArrayResult } from './words.ts';
 
 interface Context {
   file: string;
@@ -47,35 +47,49 @@ function internalError(what: string, detail: unknown): Error {
   return new Error(`berth parser internal error (${what}): ${JSON.stringify(detail)}`);
 }
 
-/** Builds one node from its CST; `original` is what BuildKit keeps as Node.Original. */
-function buildNode(cst: InstructionCst, p: Placement, ctx: Context, original: string): InstructionNode {
+/** The parts of an instruction CST that argument parsing needs. */
+interface Head {
+  cst: InstructionCst;
+  keyword: string;
+  rest: string;
+  /** Offset of `rest` in the lexed text, -1 without rest. */
+  restStart: number;
+}
+
+function headOf(cst: InstructionCst): Head {
+  const restToken = cst.children.Rest?.[0];
+  if (restToken === undefined) return { cst, keyword: cst.children.Keyword[0].image.toLowerCase(), rest: '', restStart: -1 };
+  // The lexer stops at ASCII blanks; BuildKit's TrimSpace also drops other Unicode spaces.
+  const lead = skipGoSpace(restToken.image);
+  return {
+    cst,
+    keyword: cst.children.Keyword[0].image.toLowerCase(),
+    rest: lead === 0 ? restToken.image : restToken.image.slice(lead),
+    restStart: restToken.startOffset + lead,
+  };
+}
+
+/** Builds one node; `original` is what BuildKit keeps as Node.Original. */
+function buildNode(head: Head, p: Placement, ctx: Context, original: string, json: JsonDecoder): InstructionNode {
+  const { cst, keyword, rest, restStart } = head;
   const keywordToken = cst.children.Keyword[0];
   const keywordAsWritten = keywordToken.image;
-  const keyword = keywordAsWritten.toLowerCase();
   const flags: string[] = [];
   const flagRanges: SourceRange[] = [];
   for (const flag of cst.children.Flag ?? []) {
     flags.push(flag.payload as string);
     flagRanges.push(spanOf(ctx, p, flag.startOffset, flag.startOffset + flag.image.length));
   }
-  let rest = '';
-  let restStart = -1;
-  const restToken = cst.children.Rest?.[0];
-  if (restToken !== undefined) {
-    // The lexer stops at ASCII blanks; BuildKit's TrimSpace also drops other Unicode spaces.
-    const lead = skipGoSpace(restToken.image);
-    rest = lead === 0 ? restToken.image : restToken.image.slice(lead);
-    restStart = restToken.startOffset + lead;
-  }
+  const keywordRange = spanOf(ctx, p, keywordToken.startOffset, keywordToken.startOffset + keywordAsWritten.length);
   const range: SourceRange = {
     file: ctx.file,
-    start: positionOf(p, keywordToken.startOffset),
+    start: keywordRange.start,
     end: { line: p.line.endLine, column: p.line.endColumn },
   };
   const fail = (message: string): never => {
     throw new BuildError(message, range, { source: ctx.source });
   };
-  const parsed = parseArguments(keyword, rest, ctx.escape, fail);
+  const parsed = parseArguments(keyword, rest, ctx.escape, fail, json);
   const node: InstructionNode = {
     keyword,
     keywordAsWritten,
@@ -86,7 +100,7 @@ function buildNode(cst: InstructionCst, p: Placement, ctx: Context, original: st
     rest,
     heredocs: [],
     range,
-    keywordRange: spanOf(ctx, p, keywordToken.startOffset, keywordToken.startOffset + keywordAsWritten.length),
+    keywordRange,
     flagRanges,
   };
   if (rest !== '') node.restRange = spanOf(ctx, p, restStart, restStart + rest.length);
@@ -103,7 +117,7 @@ function parseSingle(text: string, p: Placement, ctx: Context, original: string)
   instructionGrammar.input = lexed.tokens;
   const cst = instructionGrammar.instruction() as InstructionCst;
   if (instructionGrammar.errors.length > 0) throw internalError('parser', instructionGrammar.errors[0].message);
-  return buildNode(cst, p, ctx, original);
+  return buildNode(headOf(cst), p, ctx, original, parseJsonArray);
 }
 
 /**
@@ -146,6 +160,20 @@ function probeHeredocs(line: LogicalLine, ctx: Context, prebuilt: Map<LogicalLin
   }
 }
 
+/** Decodes the exec-form candidates of all instructions in one pass (see parseJsonArrays). */
+function decodeAllJson(heads: Head[]): JsonDecoder {
+  const candidates: string[] = [];
+  for (const head of heads) {
+    const candidate = jsonCandidate(head.keyword, head.rest);
+    if (candidate !== null) candidates.push(candidate);
+  }
+  if (candidates.length === 0) return parseJsonArray;
+  const results = parseJsonArrays(candidates);
+  const decoded = new Map<string, JsonArrayResult>();
+  for (let i = 0; i < candidates.length; i++) decoded.set(candidates[i], results[i]);
+  return (text) => decoded.get(text) ?? parseJsonArray(text);
+}
+
 /** Lexes and parses all remaining logical lines in one Chevrotain pass, then builds the nodes. */
 function buildInstructions(lines: LogicalLine[], ctx: Context, prebuilt: Map<LogicalLine, InstructionNode>): InstructionNode[] {
   const texts: string[] = [];
@@ -167,6 +195,8 @@ function buildInstructions(lines: LogicalLine[], ctx: Context, prebuilt: Map<Log
   if (instructionGrammar.errors.length > 0) throw internalError('parser', instructionGrammar.errors[0].message);
   const csts = cst.children.instruction ?? [];
   if (csts.length !== texts.length) throw internalError('instruction count', [csts.length, texts.length]);
+  const heads = csts.map(headOf);
+  const json = decodeAllJson(heads);
 
   const nodes: InstructionNode[] = [];
   let k = 0;
@@ -174,7 +204,7 @@ function buildInstructions(lines: LogicalLine[], ctx: Context, prebuilt: Map<Log
     let node = prebuilt.get(line);
     if (node === undefined) {
       const blank = trimEndGoSpace(line.original) <= skipGoSpace(line.original);
-      node = blank ? blankNode(line, ctx) : buildNode(csts[k], { line, shift: shifts[k++] }, ctx, line.original);
+      node = blank ? blankNode(line, ctx) : buildNode(heads[k], { line, shift: shifts[k++] }, ctx, line.original, json);
     }
     if (line.heredocs.length > 0) {
       node.heredocs = line.heredocs;

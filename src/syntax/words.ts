@@ -2,7 +2,7 @@
  * Argument-level helpers of BuildKit's Dockerfile parser: Go's notion of white space, word splitting
  * that keeps quotes (`parseWords`), blank splitting (`reWhitespace`) and exec-form JSON detection.
  */
-import { parseJsonArrayCst, type JsonArrayCst } from '../../grammar/index.ts';
+import { parseJsonArrayBatchCst, parseJsonArrayCst, type JsonArrayCst } from '../../grammar/index.ts';
 import type { IToken } from 'chevrotain';
 
 /** Go's unicode.IsSpace. (JavaScript's \s differs: it lacks U+0085 and includes U+FEFF.) */
@@ -116,8 +116,28 @@ export function parseJsonArray(text: string): JsonArrayResult {
   if (text.charCodeAt(start) !== 91) return { kind: 'not-json' };
   const parsed = parseJsonArrayCst(start === 0 ? text : text.slice(start));
   if (parsed === null || hasOverflowingNumber(parsed.tokens)) return { kind: 'not-json' };
-  const values = stringElements(parsed.array);
+  return arrayResult(parsed.array);
+}
+
+function arrayResult(array: JsonArrayCst): JsonArrayResult {
+  const values = stringElements(array);
   return values === null ? { kind: 'not-strings' } : { kind: 'strings', values };
+}
+
+/**
+ * parseJsonArray for many texts at once: one Chevrotain pass when they are all well-formed arrays
+ * (the usual case), one pass per text otherwise.
+ */
+export function parseJsonArrays(texts: string[]): JsonArrayResult[] {
+  const candidates: string[] = [];
+  for (const text of texts) {
+    const start = skipGoSpace(text);
+    if (text.charCodeAt(start) !== 91) return texts.map(parseJsonArray);
+    candidates.push(start === 0 ? text : text.slice(start));
+  }
+  const parsed = parseJsonArrayBatchCst(candidates);
+  if (parsed === null || hasOverflowingNumber(parsed.tokens)) return texts.map(parseJsonArray);
+  return parsed.arrays.map(arrayResult);
 }
 
 /** Go cannot decode 1e999 into a float64, so such a document is not JSON to BuildKit either. */

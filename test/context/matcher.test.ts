@@ -1,12 +1,22 @@
 /**
  * What the corpus tables leave open: when a walker may skip an excluded directory, the Go regexp
- * syntax that leaks through patternmatcher, ReadAll details, and which ignore file is used.
+ * syntax that leaks through patternmatcher, ReadAll details, which ignore file is used, and the
+ * finer points of filepath.Match and COPY wildcard detection.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compileIgnore, findIgnoreFile, IgnorePatternError, readIgnoreFile } from '../../src/context/index.ts';
+import {
+  BadPatternError,
+  compileGlob,
+  compileIgnore,
+  findIgnoreFile,
+  globMatch,
+  hasGlobMeta,
+  IgnorePatternError,
+  readIgnoreFile,
+} from '../../src/context/index.ts';
 
 describe('mayContainIncluded', () => {
   const cases: [string[], string, boolean][] = [
@@ -76,9 +86,12 @@ describe('Go regexp syntax that patternmatcher passes through', () => {
     expect(m.matches('x\ny/a.txt')).toBe(false);
   });
 
-  it('keeps a lone ] literal', () => {
+  it('keeps a lone ] literal, even after a class patternmatcher rewrote', () => {
     expect(compileIgnore(['a]b']).matches('a]b')).toBe(true);
-    expect(compileIgnore(['[?]']).matches(']')).toBe(true);
+    // `[?]` becomes the Go regexp ^[[^/]]$: a class of `[`, `^`, `/`, then a literal `]`.
+    const m = compileIgnore(['[?]']);
+    expect(m.matches('^]')).toBe(true);
+    expect(m.matches('?')).toBe(false);
   });
 });
 
@@ -118,5 +131,46 @@ describe('findIgnoreFile', () => {
     const other = mkdtempSync(path.join(dir, 'ctx-'));
     mkdirSync(path.join(other, '.dockerignore'));
     expect(await findIgnoreFile(other)).toBeUndefined();
+  });
+});
+
+describe('filepath.Match details', () => {
+  it('rejects a malformed pattern whatever the name', () => {
+    for (const pattern of ['a[', 'a/b[', '[a-', 'x[]', '*\\']) {
+      expect(() => compileGlob(pattern), pattern).toThrow(BadPatternError);
+    }
+    expect(() => globMatch('a[', 'x')).toThrow(BadPatternError);
+  });
+
+  it('keeps stars within one path element but lets classes match a slash', () => {
+    expect(globMatch('*', 'a/b')).toBe(false);
+    expect(globMatch('*/b', 'a/b')).toBe(true);
+    expect(globMatch('a[/]b', 'a/b')).toBe(true);
+    expect(globMatch('a[^x]b', 'a/b')).toBe(true);
+    expect(globMatch('', '')).toBe(true);
+    expect(globMatch('', 'a')).toBe(false);
+  });
+
+  it('skips bytes, not characters, after a star (as Go does)', () => {
+    // Go's star loop advances byte by byte, so two `?` can each eat a stray UTF-8 byte.
+    expect(globMatch('*??', '☺')).toBe(true);
+    expect(globMatch('??', '☺')).toBe(false);
+    expect(globMatch('*.txt', 'héllo.txt')).toBe(true);
+  });
+
+  it('matches ranges by code point, astral ones included', () => {
+    expect(globMatch('[😀-😂]', '😁')).toBe(true);
+    expect(globMatch('?', '😁')).toBe(true);
+  });
+});
+
+describe('hasGlobMeta', () => {
+  it('finds unescaped wildcards only', () => {
+    expect(hasGlobMeta('src/*.ts')).toBe(true);
+    expect(hasGlobMeta('file?.txt')).toBe(true);
+    expect(hasGlobMeta('[ab]')).toBe(true);
+    expect(hasGlobMeta('plain/path')).toBe(false);
+    expect(hasGlobMeta('a\\*b')).toBe(false);
+    expect(hasGlobMeta('a\\\\*b')).toBe(true);
   });
 });

@@ -77,8 +77,11 @@ export async function listTree(dir: string): Promise<string[]> {
   return found.sort();
 }
 
-/** Pids of processes whose executable is the sandbox helper, or whose command line contains `needle`. */
-export async function findProcesses(needle: string): Promise<number[]> {
+/**
+ * Live (non-zombie) processes whose command line contains `needle`; with `parent`, only children
+ * of that pid (other test files run containers at the same time).
+ */
+export async function findProcesses(needle: string, parent?: number): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
@@ -86,7 +89,8 @@ export async function findProcesses(needle: string): Promise<number[]> {
       const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).replace(/\0/g, ' ');
       const stat = await readFile(`/proc/${name}/stat`, 'utf8');
       const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state !== 'Z' && cmdline.includes(needle)) pids.push(Number(name));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (state !== 'Z' && cmdline.includes(needle) && (parent === undefined || ppid === parent)) pids.push(Number(name));
     } catch {
       // raced with the process exiting
     }

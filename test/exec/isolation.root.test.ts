@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerSetupError, runContainer, type ContainerSpec } from '../../src/exec/index.ts';
-import { makeBusyboxRootfs, makeTempDir, removeTree, run, shellSpec } from './busybox.ts';
+import { findProcesses, makeBusyboxRootfs, makeTempDir, removeTree, run, shellSpec } from './busybox.ts';
 
 let base: string;
 let rootfs: string;
@@ -74,6 +74,20 @@ describe('process results', () => {
     const finishedAt = Date.now();
     expect(result.exitCode).toBe(0);
     expect(firstChunkAt - started).toBeLessThan(finishedAt - started - 500);
+  });
+
+  it('PID 1 forwards SIGTERM to the command', async () => {
+    const result = await sh('trap "echo got-term; exit 3" TERM; kill -TERM 1; sleep 5 & wait');
+    expect(result).toMatchObject({ exitCode: 3, stdout: 'got-term\n' });
+  });
+
+  it('PID 1 reaps orphans and kills leftovers when the command exits', async () => {
+    const marker = `sleep ${200000 + (process.pid % 50000) * 10 + 1}`;
+    const started = Date.now();
+    const result = await sh(`(true &); sleep 0.2; ps -o stat,args | grep -c "^Z" ; ${marker} &`);
+    expect(result.stdout).toBe('0\n');
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await findProcesses(marker)).toEqual([]);
   });
 
   it('gives the command /dev/null as stdin by default', async () => {

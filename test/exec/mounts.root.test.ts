@@ -142,12 +142,13 @@ describe('aborting a run', () => {
     expect((await findProcesses(marker)).length).toBe(2);
     const mountsDuring = await readFile('/proc/self/mountinfo', 'utf8');
     expect((await mountNamespacesMentioning(fs.upperDir)).length).toBeGreaterThan(0);
+    expect(await findProcesses('berth-sandbox', process.pid)).toHaveLength(1);
     controller.abort();
     const error = await pending;
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).name).toBe('AbortError');
     expect(await findProcesses(marker)).toEqual([]);
-    expect(await findProcesses('berth-sandbox')).toEqual([]);
+    expect(await findProcesses('berth-sandbox', process.pid)).toEqual([]);
     const mountsAfter = await readFile('/proc/self/mountinfo', 'utf8');
     expect(mountsAfter).not.toContain(base);
     expect(mountsDuring).not.toContain(base); // the container's mounts were never visible here
