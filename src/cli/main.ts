@@ -3,22 +3,14 @@ import { BuildError, formatBuildError } from '../source/index.ts';
 import { registerCheck } from './check.ts';
 import { registerParse } from './parse.ts';
 import { registerPlan } from './plan.ts';
+import { register as registerBuild } from './build.ts';
+import { register as registerImages } from './images.ts';
+import { register as registerRun } from './run.ts';
 
 /** Each command lives in its own module and registers itself here. */
-const REGISTRARS: Array<(program: Command) => void> = [registerParse, registerPlan, registerCheck];
-
-export async function loadOptionalCommands(program: Command): Promise<void> {
-  // Back-end commands load lazily so `berth parse` never pays for the engine's imports.
-  const modules = ['./build.ts', './images.ts', './run.ts'];
-  for (const name of modules) {
-    try {
-      const mod = (await import(name)) as { register?: (p: Command) => void };
-      mod.register?.(program);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
-    }
-  }
-}
+const REGISTRARS: Array<(program: Command) => void> = [
+  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun,
+];
 
 export function reportError(error: unknown): number {
   if (error instanceof BuildError) {
@@ -37,9 +29,9 @@ async function main(argv: string[]): Promise<number> {
     .description('A daemonless Dockerfile builder')
     .option('--root <dir>', 'store root (default $BERTH_ROOT or /var/lib/berth)')
     .exitOverride()
+    .enablePositionalOptions()
     .showHelpAfterError();
   for (const register of REGISTRARS) register(program);
-  await loadOptionalCommands(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -12,6 +12,7 @@ import { digestSources } from './context-digest.ts';
 import { matchSources } from './copy.ts';
 import { chainIdOf, commitUpper, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
+import { pruneNoopDirs } from './prune-upper.ts';
 import { contextTree, mergedTree, type SourceTree } from './source-tree.ts';
 import { executeCopyStep, executeRun, executeWorkdir, type StepEnv } from './steps.ts';
 
@@ -166,6 +167,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       if (op.kind === 'run') await executeRun(env, op);
       else if (op.kind === 'copy') executeCopyStep(env, op, copyInput!.tree);
       else if (op.kind === 'workdir') executeWorkdir(env, op);
+      if (parent.chain.length) pruneNoopDirs(upperDir, env.lowerDirs);
       const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId);
       await writeCacheRecord(req.layout.cache, {
         key, createdAt: new Date().toISOString(),

@@ -5,7 +5,7 @@ import { BuildError } from '../source/index.ts';
 import type { CopyOp, RunOp, Vertex, WorkdirOp } from '../plan/index.ts';
 import { HEREDOC_EXEC_DIR } from '../plan/index.ts';
 import { runContainer, type MountSpec } from '../exec/index.ts';
-import { lookup, type MergedView } from '../fsview/merged.ts';
+import type { MergedView } from '../fsview/merged.ts';
 import { ensureDir } from '../fsview/upper.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { executeCopy, matchSources, parseChmod } from './copy.ts';
@@ -84,7 +84,7 @@ export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
   const db = readUserDb(view);
   const user = userError(env, () => resolveExecUser(op.user, db.passwd, db.groups));
   const cwd = op.cwd || '/';
-  if (!lookup(view, cwd.replace(/^\/+/, ''))) ensureDir(view, cwd.replace(/^\/+/, ''), { uid: 0, gid: 0 });
+  ensureDir(view, cwd.replace(/^\/+/, ''), { uid: 0, gid: 0 }, { onlyIfMissing: true });
   const processEnv = [...op.env];
   if (!processEnv.some((e) => e.startsWith('HOME='))) processEnv.push(`HOME=${user.home || '/'}`);
   const mounts = runMounts(env, op);
@@ -143,5 +143,5 @@ export function executeWorkdir(env: StepEnv, op: WorkdirOp): void {
     const user = userError(env, () => resolveExecUser(op.user, db.passwd, db.groups));
     owner = { uid: user.uid, gid: user.gid };
   }
-  ensureDir(view, op.path.replace(/^\/+/, ''), owner);
+  ensureDir(view, op.path.replace(/^\/+/, ''), owner, { onlyIfMissing: true });
 }

@@ -125,6 +125,11 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promis
   const child: ChildProcess = spawn(helper, [], {
     stdio: [spec.stdin === 'inherit' ? 'inherit' : 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     env: {},
+    // The init shows up as PID 1 inside the container: do not show it the host path.
+    argv0: 'berth-sandbox',
+    // Its own session: a terminal's Ctrl-C goes to berth, which decides to abort, instead of
+    // reaching the container's processes directly as well as through PID 1's forwarding.
+    detached: true,
   });
   const status: Status = { errors: [] };
   const specPipe = child.stdio[3] as Writable & Readable;

@@ -164,7 +164,8 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): 
   add('uid', spec.uid);
   add('gid', spec.gid);
   for (const group of spec.groups) add('group', group);
-  add('hostname', spec.hostname);
+  // An empty hostname keeps the one the new uts namespace inherited.
+  if (spec.hostname) add('hostname', spec.hostname);
   add('net', spec.network);
   add('hosts', spec.hosts ?? defaultHosts(spec.hostname));
   add('resolv', spec.resolvConf ?? containerResolvConf(hostResolvConf(), spec.network));

@@ -23,13 +23,12 @@ function copyUpDir(view: MergedView, rel: string, stat: Stats): void {
 
 /**
  * Makes directory `rel` (root-relative, already symlink-resolved) exist in the merged view with all
- * its parents; new ones get mode 0755 and `owner`. Returns false when a non-directory is in the way.
+ * its parents in the upper dir; new ones get mode 0755 and `owner`. Throws ENOTDIR when a file is in the way.
  */
-export function ensureDir(view: MergedView, rel: string, owner: Owner, mode = 0o755): void {
+export function ensureDir(view: MergedView, rel: string, owner: Owner, options: { onlyIfMissing?: boolean } = {}): void {
   const names = rel.split('/').filter(Boolean);
-  const whole = lookup(view, names.join('/'));
-  // Nothing to create: leave the layer untouched (an existing WORKDIR makes no change).
-  if (whole?.stat.isDirectory()) return;
+  // WORKDIR on an existing directory leaves the layer untouched; writers need it copied up.
+  if (options.onlyIfMissing && lookup(view, names.join('/'))?.stat.isDirectory()) return;
   let sofar = '';
   for (const name of names) {
     sofar = sofar ? `${sofar}/${name}` : name;
@@ -43,7 +42,7 @@ export function ensureDir(view: MergedView, rel: string, owner: Owner, mode = 0o
     const dest = upperPath(view, sofar);
     mkdirSync(dest);
     lchownSync(dest, owner.uid, owner.gid);
-    chmodSync(dest, mode);
+    chmodSync(dest, 0o755);
   }
 }
 

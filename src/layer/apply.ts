@@ -38,7 +38,6 @@ export interface ApplyResult {
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 interface Extraction {
-  root: string;
   mode: ApplyMode;
   chown: boolean;
   dirs: DirResolver;
@@ -209,7 +208,6 @@ export async function applyTar(source: Readable | AsyncIterable<Uint8Array>, des
   const { compression, stream } = await openDecompressed(source);
   const root = await realpath(destDir);
   const x: Extraction = {
-    root,
     mode: options.mode,
     chown: options.chown ?? process.getuid?.() === 0,
     dirs: createDirResolver(root),

@@ -65,6 +65,9 @@ export async function storeLayerAsIs(content: ContentStore, source: Readable | A
   })();
   // Resolves never; rejects as soon as measuring fails, so a stalled copy cannot hang us.
   const measureFailed = measured.then(() => new Promise<never>(() => undefined));
+  // Both are awaited (or raced) only on some paths; a failure is reported through `measured`.
+  measureFailed.catch(() => undefined);
+  measured.catch(() => undefined);
   try {
     for await (const chunk of source) {
       await writer.write(chunk);
@@ -80,7 +83,6 @@ export async function storeLayerAsIs(content: ContentStore, source: Readable | A
   } catch (error) {
     copy.destroy();
     await writer.abort();
-    measured.catch(() => undefined);
     throw error;
   }
 }

@@ -78,15 +78,15 @@ function nameOrNameValue(rest: string, rules: Rules): ParsedArguments {
  */
 function nameValue(keyword: string): LineParser {
   return (rest, { escape, fail }) => {
-    const words = parseWords(rest, escape);
-    if (words.length === 0) return plain([]);
-    if (!words[0].includes('=')) {
+    const first = parseWords(rest, escape, 1);
+    if (first.length === 0) return plain([]);
+    if (!first[0].includes('=')) {
       const parts = splitFirstBlank(rest);
       if (parts.length < 2) fail(`${keyword} must have two arguments`);
       return plain([parts[0], parts[1], '']);
     }
     const args: string[] = [];
-    for (const word of words) {
+    for (const word of parseWords(rest, escape)) {
       const eq = word.indexOf('=');
       if (eq < 0) fail(`Syntax error - can't find = in ${goQuote(word)}. Must be of the form: name=value`);
       args.push(word.slice(0, eq), word.slice(eq + 1), '=');

@@ -19,17 +19,19 @@ import type { Position, SourceRange } from '../source/range.ts';
 import type { Heredoc, ParserDirectives, ParseWarning } from './ast.ts';
 import type { HeredocHeader } from './heredoc.ts';
 import { chompHeredocContent } from './heredoc.ts';
-import { skipGoSpace } from './words.ts';
+import { isGoSpace, skipGoSpace, trimEndGoSpace } from './words.ts';
 
 /** BuildKit reads lines with bufio.Scanner: a line of 64 KiB or more is an error. */
 export const MAX_LINE_BYTES = 65535;
 
+/** Where the physical lines of a source are (no line strings are made until needed). */
 export interface PhysicalLines {
-  /** Each line without its "\n" (a "\r" before it is still there; see lineText). */
-  raw: string[];
-  /** Whether the source ends with "\n" (then the last raw line has one too). */
-  endsWithNewline: boolean;
-  /** Index of the first line that is too long, or raw.length. Lines from there on are not read. */
+  source: string;
+  /** Offset of the first character of each line. */
+  starts: number[];
+  /** Offset of each line's "\n", or the end of the source for a last line without one. */
+  ends: number[];
+  /** Index of the first line that is too long, or the line count. Lines from there on are not read. */
   readable: number;
 }
 
@@ -44,6 +46,12 @@ export interface LinePiece {
 export interface LogicalLine {
   /** The joined line, BuildKit's Node.Original. */
   original: string;
+  /** `original` without surrounding white space: what the grammar parses ('' for a blank line). */
+  text: string;
+  /** Offset of `text` in `original`. */
+  textStart: number;
+  /** Offset of `text` in CollectedLines.batch (-1 when `text` is empty). */
+  batchStart: number;
   pieces: LinePiece[];
   startLine: number;
   /** Last physical line of the instruction (continuations included, heredoc bodies not). */
@@ -56,6 +64,8 @@ export interface LogicalLine {
 
 export interface CollectedLines {
   lines: LogicalLine[];
+  /** The non-empty `text`s of all lines, each followed by "\n": one input for the lexer. */
+  batch: string;
   warnings: ParseWarning[];
   /** An error found while reading; instructions before it may still fail first (BuildKit order). */
   pending: BuildError | null;
@@ -74,26 +84,33 @@ function utf8Length(s: string): number {
 }
 
 export function splitPhysicalLines(source: string): PhysicalLines {
-  const raw = source.split('\n');
-  const endsWithNewline = raw[raw.length - 1] === '';
-  if (endsWithNewline) raw.pop();
-  let readable = raw.length;
-  for (let i = 0; i < raw.length; i++) {
-    const len = raw[i].length;
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let readable = -1;
+  for (let start = 0; start < source.length; ) {
+    let end = source.indexOf('\n', start);
+    if (end < 0) end = source.length;
     // A UTF-16 unit is 1 to 3 UTF-8 bytes (a surrogate pair is 4 for 2 units): only long lines need counting.
-    if (len * 3 > MAX_LINE_BYTES && utf8Length(raw[i]) > MAX_LINE_BYTES) {
-      readable = i;
-      break;
-    }
+    const len = end - start;
+    if (readable < 0 && len * 3 > MAX_LINE_BYTES && utf8Length(source.slice(start, end)) > MAX_LINE_BYTES) readable = starts.length;
+    starts.push(start);
+    ends.push(end);
+    start = end + 1;
   }
-  return { raw, endsWithNewline, readable };
+  return { source, starts, ends, readable: readable < 0 ? starts.length : readable };
 }
 
-/** A physical line without trailing "\r" characters (BuildKit's trimNewline). */
-export function lineText(raw: string): string {
-  let end = raw.length;
-  while (end > 0 && raw.charCodeAt(end - 1) === 13) end--;
-  return end === raw.length ? raw : raw.slice(0, end);
+/** End of line `i` without trailing "\r" characters (BuildKit's trimNewline; CRLF files). */
+function contentEnd(lines: PhysicalLines, i: number): number {
+  const { source, starts } = lines;
+  let end = lines.ends[i];
+  while (end > starts[i] && source.charCodeAt(end - 1) === 13) end--;
+  return end;
+}
+
+/** Text of line `i` (0-based) without its line ending. */
+export function lineText(lines: PhysicalLines, i: number): string {
+  return lines.source.slice(lines.starts[i], contentEnd(lines, i));
 }
 
 const DIRECTIVE = /^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*([^\n]+?)[\t\n\f\r ]*$/;
@@ -111,7 +128,7 @@ export function readDirectives(lines: PhysicalLines, file: string): ParserDirect
   const directives: ParserDirectives = { escape: '\\' };
   const seen = new Set<string>();
   for (let i = 0; i < lines.readable; i++) {
-    const text = lineText(lines.raw[i]);
+    const text = lineText(lines, i);
     const lead = skipGoSpace(text);
     const match = DIRECTIVE.exec(lead === 0 ? text : text.slice(lead));
     if (match === null) break;
@@ -139,23 +156,27 @@ export function readDirectives(lines: PhysicalLines, file: string): ParserDirect
 }
 
 /**
- * BuildKit's trimContinuationCharacter: `([^E])E[ \t]*$|^E[ \t]*$` (E the escape character) is
- * replaced by the character before E. Returns the kept length, or -1 when the line does not continue.
+ * BuildKit's trimContinuationCharacter on source[start, end): `([^E])E[ \t]*$|^E[ \t]*$` (E the
+ * escape character) is replaced by the character before E. Returns where the kept text ends, or -1
+ * when the line does not continue.
  */
-function continuationCut(text: string, escape: number): number {
-  let j = text.length;
-  while (j > 0) {
-    const c = text.charCodeAt(j - 1);
+function continuationCut(source: string, start: number, end: number, escape: number): number {
+  let j = end;
+  while (j > start) {
+    const c = source.charCodeAt(j - 1);
     if (c !== 32 && c !== 9) break;
     j--;
   }
-  if (j === 0 || text.charCodeAt(j - 1) !== escape) return -1;
-  if (j >= 2 && text.charCodeAt(j - 2) === escape) return -1; // an escaped escape character
+  if (j === start || source.charCodeAt(j - 1) !== escape) return -1;
+  if (j - 2 >= start && source.charCodeAt(j - 2) === escape) return -1; // an escaped escape character
   return j - 1;
 }
 
-function isCommentLine(text: string): boolean {
-  return text.charCodeAt(skipGoSpace(text)) === 35;
+/** Index of the first non-white-space character in source[start, end). */
+function skipSpaceIn(source: string, start: number, end: number): number {
+  let i = start;
+  while (i < end && isGoSpace(source.charCodeAt(i))) i++;
+  return i;
 }
 
 export function positionAt(line: LogicalLine, offset: number): Position {
@@ -167,7 +188,7 @@ export function positionAt(line: LogicalLine, offset: number): Position {
 }
 
 export function logicalLineRange(file: string, line: LogicalLine): SourceRange {
-  return { file, start: positionAt(line, skipGoSpace(line.original)), end: { line: line.endLine, column: line.endColumn } };
+  return { file, start: positionAt(line, line.textStart), end: { line: line.endLine, column: line.endColumn } };
 }
 
 const EMPTY_CONTINUATION_DETAIL = 'Empty continuation lines will become errors in a future release';
@@ -176,44 +197,65 @@ const EMPTY_CONTINUATION_URL = 'https://docs.docker.com/go/dockerfile/rule/no-em
 /** Runs BuildKit's line loop over the whole file. */
 export function collectLogicalLines(lines: PhysicalLines, file: string, escapeChar: string, probe: HeredocProbe): CollectedLines {
   const escape = escapeChar.charCodeAt(0);
-  const { raw, readable } = lines;
+  const { source, starts, readable } = lines;
   const out: LogicalLine[] = [];
   const warnings: ParseWarning[] = [];
+  const batch: string[] = [];
+  let batchLength = 0;
+  const finish = (pending: BuildError | null): CollectedLines => ({ lines: out, batch: batch.join(''), warnings, pending });
   let i = 0;
   while (i < readable) {
     const startLine = i + 1;
-    const first = lineText(raw[i++]);
-    const lead = skipGoSpace(first);
-    if (lead === first.length || first.charCodeAt(lead) === 35) continue; // blank line or comment
-    const body = lead === 0 ? first : first.slice(lead);
-    let cut = continuationCut(body, escape);
-    let original = cut < 0 ? body : body.slice(0, cut);
-    const pieces: LinePiece[] = [{ at: 0, line: startLine, column: lead + 1 }];
+    const firstEnd = contentEnd(lines, i);
+    const lead = skipSpaceIn(source, starts[i], firstEnd);
+    i++;
+    if (lead === firstEnd || source.charCodeAt(lead) === 35) continue; // blank line or comment
+    let cut = continuationCut(source, lead, firstEnd, escape);
+    let original = source.slice(lead, cut < 0 ? firstEnd : cut);
+    const pieces: LinePiece[] = [{ at: 0, line: startLine, column: lead - starts[startLine - 1] + 1 }];
+    let parts: string[] | null = null;
+    let length = original.length;
     let hasEmptyContinuation = false;
     let endLine = startLine;
-    let endText = first;
+    let endText = firstEnd - starts[startLine - 1];
     while (cut >= 0 && i < readable) {
-      const text = lineText(raw[i++]);
+      const start = starts[i];
+      const end = contentEnd(lines, i);
+      i++;
       endLine = i;
-      endText = text;
-      if (isCommentLine(text)) continue;
-      if (skipGoSpace(text) === text.length) {
+      endText = end - start;
+      const first = skipSpaceIn(source, start, end);
+      if (first < end && source.charCodeAt(first) === 35) continue; // comment inside a continuation
+      if (first === end) {
         hasEmptyContinuation = true;
         continue;
       }
-      cut = continuationCut(text, escape);
-      pieces.push({ at: original.length, line: endLine, column: 1 });
-      original += cut < 0 ? text : text.slice(0, cut);
+      cut = continuationCut(source, start, end, escape);
+      const piece = source.slice(start, cut < 0 ? end : cut);
+      pieces.push({ at: length, line: endLine, column: 1 });
+      (parts ??= [original]).push(piece);
+      length += piece.length;
     }
+    if (parts !== null) original = parts.join('');
+    const textStart = skipGoSpace(original);
+    const textEnd = trimEndGoSpace(original);
+    const text = textEnd <= textStart ? '' : textStart === 0 && textEnd === original.length ? original : original.slice(textStart, textEnd);
     const line: LogicalLine = {
       original,
+      text,
+      textStart,
+      batchStart: text === '' ? -1 : batchLength,
       pieces,
       startLine,
       endLine,
-      endColumn: endText.length + 1,
+      endColumn: endText + 1,
       hasEmptyContinuation,
       heredocs: [],
     };
+    if (text !== '') {
+      batch.push(text, '\n');
+      batchLength += text.length + 1;
+    }
     out.push(line);
     if (hasEmptyContinuation) {
       warnings.push({
@@ -227,31 +269,37 @@ export function collectLogicalLines(lines: PhysicalLines, file: string, escapeCh
     try {
       headers = probe(line);
     } catch (error) {
-      if (error instanceof BuildError) return { lines: out, warnings, pending: error };
+      if (error instanceof BuildError) return finish(error);
       throw error;
     }
     for (const header of headers) {
       const bodyStart = i;
-      let rawContent = '';
       let terminated = false;
       while (i < readable) {
-        const text = lineText(raw[i]);
-        const candidate = header.chomp ? text.replace(/^\t+/, '') : text;
+        const start = starts[i];
+        const end = contentEnd(lines, i);
         i++;
-        if (candidate === header.name) {
+        let from = start;
+        if (header.chomp) while (from < end && source.charCodeAt(from) === 9) from++;
+        if (end - from === header.name.length && source.startsWith(header.name, from)) {
           terminated = true;
           break;
         }
-        rawContent += i < raw.length || lines.endsWithNewline ? raw[i - 1] + '\n' : raw[i - 1];
       }
       if (!terminated) {
         const range: SourceRange = {
           file,
-          start: positionAt(line, skipGoSpace(line.original)),
-          end: { line: i, column: lineText(raw[i - 1]).length + 1 },
+          start: positionAt(line, textStart),
+          end: { line: i, column: contentEnd(lines, i - 1) - starts[i - 1] + 1 },
         };
-        return { lines: out, warnings, pending: new BuildError('unterminated heredoc', range, { suggestion: `end the heredoc with a line that is exactly ${JSON.stringify(header.name)}` }) };
+        return finish(
+          new BuildError('unterminated heredoc', range, {
+            suggestion: `end the heredoc with a line that is exactly ${JSON.stringify(header.name)}`,
+          }),
+        );
       }
+      // The body keeps its lines exactly, line endings included (from its first line to the terminator).
+      const rawContent = source.slice(starts[bodyStart], starts[i - 1]);
       line.heredocs.push({
         name: header.name,
         fileDescriptor: header.fileDescriptor,
@@ -262,17 +310,13 @@ export function collectLogicalLines(lines: PhysicalLines, file: string, escapeCh
         range: {
           file,
           start: { line: bodyStart + 1, column: 1 },
-          end: { line: i, column: lineText(raw[i - 1]).length + 1 },
+          end: { line: i, column: contentEnd(lines, i - 1) - starts[i - 1] + 1 },
         },
       });
     }
   }
-  let pending: BuildError | null = null;
-  if (readable < raw.length) {
-    pending = new BuildError(
-      `dockerfile line greater than max allowed size of ${MAX_LINE_BYTES}`,
-      lineRange(file, readable + 1, '', 1),
-    );
+  if (readable < starts.length) {
+    return finish(new BuildError(`dockerfile line greater than max allowed size of ${MAX_LINE_BYTES}`, lineRange(file, readable + 1, '', 1)));
   }
-  return { lines: out, warnings, pending };
+  return finish(null);
 }

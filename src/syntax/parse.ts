@@ -16,8 +16,8 @@ import type { Position, SourceRange } from '../source/range.ts';
 import type { InstructionNode, ParsedDockerfile } from './ast.ts';
 import { jsonCandidate, parseArguments, type JsonDecoder } from './arguments.ts';
 import { HEREDOC_INSTRUCTIONS, HeredocSyntaxError, heredocsFromLine, type HeredocHeader } from './heredoc.ts';
-import { collectLogicalLines, positionAt, readDirectives, splitPhysicalLines, type LogicalLine } from './lines.ts';
-import { parseJsonArray, parseJsonArrays, skipGoSpace, trimEndGoSpace, type JsonArrayResult } from './words.ts';
+import { collectLogicalLines, positionAt, readDirectives, splitPhysicalLines, type CollectedLines, type LogicalLine } from './lines.ts';
+import { parseJsonArray, parseJsonArrays, skipGoSpace, type JsonArrayResult } from './words.ts';
 
 interface Context {
   file: string;
@@ -143,13 +143,9 @@ function blankNode(line: LogicalLine, ctx: Context): InstructionNode {
 }
 
 /** Decides which heredoc bodies follow `line` (BuildKit's canContainHeredoc + heredocsFromLine). */
-function probeHeredocs(line: LogicalLine, ctx: Context, prebuilt: Map<LogicalLine, InstructionNode>): HeredocHeader[] {
-  if (!line.original.includes('<<')) return [];
-  const start = skipGoSpace(line.original);
-  const end = trimEndGoSpace(line.original);
-  if (end <= start) return [];
-  const node = parseSingle(line.original.slice(start, end), { line, shift: start }, ctx, line.original);
-  prebuilt.set(line, node);
+function probeHeredocs(line: LogicalLine, ctx: Context): HeredocHeader[] {
+  if (line.text === '' || !line.original.includes('<<')) return [];
+  const node = parseSingle(line.text, { line, shift: line.textStart }, ctx, line.original);
   const target = node.keyword === 'onbuild' && node.next !== undefined ? node.next : node;
   if (!HEREDOC_INSTRUCTIONS.has(target.keyword) || target.json) return [];
   try {
@@ -174,37 +170,25 @@ function decodeAllJson(heads: Head[]): JsonDecoder {
   return (text) => decoded.get(text) ?? parseJsonArray(text);
 }
 
-/** Lexes and parses all remaining logical lines in one Chevrotain pass, then builds the nodes. */
-function buildInstructions(lines: LogicalLine[], ctx: Context, prebuilt: Map<LogicalLine, InstructionNode>): InstructionNode[] {
-  const texts: string[] = [];
-  const shifts: number[] = [];
-  let batchOffset = 0;
-  for (const line of lines) {
-    if (prebuilt.has(line)) continue;
-    const start = skipGoSpace(line.original);
-    const end = trimEndGoSpace(line.original);
-    if (end <= start) continue;
-    texts.push(start === 0 && end === line.original.length ? line.original : line.original.slice(start, end));
-    shifts.push(start - batchOffset);
-    batchOffset += end - start + 1;
-  }
-  const lexed = instructionLexer.tokenize(texts.join('\n'));
+/** Lexes and parses all logical lines in one Chevrotain pass, then builds the nodes. */
+function buildInstructions(collected: CollectedLines, ctx: Context): InstructionNode[] {
+  const lexed = instructionLexer.tokenize(collected.batch);
   if (lexed.errors.length > 0) throw internalError('lexer', lexed.errors[0].message);
   instructionGrammar.input = lexed.tokens;
   const cst = instructionGrammar.dockerfile() as DockerfileCst;
   if (instructionGrammar.errors.length > 0) throw internalError('parser', instructionGrammar.errors[0].message);
-  const csts = cst.children.instruction ?? [];
-  if (csts.length !== texts.length) throw internalError('instruction count', [csts.length, texts.length]);
-  const heads = csts.map(headOf);
+  const heads = (cst.children.instruction ?? []).map(headOf);
   const json = decodeAllJson(heads);
-
   const nodes: InstructionNode[] = [];
   let k = 0;
-  for (const line of lines) {
-    let node = prebuilt.get(line);
-    if (node === undefined) {
-      const blank = trimEndGoSpace(line.original) <= skipGoSpace(line.original);
-      node = blank ? blankNode(line, ctx) : buildNode(heads[k], { line, shift: shifts[k++] }, ctx, line.original, json);
+  for (const line of collected.lines) {
+    let node: InstructionNode;
+    if (line.text === '') {
+      node = blankNode(line, ctx);
+    } else {
+      const head = heads[k++];
+      if (head === undefined) throw internalError('instruction count', heads.length);
+      node = buildNode(head, { line, shift: line.textStart - line.batchStart }, ctx, line.original, json);
     }
     if (line.heredocs.length > 0) {
       node.heredocs = line.heredocs;
@@ -219,12 +203,11 @@ function parseSource(source: string, file: string): ParsedDockerfile {
   const physical = splitPhysicalLines(source);
   const directives = readDirectives(physical, file);
   const ctx: Context = { file, escape: directives.escape, source };
-  const prebuilt = new Map<LogicalLine, InstructionNode>();
-  const collected = collectLogicalLines(physical, file, directives.escape, (line) => probeHeredocs(line, ctx, prebuilt));
-  const instructions = buildInstructions(collected.lines, ctx, prebuilt);
+  const collected = collectLogicalLines(physical, file, directives.escape, (line) => probeHeredocs(line, ctx));
+  const instructions = buildInstructions(collected, ctx);
   if (collected.pending !== null) throw collected.pending;
   if (instructions.length === 0) {
-    const line = Math.max(1, physical.raw.length);
+    const line = Math.max(1, physical.starts.length);
     throw new BuildError('file with no instructions', { file, start: { line, column: 1 }, end: { line, column: 1 } }, {
       suggestion: 'a Dockerfile needs at least a FROM instruction',
     });

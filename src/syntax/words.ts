@@ -47,57 +47,36 @@ export function splitFirstBlank(s: string): string[] {
 /**
  * BuildKit's parseWords: splits on white space, keeping quotes and escape characters in the words
  * (they are removed later, by the shell lexer). Quoted blanks stay in the word; the escape token
- * protects the next character outside single quotes; an escape token at the very end is dropped.
+ * protects the next character outside single quotes. Since nothing but an escape token at the very
+ * end of the text is ever dropped, every word is a slice of `rest`. `limit` stops after that many
+ * words.
  */
-export function parseWords(rest: string, escape = '\\'): string[] {
+export function parseWords(rest: string, escape = '\\', limit = Infinity): string[] {
   const esc = escape.charCodeAt(0);
   const words: string[] = [];
   const n = rest.length;
-  let inWord = false;
-  let quote = 0;
-  let word = '';
-  let blankOK = false;
-  for (let pos = 0; pos < n; pos++) {
-    const c = rest.charCodeAt(pos);
-    if (!inWord && quote === 0) {
-      if (isGoSpace(c)) continue;
-      inWord = true;
-    }
-    if (quote === 0) {
-      if (isGoSpace(c)) {
-        if (blankOK || word.length > 0) words.push(word);
-        word = '';
-        blankOK = false;
-        inWord = false;
-        continue;
-      }
-      if (c === 39 || c === 34) {
-        quote = c;
-        blankOK = true;
-      }
-      if (c === esc) {
-        if (pos + 1 === n) continue;
-        word += rest[pos] + rest[pos + 1];
-        pos++;
-        continue;
-      }
-      word += rest[pos];
-      continue;
-    }
-    // Inside quotes: the escape token is special except within single quotes.
-    if (c === quote) quote = 0;
-    if (c === esc && quote !== 39) {
-      if (pos + 1 === n) {
+  let pos = 0;
+  while (pos < n && words.length < limit) {
+    while (pos < n && isGoSpace(rest.charCodeAt(pos))) pos++;
+    if (pos >= n) break;
+    const start = pos;
+    let quote = 0;
+    for (; pos < n; pos++) {
+      const c = rest.charCodeAt(pos);
+      if (quote === 0) {
+        if (isGoSpace(c)) break;
+        if (c === 39 || c === 34) quote = c;
+        else if (c === esc) pos++; // keeps the next character, even a quote or a blank
+      } else if (c === quote) {
         quote = 0;
-        continue;
+      } else if (c === esc && quote !== 39) {
+        pos++;
       }
-      word += rest[pos] + rest[pos + 1];
-      pos++;
-      continue;
     }
-    word += rest[pos];
+    // An escape token as the last character of the text is dropped (pos ran past the end).
+    const end = pos > n ? n - 1 : pos;
+    if (end > start) words.push(rest.slice(start, end));
   }
-  if ((inWord || quote !== 0) && (blankOK || word.length > 0)) words.push(word);
   return words;
 }
 

@@ -2,6 +2,7 @@
  * What a run leaves behind: only the command's changes in the upper dir, nothing mounted, no
  * process. Also deep overlay chains, bind and tmpfs mounts, read-only dir rootfs. Needs root.
  */
+import { spawn } from 'node:child_process';
 import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,5 +161,35 @@ describe('aborting a run', () => {
     const controller = new AbortController();
     controller.abort();
     await expect(run(shellSpec(await overlay(), 'true'), controller.signal)).rejects.toThrow(/abort/i);
+  });
+});
+
+describe('berth dying', () => {
+  it('takes the container with it (PR_SET_PDEATHSIG)', async () => {
+    const fs = await overlay();
+    const marker = `sleep ${300000 + (process.pid % 50000) * 10 + 2}`;
+    const module = new URL('../../src/exec/index.ts', import.meta.url).pathname;
+    const script = `import { runContainer } from ${JSON.stringify(module)};
+      const spec = ${JSON.stringify(shellSpec(fs, `(${marker} &); ${marker}`))};
+      await runContainer(spec, { onStdout() {}, onStderr() {} });`;
+    const node = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+    // node's own command line holds the marker too
+    const sleeping = async (): Promise<number[]> => (await findProcesses(marker)).filter((pid) => pid !== node.pid);
+    try {
+      for (let i = 0; i < 200 && (await sleeping()).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+      expect((await sleeping()).length).toBe(2);
+    } finally {
+      if (node.exitCode === null && node.signalCode === null) {
+        const exited = new Promise((resolve) => node.once('exit', resolve));
+        node.kill('SIGKILL');
+        await exited;
+      }
+    }
+    for (let i = 0; i < 200 && (await sleeping()).length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await sleeping()).toEqual([]);
+    for (let i = 0; i < 200 && (await mountNamespacesMentioning(fs.upperDir)).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(await mountNamespacesMentioning(fs.upperDir)).toEqual([]);
   });
 });

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's second command (and CI's): install what the tests need, then lint, type-check and
+# run the whole vitest suite, integration tests included (they need root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+for pkg in busybox-static gcc make skopeo umoci; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+fi
+npm ci
+npm run lint
+npm test

@@ -1,0 +1,99 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { BuildError } from '../source/index.ts';
+import { runContainer, type MountSpec } from '../exec/index.ts';
+import { ensureDir } from '../fsview/upper.ts';
+import { loadBaseImage } from '../engine/images.ts';
+import { ensureSnapshots, lowerDirsOf, makeTempDir } from '../engine/layers.ts';
+import { readUserDb } from '../engine/rootfs-users.ts';
+import { resolveExecUser, UserLookupError } from '../engine/users.ts';
+import { collect, openStores } from './store.ts';
+
+interface RunFlags {
+  rm?: boolean; env: string[]; volume: string[]; network: string; workdir?: string; user?: string;
+  entrypoint?: string; hostname?: string; interactive?: boolean;
+}
+
+function parseVolume(spec: string): MountSpec {
+  const [source, target, mode] = spec.split(':');
+  if (!source || !target || !path.isAbsolute(source) || !target.startsWith('/')) {
+    throw new BuildError(`invalid volume "${spec}": use /host/path:/container/path[:ro]`);
+  }
+  return { kind: 'bind', source, target, readonly: mode === 'ro' };
+}
+
+/** `docker run`: the image's config (entrypoint, cmd, env, user, workdir) with the flags on top. */
+async function runImage(image: string, args: string[], flags: RunFlags, command: Command): Promise<void> {
+  const stores = openStores(command);
+  const base = await loadBaseImage(stores.images, image, undefined, '');
+  await ensureSnapshots(stores.layout, stores.content, base.chain);
+  const config = base.config;
+  const entrypoint = flags.entrypoint !== undefined ? (flags.entrypoint ? [flags.entrypoint] : []) : (config.Entrypoint ?? []);
+  const cmd = args.length ? args : flags.entrypoint !== undefined ? [] : (config.Cmd ?? []);
+  const argv = [...entrypoint, ...cmd];
+  if (argv.length === 0) throw new BuildError(`no command specified for ${image}`);
+  const env = new Map((config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=') < 0 ? e.length : e.indexOf('=')), e]));
+  for (const e of flags.env) {
+    const eq = e.indexOf('=');
+    if (eq >= 0) env.set(e.slice(0, eq), e);
+    else if (process.env[e] !== undefined) env.set(e, `${e}=${process.env[e]}`);
+  }
+  if (!env.has('PATH')) env.set('PATH', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  const temp = makeTempDir(stores.layout, 'run');
+  const abort = new AbortController();
+  const forward = () => abort.abort(new BuildError('interrupted'));
+  process.once('SIGINT', forward);
+  process.once('SIGTERM', forward);
+  try {
+    const upperDir = path.join(temp, 'upper');
+    const workDir = path.join(temp, 'work');
+    const empty = path.join(temp, 'empty');
+    for (const d of [upperDir, workDir, empty]) mkdirSync(d);
+    const lowerDirs = base.chain.length ? lowerDirsOf(stores.layout, base.chain) : [empty];
+    const view = { layers: [upperDir, ...lowerDirs] };
+    const db = readUserDb(view);
+    let user;
+    try {
+      user = resolveExecUser(flags.user ?? config.User ?? '', db.passwd, db.groups);
+    } catch (error) {
+      if (error instanceof UserLookupError) throw new BuildError(error.message);
+      throw error;
+    }
+    if (!env.has('HOME')) env.set('HOME', `HOME=${user.home || '/'}`);
+    const cwd = flags.workdir ?? (config.WorkingDir || '/');
+    ensureDir(view, cwd.replace(/^\/+/, ''), { uid: 0, gid: 0 }, { onlyIfMissing: true });
+    const network = flags.network === 'none' ? 'none' : 'host';
+    const result = await runContainer({
+      rootfs: { kind: 'overlay', lowerDirs, upperDir, workDir }, args: argv, env: [...env.values()], cwd,
+      uid: user.uid, gid: user.gid, groups: user.groups, hostname: flags.hostname ?? 'berth', network,
+      mounts: flags.volume.map(parseVolume), stdin: flags.interactive ? 'inherit' : 'null',
+    }, {
+      onStdout: (chunk) => process.stdout.write(chunk),
+      onStderr: (chunk) => process.stderr.write(chunk),
+      signal: abort.signal,
+    });
+    process.exitCode = result.exitCode;
+  } finally {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+    // berth keeps no container records: every run is --rm.
+    rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+export function register(program: Command): void {
+  program.command('run').description('run a command in a new container from an image')
+    .argument('<image>').argument('[command...]')
+    .option('--rm', 'remove the container when it exits (always the case: berth keeps no containers)')
+    .option('-e, --env <K=V>', 'set an environment variable', collect, [])
+    .option('-v, --volume <host:ctr[:ro]>', 'bind mount a host path', collect, [])
+    .option('--network <mode>', 'none or host (default host)', 'host')
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user>', 'user[:group] to run as')
+    .option('--entrypoint <cmd>', 'override the image entrypoint')
+    .option('--hostname <name>', 'container host name')
+    .option('-i, --interactive', 'keep stdin open')
+    .passThroughOptions()
+    .action((image: string, args: string[], flags: RunFlags, command: Command) => runImage(image, args, flags, command));
+}
