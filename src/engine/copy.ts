@@ -56,9 +56,13 @@ function metaFor(ctx: CopyContext, stat: Stats): { uid: number; gid: number; mod
 function copyTree(ctx: CopyContext, match: Match, targetRel: string): void {
   const entries = ctx.tree.walk(match.entry);
   const dirs: Array<{ rel: string; stat: Stats }> = [];
+  // The destination directory itself is made like `mkdir -p` (0755, the --chown owner), never
+  // given the source directory's mode: BuildKit copies a directory's contents, not the directory.
+  ensureDir(ctx.view, targetRel, ctx.owner ?? { uid: 0, gid: 0 });
   for (const entry of entries) {
     const sub = path.posix.relative(match.entry.rel, entry.rel);
-    const rel = sub ? `${targetRel}/${sub}` : targetRel;
+    if (sub === '') continue;
+    const rel = targetRel ? `${targetRel}/${sub}` : sub;
     const linkTarget = entry.stat.isSymbolicLink() ? readlinkSync(entry.hostPath) : undefined;
     writeEntry(ctx.view, rel, { hostPath: entry.hostPath, stat: entry.stat, linkTarget }, metaFor(ctx, entry.stat));
     if (entry.stat.isDirectory()) dirs.push({ rel, stat: entry.stat });
@@ -81,7 +85,6 @@ export function executeCopy(ctx: CopyContext, matches: Match[]): void {
   const parentOwner = ctx.owner ?? { uid: 0, gid: 0 };
   for (const match of matches) {
     if (match.entry.stat.isDirectory()) {
-      ensureDir(ctx.view, path.posix.dirname(destRel) === '.' ? '' : path.posix.dirname(destRel), parentOwner);
       copyTree(ctx, match, destRel);
       continue;
     }
