@@ -86,15 +86,23 @@ function scanCached(text: string, start: number): FlagScan | null {
   return lastScan;
 }
 
+/**
+ * Flag tokens include the blanks before them (fewer tokens to lex and parse); the payload is the
+ * flag's value.
+ */
 function flagMatcher(terminator: boolean) {
   return (text: string, offset: number): (RegExpExecArray & { payload?: string }) | null => {
-    const scan = scanCached(text, offset);
+    let start = offset;
+    while (isFlagSpace(text.charCodeAt(start)) && text.charCodeAt(start) !== 10) start++;
+    const scan = scanCached(text, start);
     if (scan === null || (scan.value === '--') !== terminator) return null;
     const match = [text.slice(offset, scan.end)] as unknown as RegExpExecArray & { payload?: string };
     match.payload = scan.value;
     return match;
   };
 }
+
+const BLANK_HINTS = ['-', ' ', '\t', '\v', '\f', '\r'];
 
 /** "\n" between two logical lines, seen at the start of a line (an empty line). */
 export const Newline = createToken({ name: 'Newline', pattern: /\n/, line_breaks: true, group: Lexer.SKIPPED });
@@ -114,19 +122,19 @@ export const EndOfFlags = createToken({
   name: 'EndOfFlags',
   pattern: { exec: flagMatcher(true) },
   line_breaks: false,
-  start_chars_hint: ['-'],
+  start_chars_hint: BLANK_HINTS,
   pop_mode: true,
   push_mode: 'rest',
 });
-/** `--name[=value]`; the token payload is the value with quotes and escapes removed. */
+/** `--name[=value]` (after blanks); the token payload is the word with quotes and escapes removed. */
 export const Flag = createToken({
   name: 'Flag',
   pattern: { exec: flagMatcher(false) },
   line_breaks: false,
-  start_chars_hint: ['-'],
+  start_chars_hint: BLANK_HINTS,
 });
-/** Everything from the first non-flag word to the end of the line. */
-export const Rest = createToken({ name: 'Rest', pattern: /[^\n]+/ });
+/** Everything from the first non-flag word to the end of the line (with the blanks before it). */
+export const Rest = createToken({ name: 'Rest', pattern: /[\t\v\f\r ]*[^\t\n\v\f\r ][^\n]*/ });
 
 export const instructionTokens = [Newline, LineEnd, Whitespace, Keyword, EndOfFlags, Flag, Rest];
 
@@ -134,8 +142,8 @@ export const instructionLexer = new Lexer(
   {
     modes: {
       line: [Newline, Keyword],
-      args: [LineEnd, Whitespace, EndOfFlags, Flag, Rest],
-      rest: [LineEnd, Whitespace, Rest],
+      args: [LineEnd, EndOfFlags, Flag, Rest, Whitespace],
+      rest: [LineEnd, Rest, Whitespace],
     },
     defaultMode: 'line',
   },

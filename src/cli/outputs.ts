@@ -1,4 +1,15 @@
+import { createReadStream, mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { rename } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { BuildError } from '../source/index.ts';
+import { blobPath } from '../content/index.ts';
+import { saveDockerArchive, saveOciArchive } from '../image/archive-save.ts';
+import { resolveImage } from '../image/store.ts';
+import { applyTar } from '../layer/apply.ts';
+import { dirToTar } from '../layer/diff.ts';
+import { makeTempDir } from '../engine/layers.ts';
 import type { Stores } from './store.ts';
 
 export interface OutputSpec {
@@ -20,7 +31,36 @@ export function parseOutput(spec: string): OutputSpec {
   return { type: type as OutputSpec['type'], dest: out.dest };
 }
 
-export async function exportImage(_stores: Stores, _manifestDigest: string, _tags: string[], output: OutputSpec): Promise<void> {
-  if (output.type === 'image') return;
-  throw new BuildError(`output type=${output.type} is not available yet`);
+/** Every layer applied in order into `dir`: the image's root file system as a plain tree. */
+async function flatten(stores: Stores, manifestDigest: string, dir: string): Promise<void> {
+  const image = await resolveImage(stores.images, manifestDigest);
+  if (!image) throw new BuildError(`image ${manifestDigest} vanished from the store`);
+  for (const layer of image.manifest.layers) {
+    await applyTar(createReadStream(blobPath(stores.content, layer.digest)), dir, { mode: 'plain' });
+  }
+}
+
+/** Writes the built image where `--output` says; type=image is the store itself. */
+export async function exportImage(stores: Stores, manifestDigest: string, tags: string[], output: OutputSpec): Promise<void> {
+  const names = tags.length ? tags : [manifestDigest];
+  const dest = output.dest ? path.resolve(output.dest) : '';
+  switch (output.type) {
+    case 'image': return;
+    case 'docker': return saveDockerArchive(stores.images, names, dest);
+    case 'oci': return saveOciArchive(stores.images, names, dest);
+    case 'local':
+      mkdirSync(dest, { recursive: true });
+      return flatten(stores, manifestDigest, dest);
+    case 'tar': {
+      const temp = makeTempDir(stores.layout, 'export');
+      try {
+        await flatten(stores, manifestDigest, temp);
+        const partial = `${dest}.partial`;
+        await pipeline(dirToTar(temp), createWriteStream(partial));
+        await rename(partial, dest);
+      } finally {
+        rmSync(temp, { recursive: true, force: true });
+      }
+    }
+  }
 }

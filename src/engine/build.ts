@@ -10,7 +10,7 @@ import { hashKey, stepKey } from './cache-key.ts';
 import { readCacheRecord, writeCacheRecord } from './cache-records.ts';
 import { digestSources } from './context-digest.ts';
 import { matchSources } from './copy.ts';
-import { chainIdOf, commitUpper, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
+import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
 import { pruneNoopDirs } from './prune-upper.ts';
 import { contextTree, mergedTree, type SourceTree } from './source-tree.ts';
@@ -119,9 +119,7 @@ async function copySource(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<st
     key = hashKey(['image', image.id]);
     describe = `image ${op.from.ref}`;
   }
-  const emptyDir = path.join(req.layout.tmp, 'empty');
-  mkdirSync(emptyDir, { recursive: true });
-  const layers = chain.length ? lowerDirsOf(req.layout, chain) : [emptyDir];
+  const layers = chain.length ? lowerDirsOf(req.layout, chain) : [emptyLowerDir(req.layout)];
   return { tree: mergedTree({ layers }, describe), digest: key };
 }
 
@@ -156,11 +154,9 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
     try {
       const upperDir = path.join(tempDir, 'upper');
       mkdirSync(upperDir);
-      const emptyDir = path.join(tempDir, 'empty');
-      mkdirSync(emptyDir);
       const env: StepEnv = {
         layout: req.layout, vertex, source: req.source, tempDir, upperDir,
-        lowerDirs: parent.chain.length ? lowerDirsOf(req.layout, parent.chain) : [emptyDir],
+        lowerDirs: parent.chain.length ? lowerDirsOf(req.layout, parent.chain) : [emptyLowerDir(req.layout)],
         contextDir: req.contextDir, defaultNetwork: req.defaultNetwork,
         onOutput: (stream, chunk) => req.progress.log(step, stream, chunk), signal: req.signal,
       };
@@ -187,6 +183,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
 
 /** Runs the plan's vertices (in parallel where the graph allows) and returns the target's result. */
 export async function executePlan(req: BuildRequest): Promise<VertexResult> {
+  cleanStaleTemp(req.layout);
   const engine: Engine = { req, bases: new Map() };
   const results = await runGraph<Vertex, VertexResult>(req.plan.vertices, async (vertex, inputs) => {
     switch (vertex.op.kind) {

@@ -85,3 +85,41 @@ export async function ensureSnapshots(layout: StoreLayout, store: ContentStore, 
 export function lowerDirsOf(layout: StoreLayout, chain: readonly ChainLayer[]): string[] {
   return chain.map((l) => snapshotDirOf(layout, l.chainId)).reverse();
 }
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp dirs left by builds that were killed (their pid is gone). Safe while other builds
+ * run: a live build's dirs carry a live pid. Mounts never need cleaning here: they live in the
+ * sandbox's own mount namespace and die with it.
+ */
+export function cleanStaleTemp(layout: StoreLayout): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(layout.tmp);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^[a-z]+-(\d+)-[0-9a-f]+$/.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    rmSync(path.join(layout.tmp, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** An always-empty directory: the lower layer of an empty root file system (FROM scratch). */
+export function emptyLowerDir(layout: StoreLayout): string {
+  const dir = path.join(layout.snapshots, 'empty');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}

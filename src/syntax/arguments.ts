@@ -14,45 +14,48 @@ export interface ParsedArguments {
   subInstruction: boolean;
 }
 
-/** Raises a parse error for the current instruction. */
-export type Fail = (message: string) => never;
+/** A problem with an instruction's arguments; the caller turns it into a BuildError with a range. */
+export class ArgumentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArgumentError';
+  }
+}
+
+function fail(message: string): never {
+  throw new ArgumentError(message);
+}
 
 /** How exec-form candidates are decoded (parseJsonArray, or a lookup of results parsed in bulk). */
 export type JsonDecoder = (text: string) => JsonArrayResult;
 
-interface Rules {
-  escape: string;
-  fail: Fail;
-  json: JsonDecoder;
-}
-
-type LineParser = (rest: string, rules: Rules) => ParsedArguments;
+type LineParser = (rest: string, escape: string, json: JsonDecoder) => ParsedArguments;
 
 function plain(args: string[]): ParsedArguments {
   return { args, json: false, subInstruction: false };
 }
 
 /** RUN, CMD, ENTRYPOINT, SHELL: JSON array of strings, else the whole text as one token. */
-function maybeJson(rest: string, rules: Rules): ParsedArguments {
+function maybeJson(rest: string, _escape: string, json: JsonDecoder): ParsedArguments {
   if (rest === '') return plain([]);
-  const parsed = decodeCandidate(rest, rules);
+  const parsed = decodeCandidate(rest, json);
   if (parsed.kind === 'strings') return { args: parsed.values, json: true, subInstruction: false };
   return plain([rest]);
 }
 
 /** Only text starting with `[` (after white space) is tried as JSON. */
-function decodeCandidate(rest: string, rules: Rules): JsonArrayResult {
+function decodeCandidate(rest: string, json: JsonDecoder): JsonArrayResult {
   if (rest.charCodeAt(skipGoSpace(rest)) !== 91) return NOT_JSON;
-  const parsed = rules.json(rest);
-  if (parsed.kind === 'not-strings') rules.fail(NOT_STRING_ARRAY);
+  const parsed = json(rest);
+  if (parsed.kind === 'not-strings') fail(NOT_STRING_ARRAY);
   return parsed;
 }
 
 const NOT_JSON: JsonArrayResult = { kind: 'not-json' };
 
 /** ADD, COPY, VOLUME: JSON array of strings, else blank-separated words (quotes not interpreted). */
-function maybeJsonToList(rest: string, rules: Rules): ParsedArguments {
-  const parsed = decodeCandidate(rest, rules);
+function maybeJsonToList(rest: string, _escape: string, json: JsonDecoder): ParsedArguments {
+  const parsed = decodeCandidate(rest, json);
   if (parsed.kind === 'strings') return { args: parsed.values, json: true, subInstruction: false };
   return plain(splitBlanks(rest));
 }
@@ -68,8 +71,8 @@ function wholeText(rest: string): ParsedArguments {
 }
 
 /** ARG: words, quotes kept. */
-function nameOrNameValue(rest: string, rules: Rules): ParsedArguments {
-  return plain(parseWords(rest, rules.escape));
+function nameOrNameValue(rest: string, escape: string): ParsedArguments {
+  return plain(parseWords(rest, escape));
 }
 
 /**
@@ -77,7 +80,7 @@ function nameOrNameValue(rest: string, rules: Rules): ParsedArguments {
  * `k=v k2=v2` gives key, value, "=" for each pair. Quotes stay in the values.
  */
 function nameValue(keyword: string): LineParser {
-  return (rest, { escape, fail }) => {
+  return (rest, escape) => {
     const first = parseWords(rest, escape, 1);
     if (first.length === 0) return plain([]);
     if (!first[0].includes('=')) {
@@ -109,10 +112,10 @@ function healthSplit(rest: string): [number, number] {
 }
 
 /** HEALTHCHECK: the first word (CMD, NONE, anything), then the remainder as for CMD. */
-function healthConfig(rest: string, rules: Rules): ParsedArguments {
+function healthConfig(rest: string, escape: string, json: JsonDecoder): ParsedArguments {
   const [sep, next] = healthSplit(rest);
   if (sep === 0) return plain([]);
-  const command = maybeJson(rest.slice(next), rules);
+  const command = maybeJson(rest.slice(next), escape, json);
   return { args: [rest.slice(0, sep), ...command.args], json: command.json, subInstruction: false };
 }
 
@@ -146,11 +149,12 @@ export const KNOWN_INSTRUCTIONS: ReadonlySet<string> = new Set(Object.keys(DISPA
 
 /**
  * Arguments of one instruction. Unknown keywords get one empty token, as BuildKit's parseIgnore
- * does; reporting them is up to the instruction layer.
+ * does; reporting them is up to the instruction layer. Throws ArgumentError for what BuildKit's
+ * parser rejects (`ENV k` without a value, a JSON array with a non-string element, ...).
  */
-export function parseArguments(keyword: string, rest: string, escape: string, fail: Fail, json: JsonDecoder = parseJsonArray): ParsedArguments {
+export function parseArguments(keyword: string, rest: string, escape = '\\', json: JsonDecoder = parseJsonArray): ParsedArguments {
   const parser = Object.hasOwn(DISPATCH, keyword) ? DISPATCH[keyword] : undefined;
-  return parser === undefined ? plain(['']) : parser(rest, { escape, fail, json });
+  return parser === undefined ? plain(['']) : parser(rest, escape, json);
 }
 
 const JSON_CAPABLE = new Set(['add', 'cmd', 'copy', 'entrypoint', 'run', 'shell', 'volume']);

@@ -12,9 +12,9 @@
  */
 import { instructionGrammar, instructionLexer, type DockerfileCst, type InstructionCst } from '../../grammar/index.ts';
 import { BuildError } from '../source/error.ts';
-import type { Position, SourceRange } from '../source/range.ts';
+import type { SourceRange } from '../source/range.ts';
 import type { InstructionNode, ParsedDockerfile } from './ast.ts';
-import { jsonCandidate, parseArguments, type JsonDecoder } from './arguments.ts';
+import { ArgumentError, jsonCandidate, parseArguments, type JsonDecoder, type ParsedArguments } from './arguments.ts';
 import { HEREDOC_INSTRUCTIONS, HeredocSyntaxError, heredocsFromLine, type HeredocHeader } from './heredoc.ts';
 import { collectLogicalLines, positionAt, readDirectives, splitPhysicalLines, type CollectedLines, type LogicalLine } from './lines.ts';
 import { parseJsonArray, parseJsonArrays, skipGoSpace, type JsonArrayResult } from './words.ts';
@@ -25,26 +25,20 @@ interface Context {
   source: string;
 }
 
-/** Where lexed text sits: an offset in the lexed text plus `shift` is an offset in `line.original`. */
-interface Placement {
-  line: LogicalLine;
-  shift: number;
-}
-
-function positionOf(p: Placement, offset: number): Position {
-  return positionAt(p.line, offset + p.shift);
-}
-
-/** Range of the characters [start, end) of the lexed text. */
-function spanOf(ctx: Context, p: Placement, start: number, end: number): SourceRange {
-  const first = positionOf(p, start);
-  if (end <= start) return { file: ctx.file, start: first, end: first };
-  const last = positionOf(p, end - 1);
-  return { file: ctx.file, start: first, end: { line: last.line, column: last.column + 1 } };
-}
-
 function internalError(what: string, detail: unknown): Error {
   return new Error(`berth parser internal error (${what}): ${JSON.stringify(detail)}`);
+}
+
+/**
+ * Range of the characters [start, end) of lexed text that sits in `line` so that a lexed offset
+ * plus `shift` is an offset in `line.original`.
+ */
+function spanOf(file: string, line: LogicalLine, shift: number, start: number, end: number): SourceRange {
+  const first = positionAt(line, start + shift);
+  if (end <= start) return { file, start: first, end: first };
+  const last = positionAt(line, end - 1 + shift);
+  last.column++;
+  return { file, start: first, end: last };
 }
 
 /** The parts of an instruction CST that argument parsing needs. */
@@ -57,39 +51,41 @@ interface Head {
 }
 
 function headOf(cst: InstructionCst): Head {
+  const keyword = cst.children.Keyword[0].image.toLowerCase();
   const restToken = cst.children.Rest?.[0];
-  if (restToken === undefined) return { cst, keyword: cst.children.Keyword[0].image.toLowerCase(), rest: '', restStart: -1 };
-  // The lexer stops at ASCII blanks; BuildKit's TrimSpace also drops other Unicode spaces.
+  if (restToken === undefined) return { cst, keyword, rest: '', restStart: -1 };
+  // The token starts with the blanks before the text; BuildKit's TrimSpace drops Unicode spaces too.
   const lead = skipGoSpace(restToken.image);
-  return {
-    cst,
-    keyword: cst.children.Keyword[0].image.toLowerCase(),
-    rest: lead === 0 ? restToken.image : restToken.image.slice(lead),
-    restStart: restToken.startOffset + lead,
-  };
+  return { cst, keyword, rest: restToken.image.slice(lead), restStart: restToken.startOffset + lead };
 }
 
-/** Builds one node; `original` is what BuildKit keeps as Node.Original. */
-function buildNode(head: Head, p: Placement, ctx: Context, original: string, json: JsonDecoder): InstructionNode {
+/**
+ * Builds one node from lexed text placed in `line` (see spanOf); `original` is what BuildKit keeps
+ * as Node.Original.
+ */
+function buildNode(head: Head, line: LogicalLine, shift: number, ctx: Context, original: string, json: JsonDecoder): InstructionNode {
   const { cst, keyword, rest, restStart } = head;
+  const file = ctx.file;
   const keywordToken = cst.children.Keyword[0];
   const keywordAsWritten = keywordToken.image;
   const flags: string[] = [];
   const flagRanges: SourceRange[] = [];
   for (const flag of cst.children.Flag ?? []) {
     flags.push(flag.payload as string);
-    flagRanges.push(spanOf(ctx, p, flag.startOffset, flag.startOffset + flag.image.length));
+    const image = flag.image;
+    let lead = 0;
+    while (image.charCodeAt(lead) !== 45) lead++; // the token starts with the blanks before `--`
+    flagRanges.push(spanOf(file, line, shift, flag.startOffset + lead, flag.startOffset + image.length));
   }
-  const keywordRange = spanOf(ctx, p, keywordToken.startOffset, keywordToken.startOffset + keywordAsWritten.length);
-  const range: SourceRange = {
-    file: ctx.file,
-    start: keywordRange.start,
-    end: { line: p.line.endLine, column: p.line.endColumn },
-  };
-  const fail = (message: string): never => {
-    throw new BuildError(message, range, { source: ctx.source });
-  };
-  const parsed = parseArguments(keyword, rest, ctx.escape, fail, json);
+  const keywordRange = spanOf(file, line, shift, keywordToken.startOffset, keywordToken.startOffset + keywordAsWritten.length);
+  const range: SourceRange = { file, start: keywordRange.start, end: { line: line.endLine, column: line.endColumn } };
+  let parsed: ParsedArguments;
+  try {
+    parsed = parseArguments(keyword, rest, ctx.escape, json);
+  } catch (error) {
+    if (error instanceof ArgumentError) throw new BuildError(error.message, range, { source: ctx.source });
+    throw error;
+  }
   const node: InstructionNode = {
     keyword,
     keywordAsWritten,
@@ -103,21 +99,19 @@ function buildNode(head: Head, p: Placement, ctx: Context, original: string, jso
     keywordRange,
     flagRanges,
   };
-  if (rest !== '') node.restRange = spanOf(ctx, p, restStart, restStart + rest.length);
-  if (parsed.subInstruction) {
-    node.next = parseSingle(rest, { line: p.line, shift: p.shift + restStart }, ctx, rest);
-  }
+  if (rest !== '') node.restRange = spanOf(file, line, shift, restStart, restStart + rest.length);
+  if (parsed.subInstruction) node.next = parseSingle(rest, line, shift + restStart, ctx, rest);
   return node;
 }
 
 /** Parses one trimmed, non-empty instruction text on its own. */
-function parseSingle(text: string, p: Placement, ctx: Context, original: string): InstructionNode {
+function parseSingle(text: string, line: LogicalLine, shift: number, ctx: Context, original: string): InstructionNode {
   const lexed = instructionLexer.tokenize(text);
   if (lexed.errors.length > 0) throw internalError('lexer', lexed.errors[0].message);
   instructionGrammar.input = lexed.tokens;
   const cst = instructionGrammar.instruction() as InstructionCst;
   if (instructionGrammar.errors.length > 0) throw internalError('parser', instructionGrammar.errors[0].message);
-  return buildNode(headOf(cst), p, ctx, original, parseJsonArray);
+  return buildNode(headOf(cst), line, shift, ctx, original, parseJsonArray);
 }
 
 /**
@@ -145,7 +139,7 @@ function blankNode(line: LogicalLine, ctx: Context): InstructionNode {
 /** Decides which heredoc bodies follow `line` (BuildKit's canContainHeredoc + heredocsFromLine). */
 function probeHeredocs(line: LogicalLine, ctx: Context): HeredocHeader[] {
   if (line.text === '' || !line.original.includes('<<')) return [];
-  const node = parseSingle(line.text, { line, shift: line.textStart }, ctx, line.original);
+  const node = parseSingle(line.text, line, line.textStart, ctx, line.original);
   const target = node.keyword === 'onbuild' && node.next !== undefined ? node.next : node;
   if (!HEREDOC_INSTRUCTIONS.has(target.keyword) || target.json) return [];
   try {
@@ -170,33 +164,59 @@ function decodeAllJson(heads: Head[]): JsonDecoder {
   return (text) => decoded.get(text) ?? parseJsonArray(text);
 }
 
-/** Lexes and parses all logical lines in one Chevrotain pass, then builds the nodes. */
+/**
+ * How many instructions are lexed and parsed per Chevrotain call. One call per instruction would
+ * be dominated by per-call overhead; one call for a huge file keeps every token and CST node alive
+ * until the end, which makes the garbage collector copy them. A few hundred is the sweet spot.
+ */
+const CHUNK = 512;
+
+/** Lexes and parses the logical lines in a few Chevrotain passes, then builds the nodes. */
 function buildInstructions(collected: CollectedLines, ctx: Context): InstructionNode[] {
-  const lexed = instructionLexer.tokenize(collected.batch);
+  const { lines, batch } = collected;
+  const nodes: InstructionNode[] = [];
+  for (let first = 0; first < lines.length; ) {
+    let last = first;
+    let from = -1;
+    let to = -1;
+    for (let count = 0; last < lines.length && count < CHUNK; last++) {
+      const line = lines[last];
+      if (line.text === '') continue;
+      if (from < 0) from = line.batchStart;
+      to = line.batchStart + line.text.length + 1;
+      count++;
+    }
+    const heads = from < 0 ? [] : parseChunk(from === 0 && to === batch.length ? batch : batch.slice(from, to));
+    const json = decodeAllJson(heads);
+    let k = 0;
+    for (let i = first; i < last; i++) {
+      const line = lines[i];
+      let node: InstructionNode;
+      if (line.text === '') {
+        node = blankNode(line, ctx);
+      } else {
+        const head = heads[k++];
+        if (head === undefined) throw internalError('instruction count', heads.length);
+        node = buildNode(head, line, line.textStart - (line.batchStart - from), ctx, line.original, json);
+      }
+      if (line.heredocs.length > 0) {
+        node.heredocs = line.heredocs;
+        if (node.next !== undefined) node.next.heredocs = line.heredocs;
+      }
+      nodes.push(node);
+    }
+    first = last;
+  }
+  return nodes;
+}
+
+function parseChunk(text: string): Head[] {
+  const lexed = instructionLexer.tokenize(text);
   if (lexed.errors.length > 0) throw internalError('lexer', lexed.errors[0].message);
   instructionGrammar.input = lexed.tokens;
   const cst = instructionGrammar.dockerfile() as DockerfileCst;
   if (instructionGrammar.errors.length > 0) throw internalError('parser', instructionGrammar.errors[0].message);
-  const heads = (cst.children.instruction ?? []).map(headOf);
-  const json = decodeAllJson(heads);
-  const nodes: InstructionNode[] = [];
-  let k = 0;
-  for (const line of collected.lines) {
-    let node: InstructionNode;
-    if (line.text === '') {
-      node = blankNode(line, ctx);
-    } else {
-      const head = heads[k++];
-      if (head === undefined) throw internalError('instruction count', heads.length);
-      node = buildNode(head, { line, shift: line.textStart - line.batchStart }, ctx, line.original, json);
-    }
-    if (line.heredocs.length > 0) {
-      node.heredocs = line.heredocs;
-      if (node.next !== undefined) node.next.heredocs = line.heredocs;
-    }
-    nodes.push(node);
-  }
-  return nodes;
+  return (cst.children.instruction ?? []).map(headOf);
 }
 
 function parseSource(source: string, file: string): ParsedDockerfile {

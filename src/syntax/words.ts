@@ -85,6 +85,23 @@ export const NOT_STRING_ARRAY = 'when using JSON array syntax, arrays must be co
 /** Result of trying the exec (JSON) form on an instruction's arguments. */
 export type JsonArrayResult = { kind: 'strings'; values: string[] } | { kind: 'not-json' } | { kind: 'not-strings' };
 
+// The common exec form, a flat array of strings, in exactly JSON's syntax. Texts that match are
+// decoded directly; everything else (other element types, nesting, invalid JSON) goes through the
+// Chevrotain JSON grammar, which is authoritative.
+const JSON_STRING = '"(?:[^"\\\\\\u0000-\\u001f]|\\\\(?:["\\\\/bfnrt]|u[0-9a-fA-F]{4}))*"';
+const JSON_WS = '[ \\t\\n\\r]*';
+const FLAT_STRING_ARRAY = new RegExp(
+  `^\\[${JSON_WS}(?:${JSON_STRING}(?:${JSON_WS},${JSON_WS}${JSON_STRING})*)?${JSON_WS}\\]${JSON_WS}$`,
+);
+const JSON_STRINGS = new RegExp(JSON_STRING, 'g');
+
+function flatStringArray(text: string): string[] | null {
+  if (!FLAT_STRING_ARRAY.test(text)) return null;
+  const values: string[] = [];
+  for (const match of text.matchAll(JSON_STRINGS)) values.push(decodeJsonString(match[0]));
+  return values;
+}
+
 /**
  * BuildKit's parseJSON: after leading white space the text must start with `[` and be exactly one
  * JSON array; every element must be a string (a well-formed array with anything else in it is an
@@ -93,7 +110,10 @@ export type JsonArrayResult = { kind: 'strings'; values: string[] } | { kind: 'n
 export function parseJsonArray(text: string): JsonArrayResult {
   const start = skipGoSpace(text);
   if (text.charCodeAt(start) !== 91) return { kind: 'not-json' };
-  const parsed = parseJsonArrayCst(start === 0 ? text : text.slice(start));
+  const trimmed = start === 0 ? text : text.slice(start);
+  const flat = flatStringArray(trimmed);
+  if (flat !== null) return { kind: 'strings', values: flat };
+  const parsed = parseJsonArrayCst(trimmed);
   if (parsed === null || hasOverflowingNumber(parsed.tokens)) return { kind: 'not-json' };
   return arrayResult(parsed.array);
 }
@@ -108,15 +128,32 @@ function arrayResult(array: JsonArrayCst): JsonArrayResult {
  * (the usual case), one pass per text otherwise.
  */
 export function parseJsonArrays(texts: string[]): JsonArrayResult[] {
+  const results: JsonArrayResult[] = new Array(texts.length);
+  const rest: number[] = [];
   const candidates: string[] = [];
-  for (const text of texts) {
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i];
     const start = skipGoSpace(text);
-    if (text.charCodeAt(start) !== 91) return texts.map(parseJsonArray);
-    candidates.push(start === 0 ? text : text.slice(start));
+    if (text.charCodeAt(start) !== 91) {
+      results[i] = { kind: 'not-json' };
+      continue;
+    }
+    const trimmed = start === 0 ? text : text.slice(start);
+    const flat = flatStringArray(trimmed);
+    if (flat !== null) {
+      results[i] = { kind: 'strings', values: flat };
+    } else {
+      rest.push(i);
+      candidates.push(trimmed);
+    }
   }
+  if (candidates.length === 0) return results;
   const parsed = parseJsonArrayBatchCst(candidates);
-  if (parsed === null || hasOverflowingNumber(parsed.tokens)) return texts.map(parseJsonArray);
-  return parsed.arrays.map(arrayResult);
+  const batchOk = parsed !== null && !hasOverflowingNumber(parsed.tokens);
+  for (let k = 0; k < rest.length; k++) {
+    results[rest[k]] = batchOk ? arrayResult(parsed.arrays[k]) : parseJsonArray(candidates[k]);
+  }
+  return results;
 }
 
 /** Go cannot decode 1e999 into a float64, so such a document is not JSON to BuildKit either. */

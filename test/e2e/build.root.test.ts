@@ -1,0 +1,126 @@
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeSandbox, mountsMentioning, sandboxProcesses, type Sandbox } from './harness.ts';
+
+// Real builds through the CLI: namespaces, overlay mounts and the sandbox helper (needs root).
+let sb: Sandbox;
+beforeAll(async () => { sb = await makeSandbox(); }, 120_000);
+afterAll(() => sb?.cleanup());
+
+function tmpEntries(): string[] {
+  const dir = path.join(sb.root, 'tmp');
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+function expectNothingLeft(): void {
+  expect(mountsMentioning(sb.root)).toEqual([]);
+  expect(sandboxProcesses()).toEqual([]);
+  expect(tmpEntries()).toEqual([]);
+}
+
+describe('berth build end to end', () => {
+  it('builds and runs a multi-stage image', async () => {
+    const ctx = sb.context({
+      'Dockerfile': 'FROM busybox:local AS b\nWORKDIR /w\nCOPY in.txt .\nRUN tr a-z A-Z < in.txt > out.txt\nFROM busybox:local\nCOPY --from=b /w/out.txt /out.txt\nCMD ["cat", "/out.txt"]\n',
+      'in.txt': 'hello\n',
+    });
+    const built = await sb.berth(['build', '--progress', 'plain', '-t', 'e2e/multi', ctx]);
+    expect(built.stderr).toContain('[b 4/4] RUN tr a-z A-Z');
+    expect(built.code).toBe(0);
+    const ran = await sb.berth(['run', '--rm', 'e2e/multi']);
+    expect(ran.stdout).toBe('HELLO\n');
+    expectNothingLeft();
+  });
+
+  it('reports a failing RUN with its exit code and location, and leaves nothing behind', async () => {
+    const ctx = sb.context({ 'Dockerfile': 'FROM busybox:local\nRUN echo to-stdout; echo to-stderr >&2; exit 3\n' });
+    const built = await sb.berth(['build', '--progress', 'plain', ctx]);
+    expect(built.code).not.toBe(0);
+    expect(built.stderr).toContain('to-stdout');
+    expect(built.stderr).toContain('to-stderr');
+    expect(built.stderr).toMatch(/Dockerfile:2:1: process .* did not complete successfully: exit code: 3/);
+    expectNothingLeft();
+  });
+
+  it('isolates RUN like docker: own pid, net and mount namespaces, default caps, no_new_privs', async () => {
+    const ctx = sb.context({
+      'Dockerfile': [
+        'FROM busybox:local',
+        'RUN ps -o pid,comm > /ps.txt; cat /proc/net/dev > /netdev.txt; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status > /status.txt; ls / > /root-list.txt; hostname > /hostname.txt',
+        '',
+      ].join('\n'),
+    });
+    expect((await sb.berth(['build', '--network', 'none', '-t', 'e2e/iso', ctx])).code).toBe(0);
+    const read = async (file: string) => (await sb.berth(['run', '--rm', 'e2e/iso', 'cat', file])).stdout;
+    const ps = await read('/ps.txt');
+    // Only the sandbox's init, the shell and ps itself: no host process is visible.
+    expect(ps.trim().split('\n').length).toBeLessThanOrEqual(4);
+    const interfaces = (await read('/netdev.txt')).split('\n').slice(2).filter(Boolean).map((l) => l.trim().split(':')[0]);
+    expect(interfaces).toEqual(['lo']);
+    const status = await read('/status.txt');
+    expect(status).toMatch(/CapEff:\s+00000000a80425fb/);
+    expect(status).toMatch(/NoNewPrivs:\s+1/);
+    expect(await read('/root-list.txt')).not.toContain('work');
+    expect((await read('/hostname.txt')).trim()).toBe('buildkitsandbox');
+  });
+
+  it('cleans up after an interrupted build (SIGINT)', async () => {
+    const ctx = sb.context({ 'Dockerfile': 'FROM busybox:local\nRUN echo started && sleep 60\n' });
+    const child = sb.spawnBerth(['build', '--progress', 'plain', ctx]);
+    let output = '';
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('started')) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).not.toBe(0);
+    expectNothingLeft();
+  });
+
+  it('keeps the store usable after the build process is killed outright', async () => {
+    const ctx = sb.context({ 'Dockerfile': 'FROM busybox:local\nRUN echo started && sleep 60\n' });
+    const child = sb.spawnBerth(['build', '--progress', 'plain', ctx]);
+    await new Promise<void>((resolve) => {
+      let output = '';
+      child.stderr!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('started')) resolve();
+      });
+    });
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('exit', resolve));
+    // The sandbox dies with its parent (PDEATHSIG); give the kernel a moment to reap it.
+    for (let i = 0; i < 50 && sandboxProcesses().length; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(sandboxProcesses()).toEqual([]);
+    expect(mountsMentioning(sb.root)).toEqual([]);
+    const next = sb.context({ 'Dockerfile': 'FROM busybox:local\nRUN echo fine > /f\n' });
+    const again = await sb.berth(['build', '-t', 'e2e/after-kill', next]);
+    expect(again.code).toBe(0);
+    expect((await sb.berth(['run', '--rm', 'e2e/after-kill', 'cat', '/f'])).stdout).toBe('fine\n');
+    // The next build swept the killed build's temp dirs.
+    expect(tmpEntries()).toEqual([]);
+  });
+
+  it('builds 80 layers', async () => {
+    const lines = ['FROM busybox:local'];
+    for (let i = 0; i < 80; i++) lines.push(`RUN echo ${i} > /layer-${i}`);
+    const ctx = sb.context({ Dockerfile: `${lines.join('\n')}\n` });
+    const built = await sb.berth(['build', '-t', 'e2e/deep', ctx]);
+    expect(built.stderr).toBe(built.code === 0 ? built.stderr : '');
+    expect(built.code).toBe(0);
+    const inspect = JSON.parse((await sb.berth(['inspect', 'e2e/deep'])).stdout);
+    expect(inspect[0].RootFS.Layers.length).toBe(81);
+    const ls = await sb.berth(['run', '--rm', 'e2e/deep', 'sh', '-c', 'ls / | grep -c layer- && cat /layer-0 /layer-79']);
+    expect(ls.stdout).toBe('80\n0\n79\n');
+  }, 240_000);
+
+  it('reads the Dockerfile from stdin with no context', async () => {
+    const built = await sb.berth(['build', '-t', 'e2e/stdin', '-'], { input: 'FROM busybox:local\nRUN echo piped > /p\n' });
+    expect(built.code).toBe(0);
+    expect((await sb.berth(['run', '--rm', 'e2e/stdin', 'cat', '/p'])).stdout).toBe('piped\n');
+  });
+});
