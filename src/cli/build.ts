@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { BuildError } from '../source/index.ts';
 import { compileIgnore, findIgnoreFile, readIgnoreFile } from '../context/dockerignore.ts';
 import type { ContextFilter } from '../context/walk.ts';
+import { openStatCache, saveStatCache } from '../context/stat-cache.ts';
 import { parseBuildArgs, planBuild } from '../plan/index.ts';
 import { executePlan } from '../engine/build.ts';
 import { assembleImage, loadBaseImage } from '../engine/images.ts';
@@ -17,7 +18,7 @@ import { collect, openStores } from './store.ts';
 interface BuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; network: string;
   progress: string; label: string[]; iidfile?: string; metadataFile?: string; output: string[];
-  quiet?: boolean; jobs?: string;
+  quiet?: boolean; jobs?: string; cacheFilter: string[];
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -63,6 +64,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   const quiet = flags.quiet === true;
   const progress = createProgress(quiet ? 'quiet' : (flags.progress as ProgressMode));
   for (const warning of plan.warnings) process.stderr.write(`[warning]: ${warning.message}\n`);
+  const statCache = contextDir ? openStatCache(path.join(stores.layout.root, 'context-cache'), contextDir) : undefined;
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(new BuildError(`build interrupted by ${signal}`));
   process.once('SIGINT', onSignal);
@@ -71,7 +73,8 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     const result = await executePlan({
       layout: stores.layout, content: stores.content, plan, source: parsed.source, contextDir,
       contextFilter: contextDir ? await contextFilter(contextDir, dockerfilePath) : undefined,
-      noCache: !flags.cache, defaultNetwork: network, progress,
+      noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
+      statCache, defaultNetwork: network, progress,
       jobs: flags.jobs ? Number(flags.jobs) : os.availableParallelism(), signal: abort.signal,
       resolveBase: (ref, vertex) => loadBaseImage(stores.images, ref, vertex.range, parsed.source),
     });
@@ -87,6 +90,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     if (quiet) process.stdout.write(`${image.configDigest}\n`);
     else process.stderr.write(`writing image ${image.configDigest} done${flags.tag.length ? `; naming to ${flags.tag.join(', ')}` : ''}\n`);
   } finally {
+    if (statCache) saveStatCache(statCache);
     progress.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -104,6 +108,7 @@ export function register(program: Command): void {
     .option('--build-arg <K=V>', 'set a build argument', collect, [])
     .option('--target <stage>', 'build up to this stage')
     .option('--no-cache', 'do not use the build cache')
+    .option('--no-cache-filter <stages>', 'do not use the cache for these stages (comma list, repeatable)', collect, [])
     .option('--network <mode>', 'networking for RUN: default, none or host', 'default')
     .option('--progress <mode>', 'auto, tty, plain, rawjson or quiet', 'auto')
     .option('--label <K=V>', 'set an image label', collect, [])

@@ -4,6 +4,7 @@ import { BuildError } from '../source/index.ts';
 import type { BuildPlan, HistoryEntry, ImageConfig, Vertex } from '../plan/index.ts';
 import { hasBlob, type ContentStore } from '../content/index.ts';
 import { NO_FILTER, type ContextFilter } from '../context/walk.ts';
+import type { StatCache } from '../context/stat-cache.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { runGraph } from '../solve/scheduler.ts';
 import { hashKey, stepKey } from './cache-key.ts';
@@ -23,6 +24,7 @@ export interface BaseImage {
   chain: ChainLayer[];
   config: ImageConfig;
   history: HistoryEntry[];
+  created?: string;
 }
 
 export interface BuildRequest {
@@ -33,6 +35,10 @@ export interface BuildRequest {
   source: string;
   contextDir?: string;
   contextFilter?: ContextFilter;
+  /** Digests of context files by stat data, kept between builds. */
+  statCache?: StatCache;
+  /** Stages (by name or index) whose steps ignore the cache (--no-cache-filter). */
+  noCacheStages?: ReadonlySet<string>;
   noCache: boolean;
   defaultNetwork: 'none' | 'host';
   progress: Progress;
@@ -47,7 +53,14 @@ export interface VertexResult {
   chain: ChainLayer[];
   history: HistoryEntry[];
   config: ImageConfig;
+  /**
+   * When the newest layer was made (its cache record's time). History and the image's `created`
+   * use it, so rebuilding from cache, here or on another machine, gives the same image digest.
+   */
+  created: string;
 }
+
+const EPOCH = '1970-01-01T00:00:00Z';
 
 function stepLabel(v: Vertex): string {
   const stage = v.step.stageName ? `${v.step.stageName} ` : '';
@@ -57,6 +70,14 @@ function stepLabel(v: Vertex): string {
 function stageResultOf(plan: BuildPlan, stage: number, results: ReadonlyMap<string, VertexResult>): VertexResult {
   const planned = plan.stages.find((s) => s.index === stage)!;
   return results.get(planned.vertices[planned.vertices.length - 1])!;
+}
+
+function skipsCache(req: BuildRequest, vertex: Vertex): boolean {
+  if (req.noCache) return true;
+  const filter = req.noCacheStages;
+  if (!filter?.size) return false;
+  const stage = req.plan.stages.find((s) => s.index === vertex.stage);
+  return filter.has(String(vertex.stage)) || (stage?.name !== undefined && filter.has(stage.name));
 }
 
 interface Engine {
@@ -80,13 +101,13 @@ function base(engine: Engine, ref: string, vertex: Vertex): Promise<BaseImage> {
 async function sourceResult(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<VertexResult> {
   const op = vertex.op;
   if (op.kind !== 'source') throw new Error('not a source');
-  if (op.base.kind === 'scratch') return { key: hashKey(['scratch']), chain: [], history: [], config: vertex.config };
+  if (op.base.kind === 'scratch') return { key: hashKey(['scratch']), chain: [], history: [], config: vertex.config, created: EPOCH };
   if (op.base.kind === 'stage') {
     const parent = inputs.get(vertex.inputs[0])!;
     return { ...parent, config: vertex.config };
   }
   const image = await base(engine, op.base.ref, vertex);
-  return { key: hashKey(['image', image.id]), chain: image.chain, history: [...image.history], config: vertex.config };
+  return { key: hashKey(['image', image.id]), chain: image.chain, history: [...image.history], config: vertex.config, created: image.created ?? EPOCH };
 }
 
 /** The tree a COPY reads and the digest of what it reads from there. */
@@ -103,7 +124,7 @@ async function copySource(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<st
     }
     engine.context ??= contextTree(req.contextDir, req.contextFilter ?? NO_FILTER);
     const matches = matchSources({ op, tree: engine.context, range: vertex.range, source: req.source });
-    return { tree: engine.context, digest: await digestSources(engine.context, matches) };
+    return { tree: engine.context, digest: await digestSources(engine.context, matches, req.statCache) };
   }
   let chain: ChainLayer[];
   let key: string;
@@ -138,17 +159,18 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       for (const m of op.mounts) if (m.from?.kind === 'stage') extra.push(stageResultOf(req.plan, m.from.stage, inputs).key);
     }
     const key = stepKey(parent.key, op, extra);
-    const history = [...parent.history, vertex.history!];
-    const cached = req.noCache ? undefined : readCacheRecord(req.layout.cache, key);
+    const history = [...parent.history];
+    const cached = skipsCache(req, vertex) ? undefined : readCacheRecord(req.layout.cache, key);
     if (cached && (!cached.layer || (await hasBlob(req.content, cached.layer.blobDigest)))) {
       const chain = [...parent.chain];
       if (cached.layer) {
         const layer: ChainLayer = { ...cached.layer, chainId: chainIdOf(parent.chain.at(-1)?.chainId, cached.layer.diffId) };
         await ensureSnapshots(req.layout, req.content, [layer]);
         chain.push(layer);
-      } else history[history.length - 1] = { ...vertex.history!, empty_layer: true };
+      }
+      history.push({ created: cached.createdAt, ...vertex.history!, ...(cached.layer ? {} : { empty_layer: true }) });
       req.progress.cached(step);
-      return { key, chain, history, config: vertex.config };
+      return { key, chain, history, config: vertex.config, created: cached.layer ? cached.createdAt : parent.created };
     }
     const tempDir = makeTempDir(req.layout, 'step');
     try {
@@ -165,13 +187,14 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       else if (op.kind === 'workdir') executeWorkdir(env, op);
       if (parent.chain.length) pruneNoopDirs(upperDir, env.lowerDirs);
       const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId);
+      const createdAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
       await writeCacheRecord(req.layout.cache, {
-        key, createdAt: new Date().toISOString(),
+        key, createdAt,
         layer: layer && { diffId: layer.diffId, blobDigest: layer.blobDigest, blobSize: layer.blobSize, mediaType: layer.mediaType },
       });
-      if (!layer) history[history.length - 1] = { ...vertex.history!, empty_layer: true };
+      history.push({ created: createdAt, ...vertex.history!, ...(layer ? {} : { empty_layer: true }) });
       req.progress.done(step);
-      return { key, chain: layer ? [...parent.chain, layer] : parent.chain, history, config: vertex.config };
+      return { key, chain: layer ? [...parent.chain, layer] : parent.chain, history, config: vertex.config, created: layer ? createdAt : parent.created };
     } finally {
       rmSync(tempDir, { recursive: true, force: true });
     }
@@ -190,7 +213,7 @@ export async function executePlan(req: BuildRequest): Promise<VertexResult> {
       case 'source': return sourceResult(engine, vertex, inputs);
       case 'metadata': {
         const parent = inputs.get(vertex.inputs[0])!;
-        return { ...parent, history: [...parent.history, vertex.history!], config: vertex.config };
+        return { ...parent, history: [...parent.history, { created: parent.created, ...vertex.history! }], config: vertex.config };
       }
       default: return filesystemStep(engine, vertex, inputs);
     }

@@ -1,20 +1,17 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import path from 'node:path';
+import { cachedFileDigest, type StatCache } from '../context/stat-cache.ts';
 import type { SourceEntry, SourceTree } from './source-tree.ts';
-
-async function fileDigest(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /**
  * Digest of exactly what a COPY reads: for every matched source, each entry's path below it, type,
  * mode, owner, size, link target and content. Times are left out so a touched but unchanged file
  * keeps the cache.
  */
-export async function digestSources(tree: SourceTree, matches: ReadonlyArray<{ rel: string; entry: SourceEntry }>): Promise<string> {
+export async function digestSources(
+  tree: SourceTree, matches: ReadonlyArray<{ rel: string; entry: SourceEntry }>, statCache?: StatCache,
+): Promise<string> {
   const hash = createHash('sha256');
   for (const match of matches) {
     hash.update(`match ${match.rel}\0`);
@@ -24,7 +21,7 @@ export async function digestSources(tree: SourceTree, matches: ReadonlyArray<{ r
       const kind = s.isDirectory() ? 'd' : s.isSymbolicLink() ? 'l' : s.isFile() ? 'f' : 'o';
       hash.update(`${sub}\0${kind}\0${s.mode}\0${s.uid}:${s.gid}\0${s.size}\0`);
       if (kind === 'l') hash.update(`${readlinkSync(entry.hostPath)}\0`);
-      if (kind === 'f') hash.update(`${await fileDigest(entry.hostPath)}\0`);
+      if (kind === 'f') hash.update(`${await cachedFileDigest(statCache, entry.hostPath)}\0`);
     }
   }
   return `sha256:${hash.digest('hex')}`;

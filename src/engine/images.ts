@@ -24,13 +24,16 @@ export async function loadBaseImage(store: ImageStore, ref: string, range: Sourc
       chainId: chainIdOf(chain.at(-1)?.chainId, diffIds[i]),
     });
   });
-  return { id: image.record.digest, chain, config: (image.config.config ?? {}) as ContainerConfig, history: image.config.history ?? [] };
+  return {
+    id: image.record.digest, chain, config: (image.config.config ?? {}) as ContainerConfig,
+    history: image.config.history ?? [], created: image.config.created,
+  };
 }
 
 export interface AssembleOptions {
   tags: string[];
   labels: Record<string, string>;
-  /** SOURCE_DATE_EPOCH-style fixed time, else now. */
+  /** SOURCE_DATE_EPOCH-style fixed time, else the time the newest layer was made. */
   created?: Date;
 }
 
@@ -38,11 +41,11 @@ export interface AssembleOptions {
 export async function assembleImage(
   store: ImageStore, plan: BuildPlan, result: VertexResult, options: AssembleOptions,
 ): Promise<{ record: ImageRecord; configDigest: Digest; manifestDigest: Digest }> {
-  const created = (options.created ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const created = options.created ? options.created.toISOString().replace(/\.\d{3}Z$/, 'Z') : result.created;
   const containerConfig: ContainerConfig = structuredClone(result.config);
   if (Object.keys(options.labels).length) containerConfig.Labels = { ...(containerConfig.Labels ?? {}), ...options.labels };
   const target = plan.stages.find((s) => s.index === plan.target);
-  const history: OciHistory[] = result.history.map((h) => ({ created, ...h }));
+  const history: OciHistory[] = result.history.map((h) => ({ ...h }));
   const config: ImageConfig = {
     ...newImageConfig({ created, config: containerConfig as ImageConfig['config'] }),
     rootfs: { type: 'layers', diff_ids: result.chain.map((l) => l.diffId as Digest) },

@@ -93,12 +93,15 @@ const JSON_WS = '[ \\t\\n\\r]*';
 const FLAT_STRING_ARRAY = new RegExp(
   `^\\[${JSON_WS}(?:${JSON_STRING}(?:${JSON_WS},${JSON_WS}${JSON_STRING})*)?${JSON_WS}\\]${JSON_WS}$`,
 );
-const JSON_STRINGS = new RegExp(JSON_STRING, 'g');
-
 function flatStringArray(text: string): string[] | null {
   if (!FLAT_STRING_ARRAY.test(text)) return null;
+  // Valid, so every `"` outside a string opens one, and inside one only `\"` is not its end.
   const values: string[] = [];
-  for (const match of text.matchAll(JSON_STRINGS)) values.push(decodeJsonString(match[0]));
+  for (let i = text.indexOf('"'); i >= 0; i = text.indexOf('"', i + 1)) {
+    const start = i;
+    for (i++; text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++;
+    values.push(decodeJsonString(text.slice(start, i + 1)));
+  }
   return values;
 }
 

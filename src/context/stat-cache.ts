@@ -1,0 +1,85 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Remembers the content digest of context files by their stat data (device, inode, size, mode,
+ * owner, mtime and ctime in nanoseconds), so an unchanged file is never read again. ctime moves on
+ * every write, chmod and chown, so same-size same-mtime edits are still seen. An entry whose ctime
+ * is too close to when it was recorded is not trusted (the file could still change within the
+ * file system's timestamp granularity: git's "racily clean" problem).
+ */
+export interface StatCache {
+  file: string;
+  entries: Map<string, CachedStat>;
+  dirty: boolean;
+  hits: number;
+  misses: number;
+}
+
+type CachedStat = [dev: string, ino: string, size: string, mode: number, uid: number, gid: number, mtimeNs: string, ctimeNs: string, digest: string, recordedNs: string];
+
+const VERSION = 1;
+const RACY_WINDOW_NS = 2_000_000_000n;
+
+export function openStatCache(dir: string, contextDir: string): StatCache {
+  const key = createHash('sha256').update(path.resolve(contextDir)).digest('hex').slice(0, 32);
+  const file = path.join(dir, `${key}.json`);
+  let entries = new Map<string, CachedStat>();
+  try {
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { version: number; entries: Record<string, CachedStat> };
+    if (data.version === VERSION) entries = new Map(Object.entries(data.entries));
+  } catch {
+    // Missing or unreadable: start empty; it is only a cache.
+  }
+  return { file, entries, dirty: false, hits: 0, misses: 0 };
+}
+
+async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** The sha256 (hex) of a regular file's content, from the cache when its stat data is unchanged. */
+export async function cachedFileDigest(cache: StatCache | undefined, hostPath: string): Promise<string> {
+  if (!cache) return hashFile(hostPath);
+  const s = lstatSync(hostPath, { bigint: true });
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const entry = cache.entries.get(hostPath);
+  if (entry && entry[0] === String(s.dev) && entry[1] === String(s.ino) && entry[2] === String(s.size)
+    && entry[3] === Number(s.mode) && entry[4] === Number(s.uid) && entry[5] === Number(s.gid)
+    && entry[6] === String(s.mtimeNs) && entry[7] === String(s.ctimeNs)
+    && s.ctimeNs + RACY_WINDOW_NS < BigInt(entry[9])) {
+    cache.hits++;
+    return entry[8];
+  }
+  cache.misses++;
+  const digest = await hashFile(hostPath);
+  // Re-check: a file that changed while we read it must not be cached under the old stat data.
+  const after = lstatSync(hostPath, { bigint: true });
+  if (after.ctimeNs === s.ctimeNs && after.size === s.size) {
+    cache.entries.set(hostPath, [
+      String(s.dev), String(s.ino), String(s.size), Number(s.mode), Number(s.uid), Number(s.gid),
+      String(s.mtimeNs), String(s.ctimeNs), digest, String(now),
+    ]);
+    cache.dirty = true;
+  }
+  return digest;
+}
+
+/** Writes the cache back (temp file, fsync, rename) when anything changed. */
+export function saveStatCache(cache: StatCache): void {
+  if (!cache.dirty) return;
+  mkdirSync(path.dirname(cache.file), { recursive: true });
+  const temp = `${cache.file}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = openSync(temp, 'wx');
+  try {
+    writeSync(fd, JSON.stringify({ version: VERSION, entries: Object.fromEntries(cache.entries) }));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, cache.file);
+  cache.dirty = false;
+}
