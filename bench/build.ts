@@ -1,4 +1,115 @@
-/** Build benchmarks side by side with Docker's BuildKit: filled in with the cache work. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * Build benchmarks, side by side with Docker's BuildKit on the same machine when a dockerd
+ * answers: the figures are medians, reported as berth/BuildKit ratios (targets from issue 5).
+ */
+const REPO = path.resolve(import.meta.dirname, '..');
+const BERTH = path.join(REPO, 'bin/berth');
+const BASE = 'berth-bench/busybox:latest';
+// Debian's docker 20.10 client has BuildKit built in; a newer client on PATH may need buildx.
+const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+
+interface Tool { name: string; build(ctx: string, tag: string): void }
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function timed(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) / 1000;
+}
+
+function must(result: ReturnType<typeof spawnSync>, what: string): void {
+  if (result.status !== 0) throw new Error(`${what} failed: ${String(result.stderr).slice(-800)}`);
+}
+
+function dockerAvailable(): boolean {
+  return spawnSync(DOCKER, ['info'], { stdio: 'ignore' }).status === 0;
+}
+
+function makeSmallContext(dir: string): string {
+  const ctx = path.join(dir, 'small');
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${BASE}\nWORKDIR /app\nCOPY . /app\nRUN cat /app/*.txt > /all.txt\nCMD ["cat", "/all.txt"]\n`);
+  for (let i = 0; i < 10; i++) writeFileSync(path.join(ctx, `f${i}.txt`), `file ${i}\n`);
+  return ctx;
+}
+
+/** 20,000 files of 10 kB in 100 directories: a 200 MB context. */
+function makeBigContext(dir: string): string {
+  const ctx = path.join(dir, 'big');
+  for (let d = 0; d < 100; d++) {
+    const sub = path.join(ctx, `d${d}`);
+    mkdirSync(sub, { recursive: true });
+    for (let f = 0; f < 200; f++) writeFileSync(path.join(sub, `f${f}.bin`), randomBytes(10_000));
+  }
+  writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${BASE}\nCOPY . /app\nRUN du -s /app > /du.txt\n`);
+  return ctx;
+}
+
+function scenario(tool: Tool, ctx: string, tag: string, runs: number, before?: (i: number) => void): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    before?.(i);
+    times.push(timed(() => tool.build(ctx, tag)));
+  }
+  return median(times);
+}
+
 export async function benchBuild(): Promise<void> {
-  console.log('build: not measured yet');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-'));
+  const root = path.join(dir, 'store');
+  const env = { ...process.env, BERTH_ROOT: root };
+  try {
+    const rootfs = path.join(dir, 'busybox.tar');
+    execFileSync(path.join(REPO, 'scripts/busybox-rootfs.sh'), [rootfs]);
+    must(spawnSync(BERTH, ['import', '-c', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', rootfs, BASE], { env }), 'berth import');
+    const tools: Tool[] = [{
+      name: 'berth',
+      build: (ctx, tag) => must(spawnSync(BERTH, ['build', '-q', '--network', 'none', '-t', tag, ctx], { env }), 'berth build'),
+    }];
+    if (dockerAvailable()) {
+      must(spawnSync(DOCKER, ['import', '-c', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', rootfs, BASE]), 'docker import');
+      tools.push({
+        name: 'buildkit',
+        build: (ctx, tag) => must(spawnSync(DOCKER, ['build', '-q', '--network', 'none', '-t', tag, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '1' } }), 'docker build'),
+      });
+    } else {
+      console.log('build: no dockerd answers; berth figures only (start one with `dockerd --iptables=false --bridge=none`)');
+    }
+    const small = makeSmallContext(dir);
+    const big = makeBigContext(dir);
+    const results: Record<string, Record<string, number>> = {};
+    for (const tool of tools) {
+      const r: Record<string, number> = {};
+      const cold = timed(() => tool.build(small, 'bench/small'));
+      r['cold small'] = cold;
+      r['no-op small'] = scenario(tool, small, 'bench/small', 7);
+      r['cold big'] = timed(() => tool.build(big, 'bench/big'));
+      r['no-op big'] = scenario(tool, big, 'bench/big', 5);
+      let n = 0;
+      r['one-file change big'] = scenario(tool, big, 'bench/big', 3, () => appendFileSync(path.join(big, 'd7', 'f7.bin'), `change ${tool.name} ${n++}\n`));
+      results[tool.name] = r;
+    }
+    const targets: Record<string, number> = { 'no-op small': 1.0, 'no-op big': 0.5, 'one-file change big': 0.7 };
+    console.log('build (median seconds; ratio = berth / BuildKit)');
+    for (const key of Object.keys(results.berth)) {
+      const b = results.berth[key];
+      const k = results.buildkit?.[key];
+      const ratio = k ? ` ratio ${(b / k).toFixed(2)}x${targets[key] !== undefined ? ` (target <= ${targets[key]}x)` : ''}` : '';
+      console.log(`  ${key.padEnd(20)} berth ${b.toFixed(3)}s${k !== undefined ? `  buildkit ${k.toFixed(3)}s` : ''}${ratio}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    if (dockerAvailable()) spawnSync(DOCKER, ['rmi', '-f', 'bench/small', 'bench/big', BASE], { stdio: 'ignore' });
+  }
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -132,12 +133,31 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
     return result;
 }
 
+/* flock(fd, op) with LOCK_NB forced on: returns false when the lock is held elsewhere. */
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2], result;
+    int32_t fd = -1, op = 0;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &op) != napi_ok) {
+        napi_throw_type_error(env, NULL, "flock(fd, operation)");
+        return NULL;
+    }
+    if (flock(fd, op | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) { napi_get_boolean(env, false, &result); return result; }
+        return throw_errno(env, "flock", "fd");
+    }
+    napi_get_boolean(env, true, &result);
+    return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
     napi_property_descriptor props[] = {
         {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
         {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
         {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
         {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
+        {"flock", NULL, js_flock, NULL, NULL, NULL, napi_default, NULL},
     };
     napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
     return exports;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -22,6 +22,8 @@ export interface CacheRecord {
   key: string;
   /** Undefined when the step changed no file (an empty layer). */
   layer?: LayerRef;
+  /** Snapshot (chain id) the layer was unpacked into on this machine; lets prune keep it. */
+  chainId?: string;
   createdAt: string;
 }
 
@@ -56,4 +58,34 @@ export async function writeCacheRecord(dir: string, record: CacheRecord): Promis
     await unlink(temp).catch(() => undefined);
     throw error;
   }
+}
+
+/** Every record in the cache directory (for du, prune and cache export). */
+export function listCacheRecords(dir: string): Array<CacheRecord & { file: string; size: number }> {
+  const out: Array<CacheRecord & { file: string; size: number }> = [];
+  let shards: string[];
+  try {
+    shards = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const shard of shards) {
+    let names: string[];
+    try {
+      names = readdirSync(path.join(dir, shard));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue;
+      const file = path.join(dir, shard, name);
+      try {
+        const record = JSON.parse(readFileSync(file, 'utf8')) as CacheRecord;
+        out.push({ ...record, file, size: statSync(file).size });
+      } catch {
+        // Removed meanwhile, or a stray file: not a record.
+      }
+    }
+  }
+  return out;
 }

@@ -8,7 +8,12 @@ import { applyTar } from '../layer/apply.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import type { LayerRef } from './cache-records.ts';
 
-export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar+gzip';
+/**
+ * Build layers are stored uncompressed: hashing a tar is several times faster than gzipping it,
+ * and docker load, skopeo, umoci and registries all accept uncompressed OCI layers. Compression is
+ * an export concern (push), not a build one.
+ */
+export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar';
 
 /** A layer as a build step sees it: its blob and the snapshot directory holding it unpacked. */
 export interface ChainLayer extends LayerRef {
@@ -48,8 +53,8 @@ export function commitDir(temp: string, final: string): void {
 }
 
 /**
- * Turns a step's upper dir into a stored layer: tar (whiteouts from overlay form) hashed for the
- * diff id, gzipped into the content store; then the upper dir itself becomes the layer's snapshot.
+ * Turns a step's upper dir into a stored layer: the tar (whiteouts from overlay form) goes into the
+ * content store, its digest being the diff id; then the upper dir itself becomes the layer's snapshot.
  * Returns undefined when the step changed nothing (an empty layer, as BuildKit drops them).
  */
 export async function commitUpper(
@@ -59,7 +64,7 @@ export async function commitUpper(
     rmSync(upperDir, { recursive: true, force: true });
     return undefined;
   }
-  const stored = await storeLayer(store, diffToTar(upperDir));
+  const stored = await storeLayer(store, diffToTar(upperDir), { compression: 'none' });
   const chainId = chainIdOf(parentChainId, stored.diffId);
   commitDir(upperDir, snapshotDirOf(layout, chainId));
   return { diffId: stored.diffId, blobDigest: stored.digest, blobSize: stored.size, mediaType: LAYER_MEDIA_TYPE, chainId };

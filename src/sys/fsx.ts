@@ -13,7 +13,13 @@ export interface FsExtra {
   /** null when the attribute is absent (or the file system has none). */
   lgetxattr(file: string, name: string): Buffer | null;
   llistxattr(file: string): string[];
+  /** Non-blocking flock(2): false when another holder has it. */
+  flock(fd: number, operation: number): boolean;
 }
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_UN = 8;
 
 export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;

@@ -1,0 +1,145 @@
+import { existsSync, lstatSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { blobPath, deleteBlob, listBlobs, type ContentStore } from '../content/index.ts';
+import { listImages, loadResolved, referencedBlobs, type ImageStore } from '../image/store.ts';
+import type { StoreLayout } from '../store/layout.ts';
+import { listCacheRecords, type CacheRecord } from './cache-records.ts';
+import { chainIdOf } from './layers.ts';
+
+/** What the store holds, for `berth du` and for prune's decisions. */
+export interface StoreUsage {
+  images: number;
+  cacheRecords: number;
+  blobs: { count: number; bytes: number; reclaimable: number };
+  snapshots: { count: number; bytes: number };
+  cacheMounts: { count: number; bytes: number };
+}
+
+function treeSize(dir: string): number {
+  let total = 0;
+  const visit = (p: string): void => {
+    const s = lstatSync(p);
+    total += s.isFile() ? s.size : 0;
+    if (s.isDirectory()) for (const n of readdirSync(p)) visit(path.join(p, n));
+  };
+  if (existsSync(dir)) visit(dir);
+  return total;
+}
+
+function listDirs(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.') && n !== 'empty') : [];
+}
+
+/** Chain ids of every stored image: their snapshots are never pruned. */
+async function imageChains(images: ImageStore): Promise<Set<string>> {
+  const chains = new Set<string>();
+  for (const record of await listImages(images)) {
+    const image = await loadResolved(images, record);
+    let chain: string | undefined;
+    for (const diffId of image.config.rootfs.diff_ids) {
+      chain = chainIdOf(chain, diffId);
+      chains.add(chain.replace(/^sha256:/, ''));
+    }
+  }
+  return chains;
+}
+
+export async function storeUsage(layout: StoreLayout, content: ContentStore, images: ImageStore): Promise<StoreUsage> {
+  const records = listCacheRecords(layout.cache);
+  const needed = await referencedBlobs(images);
+  let bytes = 0;
+  let reclaimable = 0;
+  const blobs = await listBlobs(content);
+  for (const digest of blobs) {
+    const size = statSync(blobPath(content, digest)).size;
+    bytes += size;
+    if (!needed.has(digest)) reclaimable += size;
+  }
+  const snapshots = listDirs(layout.snapshots);
+  const mounts = listDirs(layout.cacheMounts);
+  return {
+    images: (await listImages(images)).length,
+    cacheRecords: records.length,
+    blobs: { count: blobs.length, bytes, reclaimable },
+    snapshots: { count: snapshots.length, bytes: snapshots.reduce((n, s) => n + treeSize(path.join(layout.snapshots, s)), 0) },
+    cacheMounts: { count: mounts.length, bytes: mounts.reduce((n, s) => n + treeSize(path.join(layout.cacheMounts, s)), 0) },
+  };
+}
+
+export interface PruneOptions {
+  /** Also drop cache entries whose layers images use, cache mounts and unpacked snapshots. */
+  all: boolean;
+  /** Only entries older than this many milliseconds. */
+  untilMs?: number;
+  /** Remove oldest entries first until what the cache holds is at most this many bytes. */
+  keepBytes?: number;
+  now?: number;
+}
+
+export interface PruneResult { records: number; blobs: number; snapshots: number; cacheMounts: number; bytes: number }
+
+/**
+ * Removes build cache. Never removes a blob a stored image needs: images are the roots. Run it
+ * under the store's exclusive lock (src/store/lock.ts) so no build is using what it removes.
+ */
+export async function prune(layout: StoreLayout, content: ContentStore, images: ImageStore, options: PruneOptions): Promise<PruneResult> {
+  const now = options.now ?? Date.now();
+  const needed = await referencedBlobs(images);
+  const result: PruneResult = { records: 0, blobs: 0, snapshots: 0, cacheMounts: 0, bytes: 0 };
+  const records = listCacheRecords(layout.cache).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  const old = (r: CacheRecord): boolean => options.untilMs === undefined || now - Date.parse(r.createdAt) >= options.untilMs;
+  const usedByImage = (r: CacheRecord): boolean => r.layer !== undefined && needed.has(r.layer.blobDigest as never);
+  let candidates = records.filter((r) => old(r) && (options.all || !usedByImage(r)));
+  if (options.keepBytes !== undefined) {
+    let total = records.reduce((n, r) => n + (r.layer?.blobSize ?? 0), 0);
+    const keep = options.keepBytes;
+    candidates = candidates.filter((r) => {
+      if (total <= keep) return false;
+      total -= r.layer?.blobSize ?? 0;
+      return true;
+    });
+  }
+  const removed = new Set(candidates.map((r) => r.file));
+  for (const record of candidates) {
+    unlinkSync(record.file);
+    result.records++;
+  }
+  const remaining = records.filter((r) => !removed.has(r.file));
+  const keepBlobs = new Set<string>([...needed, ...remaining.flatMap((r) => (r.layer ? [r.layer.blobDigest] : []))]);
+  for (const digest of await listBlobs(content)) {
+    if (keepBlobs.has(digest)) continue;
+    result.bytes += statSync(blobPath(content, digest)).size;
+    if (await deleteBlob(content, digest)) result.blobs++;
+  }
+  const keepSnapshots = await imageChains(images);
+  if (!options.all) for (const r of remaining) if (r.chainId) keepSnapshots.add(r.chainId.replace(/^sha256:/, ''));
+  for (const name of listDirs(layout.snapshots)) {
+    if (keepSnapshots.has(name)) continue;
+    rmSync(path.join(layout.snapshots, name), { recursive: true, force: true });
+    result.snapshots++;
+  }
+  if (options.all) {
+    for (const name of listDirs(layout.cacheMounts)) {
+      rmSync(path.join(layout.cacheMounts, name), { recursive: true, force: true });
+      result.cacheMounts++;
+    }
+  }
+  return result;
+}
+
+/** `24h`, `90m`, `7d`, `30s` to milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+/** `10GB`, `512MiB`, `100m`, `2g` to bytes. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$/i.exec(text.trim());
+  if (!m) return undefined;
+  const power = ' kmgt'.indexOf(m[2].toLowerCase() || ' ');
+  const base = m[3].toLowerCase().startsWith('i') || m[3] === '' ? 1024 : 1000;
+  return Math.round(Number(m[1]) * base ** power);
+}
