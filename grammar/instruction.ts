@@ -1,14 +1,14 @@
 /**
  * Tokens and grammar of one Dockerfile instruction line, after continuation lines have been joined
- * (see src/syntax/lines.ts). Several logical lines can be lexed in one go when they are separated by
- * "\n", which is how the whole file is parsed in a single pass.
+ * (see src/syntax/lines.ts). Many logical lines are lexed and parsed in one call when they are
+ * separated by "\n" (per-call overhead would otherwise dominate).
  *
  *   dockerfile  := instruction*
  *   instruction := Keyword (Flag | EndOfFlags)* Rest?
  *
- * Blanks and line ends only separate tokens (they are skipped), and a Keyword can only be lexed at
- * the start of a line, so it is what delimits instructions.
- * The keyword is the first run of non-blank characters. Flags are the leading words that start with
+ * Blanks and line ends only separate tokens (they are skipped; flag and rest tokens include the
+ * blanks before them), and a Keyword can only be lexed at the start of a line, so it is what
+ * delimits instructions. The keyword is the first run of non-blank characters. Flags are the leading words that start with
  * `--` (BuildKit's extractBuilderFlags); a bare `--` ends them. Everything after that is Rest, which
  * the per-instruction argument rules split further (JSON, words, key=value pairs).
  *

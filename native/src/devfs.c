@@ -47,7 +47,7 @@ static void mount_at(const char *source, const char *target, const char *type, u
 
 static void mount_proc(void)
 {
-	rootfs_make_stub("/proc", 1);
+	rootfs_make_stub("/proc", 1, 0);
 	/* We are PID 1 of the new pid namespace, so this proc shows only the container. */
 	mount_at("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	rootfs_record_mount("/proc");
@@ -55,7 +55,7 @@ static void mount_proc(void)
 
 static void mount_dev(void)
 {
-	rootfs_make_stub("/dev", 1);
+	rootfs_make_stub("/dev", 1, 0);
 	mount_at("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
 	rootfs_record_mount("/dev");
 
@@ -86,14 +86,15 @@ static void mount_dev(void)
 			fail("symlink %s: %s", dev_links[i].target, strerror(errno));
 }
 
-static void mount_sys(void)
+static void mount_sys(struct spec *spec)
 {
-	rootfs_make_stub("/sys", 1);
+	rootfs_make_stub("/sys", 1, 0);
 	/*
 	 * sysfs shows the network devices of the mounting process's net namespace; the kernel may
 	 * refuse it in some setups. A container without /sys contents still runs, so only warn.
 	 */
-	if (mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+	unsigned long ro = spec->privileged ? 0 : MS_RDONLY; /* --privileged gets a writable /sys */
+	if (mount("sysfs", "/sys", "sysfs", ro | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
 		warn("mounting sysfs on /sys: %s (continuing without it)", strerror(errno));
 		return;
 	}
@@ -120,7 +121,7 @@ static void bind_generated(const char *name, const char *target, const char *con
 	char source[128];
 	snprintf(source, sizeof source, "%s/%s", ETC_SCRATCH, name);
 	write_file(source, content);
-	rootfs_make_stub(target, 0);
+	rootfs_make_stub(target, 0, 0);
 	if (mount(source, target, NULL, MS_BIND, NULL) < 0) {
 		/* e.g. an image whose /etc/resolv.conf is a dangling symlink: docker warns too */
 		warn("bind mounting %s: %s", target, strerror(errno));
@@ -153,7 +154,7 @@ void devfs_mount_all(struct spec *spec)
 {
 	mount_proc();
 	mount_dev();
-	mount_sys();
+	mount_sys(spec);
 	mount_etc_files(spec);
 }
 

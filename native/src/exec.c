@@ -57,6 +57,16 @@ static unsigned long long kept_mask(struct spec *spec)
 	return mask;
 }
 
+/* Every capability we hold ourselves: what "all" can mean when berth itself runs confined. */
+static unsigned long long all_caps(void)
+{
+	struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &header, data) < 0)
+		fail("capget: %s", strerror(errno));
+	return (unsigned long long)data[0].permitted | ((unsigned long long)data[1].permitted << 32);
+}
+
 static void drop_bounding(unsigned long long keep)
 {
 	int last = last_cap();
@@ -179,12 +189,13 @@ void exec_command(struct spec *spec)
 	if (chdir(spec->cwd) < 0)
 		fail("chdir to working directory %s: %s", spec->cwd, strerror(errno));
 
-	unsigned long long keep = kept_mask(spec);
+	/* Privileged (RUN --security=insecure): every capability the kernel has, like --privileged. */
+	unsigned long long keep = spec->privileged ? all_caps() : kept_mask(spec);
 	drop_bounding(keep);
 	switch_user(spec);
 	/* Like docker: root keeps the default set; any other uid starts with no capabilities. */
 	set_caps(spec->uid == 0 ? keep : 0);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (!spec->privileged && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail("prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
 
 	/* Only stdin, stdout and stderr reach the command (not the spec or status pipes). */

@@ -6,7 +6,7 @@
  *   Node --SIGKILL--> helper --PDEATHSIG--> init (PID 1) --kernel--> every process in the namespace
  *
  * and because the init owns the only reference to the private mount namespace besides its
- * children, all mounts vanish with it. Nothing here touches the filesystem.
+ * children, all mounts vanish with it. Nothing here touches the filesystem but lock files.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +41,24 @@ static void block_forwarded(int how, sigset_t *set)
 	sigprocmask(how, set, NULL);
 }
 
+/*
+ * Lock files Node asked for (cache mounts with sharing=locked or shared), taken in the order given
+ * and held until we exit: the fds stay open here and in the init, and the kernel drops the locks
+ * when the last of them closes, however the run ends.
+ */
+static void take_locks(struct spec *spec)
+{
+	for (size_t i = 0; i < spec->n_locks; i++) {
+		const struct lock_req *lock = &spec->locks[i];
+		int fd = open(lock->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			fail("opening lock %s: %s", lock->path, strerror(errno));
+		while (flock(fd, lock->shared ? LOCK_SH : LOCK_EX) < 0)
+			if (errno != EINTR)
+				fail("locking %s: %s", lock->path, strerror(errno));
+	}
+}
+
 int main(void)
 {
 	struct spec spec;
@@ -54,6 +73,7 @@ int main(void)
 	/* Node may already be gone (then the death signal was never armed for it). */
 	if (spec.node_pid > 0 && getppid() != spec.node_pid)
 		fail("berth exited before the container started");
+	take_locks(&spec);
 
 	/*
 	 * The lifeline lets the init notice that we died before it armed its own death signal: we

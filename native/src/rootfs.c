@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,6 +29,9 @@
 /* glibc 2.36 has fsopen & co but not always mount_setattr's struct; define what we use. */
 #ifndef MOUNT_ATTR_RDONLY
 #define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
 #endif
 struct berth_mount_attr {
 	unsigned long long attr_set, attr_clr, propagation, userns_fd;
@@ -113,8 +117,10 @@ static void config_path(int fsfd, const char *key, const char *path)
 	}
 }
 
-static int mount_overlay(struct spec *spec)
+/* An overlay of `lowers` (top first); writable when `upper` and `work` are given. */
+static int make_overlay(struct spec *spec, struct str_list *lowers, const char *upper, const char *work)
 {
+	const char *what = upper ? upper : lowers->items[0];
 	int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
 	if (fsfd < 0)
 		fail("fsopen(overlay): %s", strerror(errno));
@@ -133,29 +139,26 @@ static int mount_overlay(struct spec *spec)
 			fail_fs(fsfd, "option", opt);
 	}
 	/* One "lowerdir+" per layer (Linux >= 6.8), top first, like the lowerdir= list. */
-	for (size_t i = 0; i < spec->lowers.len; i++)
-		config_path(fsfd, "lowerdir+", spec->lowers.items[i]);
-	config_path(fsfd, "upperdir", spec->upper);
-	config_path(fsfd, "workdir", spec->work);
+	for (size_t i = 0; i < lowers->len; i++)
+		config_path(fsfd, "lowerdir+", lowers->items[i]);
+	if (upper) {
+		config_path(fsfd, "upperdir", upper);
+		config_path(fsfd, "workdir", work);
+	}
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-		fail_fs(fsfd, "creating mount with", spec->upper);
-	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
+		fail_fs(fsfd, "creating mount with", what);
+	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, upper ? 0 : MOUNT_ATTR_RDONLY);
 	if (mfd < 0)
-		fail_fs(fsfd, "fsmount", spec->upper);
+		fail_fs(fsfd, "fsmount", what);
 	close(fsfd);
 	return mfd;
 }
 
-static int clone_tree(const char *path, int readonly)
+static int clone_tree(const char *path)
 {
 	int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (fd < 0)
 		fail("bind source %s: %s", path, strerror(errno));
-	if (readonly) {
-		struct berth_mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
-		if (mount_setattr_raw(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr) < 0)
-			fail("making bind of %s read-only: %s", path, strerror(errno));
-	}
 	return fd;
 }
 
@@ -167,25 +170,30 @@ void rootfs_prepare(struct spec *spec)
 
 	int mfd;
 	if (spec->rootfs == ROOTFS_OVERLAY) {
-		mfd = mount_overlay(spec);
+		mfd = make_overlay(spec, &spec->lowers, spec->upper, spec->work);
 		/*
 		 * The merged tree needs a place in our (private) namespace to pivot into; the work dir
 		 * is ours alone and the overlay already holds its own reference to it.
 		 */
 		root_path = spec->work;
 	} else {
-		mfd = clone_tree(spec->path, 0);
+		mfd = clone_tree(spec->path);
 		root_path = spec->path;
 	}
 	if (move_mount(mfd, "", AT_FDCWD, root_path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		fail("attaching rootfs at %s: %s", root_path, strerror(errno));
 	close(mfd);
 
-	/* Bind sources are host paths: clone them now, attach them after pivot_root. */
+	/*
+	 * Bind sources and overlay layers are host paths: make their trees now, attach them after
+	 * pivot_root (read-only is applied there, after a subpath has been cut out).
+	 */
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		struct user_mount *m = &spec->mounts[i];
 		if (m->kind == MOUNT_BIND)
-			m->tree_fd = clone_tree(m->source, m->readonly);
+			m->tree_fd = clone_tree(m->source);
+		else if (m->kind == MOUNT_OVERLAY)
+			m->tree_fd = make_overlay(spec, &m->lowers, m->upper, m->work);
 	}
 }
 
@@ -211,8 +219,11 @@ void rootfs_record_mount(const char *target)
 /*
  * Make `target` exist (as a directory or an empty file) so something can be mounted on it,
  * logging every entry we create and the times of the existing directory we created it in.
+ * With `keep_dirs`, directories we create are not logged: they stay in the layer, as Docker
+ * 20.10's BuildKit leaves the mount points of RUN --mount (an empty file stub still goes, and
+ * the times of the parent are then only restored when nothing new stays in it).
  */
-void rootfs_make_stub(const char *target, int is_dir)
+void rootfs_make_stub(const char *target, int is_dir, int keep_dirs)
 {
 	char path[PATH_MAX], parent[PATH_MAX];
 	struct stat st;
@@ -249,7 +260,10 @@ void rootfs_make_stub(const char *target, int is_dir)
 		fail("mount target %s: %s: %s", target, parent, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		fail("mount target %s: %s is not a directory", target, parent);
-	log_push(LOG_TIMES, parent, &st);
+	/* Does a directory of ours stay in `parent`? Only a lone file stub leaves it as it was. */
+	int dir_stays = keep_dirs && (is_dir || memchr(path + cut + 1, '/', len - cut - 1) != NULL);
+	if (!dir_stays)
+		log_push(LOG_TIMES, parent, &st);
 
 	/* Create each missing component below it; only the last one may be a file. */
 	for (size_t i = cut + 1;; i++) {
@@ -266,7 +280,8 @@ void rootfs_make_stub(const char *target, int is_dir)
 		} else {
 			if (mkdir(path, 0755) < 0)
 				fail("creating mount point %s: %s", path, strerror(errno));
-			log_push(LOG_DIR, path, NULL);
+			if (!keep_dirs)
+				log_push(LOG_DIR, path, NULL);
 		}
 		if (last)
 			break;
@@ -274,25 +289,113 @@ void rootfs_make_stub(const char *target, int is_dir)
 	}
 }
 
+/*
+ * Scratch mount point inside the container's own /dev tmpfs: a detached tree is attached here
+ * just long enough to clone a path out of it (cloning needs a mount of our namespace), and file
+ * mounts are written here and unlinked once bound. Nothing of it is left when the command starts.
+ */
+#define MOUNT_SCRATCH "/dev/.berth-mnt"
+
+static void scratch_dir(void)
+{
+	if (mkdir(MOUNT_SCRATCH, 0700) < 0 && errno != EEXIST)
+		fail("mkdir %s: %s", MOUNT_SCRATCH, strerror(errno));
+}
+
+/*
+ * Replaces the mount's tree by a clone of `subpath` inside it, resolved as if the tree's root
+ * were "/" (symlinks and ".." never leave it), so neither a context nor a stage can point a
+ * mount at anything outside itself.
+ */
+static void cut_subpath(struct user_mount *m)
+{
+	scratch_dir();
+	if (move_mount(m->tree_fd, "", AT_FDCWD, MOUNT_SCRATCH, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		fail("attaching the tree for %s: %s", m->target, strerror(errno));
+	close(m->tree_fd);
+	int root = open(MOUNT_SCRATCH, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		fail("opening %s: %s", MOUNT_SCRATCH, strerror(errno));
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int at = (int)syscall(SYS_openat2, root, m->subpath, &how, sizeof how);
+	if (at < 0)
+		fail("mount source %s for %s: %s", m->subpath, m->target, strerror(errno));
+	m->tree_fd = open_tree(at, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	if (m->tree_fd < 0)
+		fail("cloning %s for %s: %s", m->subpath, m->target, strerror(errno));
+	close(at);
+	close(root);
+	if (umount2(MOUNT_SCRATCH, MNT_DETACH) < 0)
+		fail("detaching %s: %s", MOUNT_SCRATCH, strerror(errno));
+	rmdir(MOUNT_SCRATCH);
+}
+
+#define SCRATCH_FILE MOUNT_SCRATCH "/file"
+
+/*
+ * A file with the spec's bytes, owner and mode, as a detached mount of its own (secrets). Its
+ * name is removed once the mount is attached (the mount keeps the inode; a detached mount of an
+ * unlinked file cannot be attached).
+ */
+static int file_tree(struct user_mount *m)
+{
+	const char *source = SCRATCH_FILE;
+	scratch_dir();
+	int fd = open(source, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		fail("creating the file for %s: %s", m->target, strerror(errno));
+	if (write_all(fd, m->content, m->content_len) < 0)
+		fail("writing the file for %s: %s", m->target, strerror(errno));
+	/* chown first: it clears set-id bits that fchmod would have set */
+	if (fchown(fd, m->file_uid, m->file_gid) < 0 || fchmod(fd, m->file_mode & 07777) < 0)
+		fail("setting owner and mode of the file for %s: %s", m->target, strerror(errno));
+	close(fd);
+	int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0)
+		fail("cloning the file for %s: %s", m->target, strerror(errno));
+	return tree;
+}
+
+static void attach_tree(struct user_mount *m)
+{
+	unsigned long long set = m->readonly ? MOUNT_ATTR_RDONLY : 0;
+	if (m->kind == MOUNT_FILE)
+		set |= MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+	if (set) {
+		struct berth_mount_attr attr = { .attr_set = set };
+		if (mount_setattr_raw(m->tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr) < 0)
+			fail("setting mount attributes for %s: %s", m->target, strerror(errno));
+	}
+	struct stat st;
+	if (fstat(m->tree_fd, &st) < 0)
+		fail("mount source for %s: %s", m->target, strerror(errno));
+	rootfs_make_stub(m->target, S_ISDIR(st.st_mode), m->keep_dirs);
+	if (move_mount(m->tree_fd, "", AT_FDCWD, m->target, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0)
+		fail("mounting on %s: %s", m->target, strerror(errno));
+	close(m->tree_fd);
+	m->tree_fd = -1;
+}
+
 void rootfs_attach_user_mounts(struct spec *spec)
 {
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		struct user_mount *m = &spec->mounts[i];
-		if (m->kind == MOUNT_BIND) {
-			struct stat st;
-			if (fstat(m->tree_fd, &st) < 0)
-				fail("bind source %s: %s", m->source, strerror(errno));
-			rootfs_make_stub(m->target, S_ISDIR(st.st_mode));
-			if (move_mount(m->tree_fd, "", AT_FDCWD, m->target,
-				       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) < 0)
-				fail("bind mount %s on %s: %s", m->source, m->target, strerror(errno));
-			close(m->tree_fd);
-			m->tree_fd = -1;
-		} else {
-			rootfs_make_stub(m->target, 1);
+		if (m->kind == MOUNT_TMPFS) {
+			rootfs_make_stub(m->target, 1, m->keep_dirs);
 			unsigned long flags = MS_NOSUID | MS_NODEV | (m->readonly ? MS_RDONLY : 0);
 			if (mount("tmpfs", m->target, "tmpfs", flags, m->data) < 0)
 				fail("tmpfs mount on %s: %s", m->target, strerror(errno));
+		} else {
+			if (m->kind == MOUNT_FILE)
+				m->tree_fd = file_tree(m);
+			else if (m->subpath && m->subpath[0])
+				cut_subpath(m);
+			attach_tree(m);
+			if (m->kind == MOUNT_FILE) {
+				if (unlink(SCRATCH_FILE) < 0)
+					fail("removing %s: %s", SCRATCH_FILE, strerror(errno));
+				rmdir(MOUNT_SCRATCH);
+			}
 		}
 		rootfs_record_mount(m->target);
 	}

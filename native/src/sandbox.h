@@ -28,7 +28,7 @@
 #define STATUS_FD 4
 
 enum rootfs_kind { ROOTFS_OVERLAY, ROOTFS_DIR };
-enum mount_kind { MOUNT_BIND, MOUNT_TMPFS };
+enum mount_kind { MOUNT_BIND, MOUNT_TMPFS, MOUNT_OVERLAY, MOUNT_FILE };
 enum net_mode { NET_NONE, NET_HOST, NET_ISOLATED };
 
 struct str_list {
@@ -43,7 +43,23 @@ struct user_mount {
 	const char *target; /* container path, absolute */
 	int readonly;
 	const char *data;   /* tmpfs only: mount(2) data, e.g. "size=65536,mode=1777" */
-	int tree_fd;        /* bind only: detached clone of the source, made before pivot_root */
+	const char *subpath; /* bind, overlay: what to mount, resolved inside the tree's own root */
+	struct str_list lowers; /* overlay only: top first */
+	const char *upper;      /* overlay only, optional (then also work): a writable overlay */
+	const char *work;
+	char *content;          /* file only: bytes (decoded from hex), content_len long */
+	size_t content_len;
+	mode_t file_mode;       /* file only */
+	uid_t file_uid;
+	gid_t file_gid;
+	int keep_dirs; /* directories created for the mount point stay (Docker 20.10's BuildKit) */
+	int tree_fd; /* bind, overlay: detached mount tree, made before pivot_root */
+};
+
+/* A lock file flock(2)ed before the container starts and held until the helper exits. */
+struct lock_req {
+	const char *path;
+	int shared;
 };
 
 struct spec {
@@ -70,6 +86,9 @@ struct spec {
 	struct str_list masked;   /* paths hidden behind /dev/null or an empty read-only tmpfs */
 	struct str_list readonly_paths;
 	struct str_list keep_caps; /* capability numbers kept in the bounding set */
+	int privileged;            /* every capability, no no_new_privs, writable /sys */
+	struct lock_req *locks;    /* taken in this order (Node sorts them) */
+	size_t n_locks;
 };
 
 /* spec.c */
@@ -89,7 +108,7 @@ int write_all(int fd, const char *buf, size_t len);
 /* rootfs.c: everything that changes the container's filesystem tree and must be undone */
 void rootfs_prepare(struct spec *spec);  /* before pivot_root: overlay/bind, clone bind sources */
 void rootfs_pivot(struct spec *spec);
-void rootfs_make_stub(const char *target, int is_dir);
+void rootfs_make_stub(const char *target, int is_dir, int keep_dirs);
 void rootfs_record_mount(const char *target);
 void rootfs_attach_user_mounts(struct spec *spec);
 void rootfs_finish(struct spec *spec);   /* last step before exec: read-only root */

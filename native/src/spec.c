@@ -1,8 +1,10 @@
 /*
  * The spec Node sends on fd 3: a flat sequence of NUL-terminated strings, alternating key and
  * value ("arg\0/bin/sh\0arg\0-c\0..."). Repeated keys append to lists; "mount" starts a new entry
- * that the following "src"/"dst"/"ro"/"data" keys fill in. Unknown keys are an error so that a
- * newer Node side never silently loses a setting.
+ * that the following mount keys ("src", "dst", "ro", "data", "keepdirs", "subpath", "mlower",
+ * "mupper", "mwork", "content", "fmode", "fuid", "fgid") fill in. File contents travel as hex, so any bytes
+ * fit the NUL-terminated framing. Unknown keys are an error so that a newer Node side never
+ * silently loses a setting.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,6 +41,76 @@ static struct user_mount *current_mount(struct spec *spec, const char *key)
 	if (spec->n_mounts == 0)
 		fail("spec: \"%s\" before any \"mount\"", key);
 	return &spec->mounts[spec->n_mounts - 1];
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes in place: the bytes are never longer than their hex. */
+static size_t decode_hex(char *text)
+{
+	size_t len = strlen(text);
+	if (len % 2)
+		fail("spec: file content is not hex (odd length)");
+	for (size_t i = 0; i < len; i += 2) {
+		int hi = hex_digit(text[i]), lo = hex_digit(text[i + 1]);
+		if (hi < 0 || lo < 0)
+			fail("spec: file content is not hex");
+		text[i / 2] = (char)(hi * 16 + lo);
+	}
+	return len / 2;
+}
+
+static void add_lock(struct spec *spec, const char *path, int shared)
+{
+	spec->locks = xrealloc(spec->locks, (spec->n_locks + 1) * sizeof *spec->locks);
+	spec->locks[spec->n_locks].path = path;
+	spec->locks[spec->n_locks].shared = shared;
+	spec->n_locks++;
+}
+
+/* Keys that only make sense inside a "mount" entry; returns 0 when `key` is none of them. */
+static int set_mount_key(struct spec *spec, const char *key, char *value)
+{
+	if (!strcmp(key, "src"))
+		current_mount(spec, key)->source = value;
+	else if (!strcmp(key, "dst"))
+		current_mount(spec, key)->target = value;
+	else if (!strcmp(key, "ro"))
+		current_mount(spec, key)->readonly = parse_long(value, key) != 0;
+	else if (!strcmp(key, "data"))
+		current_mount(spec, key)->data = value;
+	else if (!strcmp(key, "keepdirs"))
+		current_mount(spec, key)->keep_dirs = parse_long(value, key) != 0;
+	else if (!strcmp(key, "subpath"))
+		current_mount(spec, key)->subpath = value;
+	else if (!strcmp(key, "mlower"))
+		list_push(&current_mount(spec, key)->lowers, value);
+	else if (!strcmp(key, "mupper"))
+		current_mount(spec, key)->upper = value;
+	else if (!strcmp(key, "mwork"))
+		current_mount(spec, key)->work = value;
+	else if (!strcmp(key, "content")) {
+		struct user_mount *m = current_mount(spec, key);
+		m->content_len = decode_hex(value);
+		m->content = value;
+	} else if (!strcmp(key, "fmode"))
+		current_mount(spec, key)->file_mode = (mode_t)parse_long(value, key);
+	else if (!strcmp(key, "fuid"))
+		current_mount(spec, key)->file_uid = (uid_t)parse_long(value, key);
+	else if (!strcmp(key, "fgid"))
+		current_mount(spec, key)->file_gid = (gid_t)parse_long(value, key);
+	else
+		return 0;
+	return 1;
 }
 
 static void set_key(struct spec *spec, const char *key, char *value)
@@ -97,6 +169,12 @@ static void set_key(struct spec *spec, const char *key, char *value)
 		list_push(&spec->readonly_paths, value);
 	else if (!strcmp(key, "cap"))
 		list_push(&spec->keep_caps, value);
+	else if (!strcmp(key, "privileged"))
+		spec->privileged = parse_long(value, key) != 0;
+	else if (!strcmp(key, "lock"))
+		add_lock(spec, value, 0);
+	else if (!strcmp(key, "lockshared"))
+		add_lock(spec, value, 1);
 	else if (!strcmp(key, "mount")) {
 		spec->mounts = xrealloc(spec->mounts, (spec->n_mounts + 1) * sizeof *spec->mounts);
 		struct user_mount *m = &spec->mounts[spec->n_mounts++];
@@ -106,17 +184,14 @@ static void set_key(struct spec *spec, const char *key, char *value)
 			m->kind = MOUNT_BIND;
 		else if (!strcmp(value, "tmpfs"))
 			m->kind = MOUNT_TMPFS;
-		else
+		else if (!strcmp(value, "overlay"))
+			m->kind = MOUNT_OVERLAY;
+		else if (!strcmp(value, "file")) {
+			m->kind = MOUNT_FILE;
+			m->file_mode = 0400;
+		} else
 			fail("spec: unknown mount kind \"%s\"", value);
-	} else if (!strcmp(key, "src"))
-		current_mount(spec, key)->source = value;
-	else if (!strcmp(key, "dst"))
-		current_mount(spec, key)->target = value;
-	else if (!strcmp(key, "ro"))
-		current_mount(spec, key)->readonly = parse_long(value, key) != 0;
-	else if (!strcmp(key, "data"))
-		current_mount(spec, key)->data = value;
-	else
+	} else if (!set_mount_key(spec, key, value))
 		fail("spec: unknown key \"%s\"", key);
 }
 
@@ -168,6 +243,17 @@ void spec_read(int fd, struct spec *spec)
 			fail("spec: mount target \"%s\" is not absolute", m->target);
 		if (m->kind == MOUNT_BIND)
 			require(m->source, "src");
+		if (m->kind == MOUNT_OVERLAY) {
+			require(m->lowers.items, "mlower");
+			if (!m->upper != !m->work)
+				fail("spec: overlay mount on %s needs both mupper and mwork, or neither", m->target);
+			if (!m->upper && m->lowers.len < 2)
+				fail("spec: read-only overlay mount on %s needs two lower dirs", m->target);
+		}
+		if (m->kind == MOUNT_FILE)
+			require(m->content, "content");
+		if (m->subpath && m->kind != MOUNT_BIND && m->kind != MOUNT_OVERLAY)
+			fail("spec: subpath is only for bind and overlay mounts");
 	}
 	/* argv/envp-style lists must exist even when empty */
 	if (!spec->env.items) {

@@ -6,8 +6,10 @@ import { BuildError } from '../source/index.ts';
 import { compileIgnore, findIgnoreFile, readIgnoreFile } from '../context/dockerignore.ts';
 import type { ContextFilter } from '../context/walk.ts';
 import { openStatCache, saveStatCache } from '../context/stat-cache.ts';
+import { lockForBuild } from '../store/lock.ts';
 import { parseBuildArgs, planBuild } from '../plan/index.ts';
 import { executePlan } from '../engine/build.ts';
+import { loadSecrets, parseAllow } from '../engine/secrets.ts';
 import { assembleImage, loadBaseImage } from '../engine/images.ts';
 import { createProgress, type ProgressMode } from '../engine/progress.ts';
 import { resolveImage } from '../image/store.ts';
@@ -18,7 +20,7 @@ import { collect, openStores } from './store.ts';
 interface BuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; network: string;
   progress: string; label: string[]; iidfile?: string; metadataFile?: string; output: string[];
-  quiet?: boolean; jobs?: string; cacheFilter: string[];
+  quiet?: boolean; jobs?: string; cacheFilter: string[]; secret: string[]; allow: string[];
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -64,6 +66,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   const quiet = flags.quiet === true;
   const progress = createProgress(quiet ? 'quiet' : (flags.progress as ProgressMode));
   for (const warning of plan.warnings) process.stderr.write(`[warning]: ${warning.message}\n`);
+  const lock = await lockForBuild(stores.layout, () => process.stderr.write('waiting for berth prune to finish...\n'));
   const statCache = contextDir ? openStatCache(path.join(stores.layout.root, 'context-cache'), contextDir) : undefined;
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(new BuildError(`build interrupted by ${signal}`));
@@ -77,6 +80,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
       statCache, defaultNetwork: network, progress,
       jobs: flags.jobs ? Number(flags.jobs) : os.availableParallelism(), signal: abort.signal,
       resolveBase: (ref, vertex) => loadBaseImage(stores.images, ref, vertex.range, parsed.source),
+      secrets: loadSecrets(flags.secret), allow: parseAllow(flags.allow),
     });
     const step = progress.start('exporting to image');
     const image = await assembleImage(stores.images, plan, result, { tags: flags.tag, labels: parseLabels(flags.label) });
@@ -91,6 +95,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     else process.stderr.write(`writing image ${image.configDigest} done${flags.tag.length ? `; naming to ${flags.tag.join(', ')}` : ''}\n`);
   } finally {
     if (statCache) saveStatCache(statCache);
+    lock.release();
     progress.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -117,5 +122,7 @@ export function register(program: Command): void {
     .option('-o, --output <spec>', 'type=image|docker|oci|local|tar[,dest=...]', collect, [])
     .option('-q, --quiet', 'print only the image ID')
     .option('--jobs <n>', 'steps to run at once (default: the number of cores)')
+    .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
+    .option('--allow <entitlement>', 'grant an entitlement (security.insecure)', collect, [])
     .action((context: string, flags: BuildFlags, command: Command) => runBuild(context, flags, command));
 }

@@ -6,10 +6,12 @@ import { registerPlan } from './plan.ts';
 import { register as registerBuild } from './build.ts';
 import { register as registerImages } from './images.ts';
 import { register as registerRun } from './run.ts';
+import { register as registerCache } from './cache.ts';
+import { register as registerRegistry } from './registry.ts';
 
 /** Each command lives in its own module and registers itself here. */
 const REGISTRARS: Array<(program: Command) => void> = [
-  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun,
+  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun, registerCache, registerRegistry,
 ];
 
 export function reportError(error: unknown): number {

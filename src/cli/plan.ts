@@ -22,11 +22,12 @@ function describeOp(op: Op): string {
 
 export function formatPlanText(plan: BuildPlan): string {
   const lines: string[] = [];
+  const byId = new Map(plan.vertices.map((v) => [v.id, v]));
   for (const stage of plan.stages) {
     const deps = stage.dependsOn.length ? ` needs ${stage.dependsOn.map((d) => `stage ${d}`).join(', ')}` : '';
     lines.push(`stage ${stage.index}${stage.name ? ` (${stage.name})` : ''}${deps}${stage.index === plan.target ? ' [target]' : ''}`);
     for (const id of stage.vertices) {
-      const v = plan.vertices.find((x) => x.id === id)!;
+      const v = byId.get(id)!;
       const inputs = v.inputs.length ? ` <- ${v.inputs.join(', ')}` : '';
       lines.push(`  ${v.id.padEnd(7)} ${describeOp(v.op)}${inputs}  (${formatLocation(v.range)})`);
     }

@@ -1,21 +1,20 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { BuildError } from '../source/index.ts';
 import type { BuildPlan, HistoryEntry, ImageConfig, Vertex } from '../plan/index.ts';
 import { hasBlob, type ContentStore } from '../content/index.ts';
-import { NO_FILTER, type ContextFilter } from '../context/walk.ts';
+import type { ContextFilter } from '../context/walk.ts';
 import type { StatCache } from '../context/stat-cache.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { runGraph } from '../solve/scheduler.ts';
 import { hashKey, stepKey } from './cache-key.ts';
 import { readCacheRecord, writeCacheRecord } from './cache-records.ts';
-import { digestSources } from './context-digest.ts';
-import { matchSources } from './copy.ts';
+import { contextCopyInput } from './copy-input.ts';
 import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
 import { pruneNoopDirs } from './prune-upper.ts';
-import { contextTree, mergedTree, type SourceTree } from './source-tree.ts';
+import { mergedTree, type SourceTree } from './source-tree.ts';
 import { executeCopyStep, executeRun, executeWorkdir, type StepEnv } from './steps.ts';
+import { runMountDigests, type RunMountEnv } from './run-mounts.ts';
 
 /** A base image as the engine needs it: layers (unpackable), config and history. */
 export interface BaseImage {
@@ -45,6 +44,10 @@ export interface BuildRequest {
   jobs: number;
   signal?: AbortSignal;
   resolveBase(ref: string, vertex: Vertex): Promise<BaseImage>;
+  /** `--secret` values by id, for RUN --mount=type=secret (never stored, never keyed). */
+  secrets?: ReadonlyMap<string, Buffer>;
+  /** Entitlements granted with `--allow` (security.insecure). */
+  allow?: readonly string[];
 }
 
 /** What a vertex leaves behind: the file system (a layer chain) and the image metadata so far. */
@@ -101,13 +104,13 @@ function base(engine: Engine, ref: string, vertex: Vertex): Promise<BaseImage> {
 async function sourceResult(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<VertexResult> {
   const op = vertex.op;
   if (op.kind !== 'source') throw new Error('not a source');
-  if (op.base.kind === 'scratch') return { key: hashKey(['scratch']), chain: [], history: [], config: vertex.config, created: EPOCH };
+  if (op.base.kind === 'scratch') return { key: hashKey(['scratch']), chain: [], history: [], config: vertex.config ?? {}, created: EPOCH };
   if (op.base.kind === 'stage') {
     const parent = inputs.get(vertex.inputs[0])!;
-    return { ...parent, config: vertex.config };
+    return { ...parent, config: vertex.config ?? parent.config };
   }
   const image = await base(engine, op.base.ref, vertex);
-  return { key: hashKey(['image', image.id]), chain: image.chain, history: [...image.history], config: vertex.config, created: image.created ?? EPOCH };
+  return { key: hashKey(['image', image.id]), chain: image.chain, history: [...image.history], config: vertex.config ?? image.config, created: image.created ?? EPOCH };
 }
 
 /** The tree a COPY reads and the digest of what it reads from there. */
@@ -116,15 +119,10 @@ async function copySource(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<st
   if (op.kind !== 'copy') throw new Error('not a copy');
   const { req } = engine;
   if (op.from.kind === 'context') {
-    if (!req.contextDir) {
-      if (op.sources.every((s) => op.heredocs.some((h) => s.startsWith('<<') && s.includes(h.name)))) {
-        return { tree: contextTree(req.layout.tmp, { excluded: () => true, mustDescend: () => false }), digest: hashKey(['no-context']) };
-      }
-      throw new BuildError('this build has no context (Dockerfile from stdin): COPY and ADD cannot read files', vertex.range, { source: req.source });
-    }
-    engine.context ??= contextTree(req.contextDir, req.contextFilter ?? NO_FILTER);
-    const matches = matchSources({ op, tree: engine.context, range: vertex.range, source: req.source });
-    return { tree: engine.context, digest: await digestSources(engine.context, matches, req.statCache) };
+    return contextCopyInput({
+      op, contextDir: req.contextDir, contextFilter: req.contextFilter, statCache: req.statCache, content: req.content,
+      tmpDir: req.layout.tmp, range: vertex.range, source: req.source, signal: req.signal,
+    });
   }
   let chain: ChainLayer[];
   let key: string;
@@ -144,6 +142,24 @@ async function copySource(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<st
   return { tree: mergedTree({ layers }, describe), digest: key };
 }
 
+/** What RUN --mount needs from the engine: `from=` roots (stages, images via base()), context, secrets. */
+function runMountEnv(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): RunMountEnv {
+  const { req } = engine;
+  return {
+    rootOf: async (from) => {
+      if (from.kind === 'stage') {
+        const result = stageResultOf(req.plan, from.stage, inputs);
+        return { chain: result.chain, key: result.key };
+      }
+      if (from.kind === 'context') throw new Error('the context is not a root file system');
+      const image = await base(engine, from.ref, vertex);
+      return { chain: image.chain, key: hashKey(['image', image.id]) };
+    },
+    contextDir: req.contextDir, contextFilter: req.contextFilter, statCache: req.statCache,
+    secrets: req.secrets ?? new Map(), allow: req.allow ?? [],
+  };
+}
+
 async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<VertexResult> {
   const { req } = engine;
   const parent = inputs.get(vertex.inputs[0])!;
@@ -151,12 +167,14 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
   const step = req.progress.start(stepLabel(vertex));
   try {
     let copyInput: { tree: SourceTree; digest: string } | undefined;
+    let mountEnv: RunMountEnv | undefined;
     const extra: string[] = [];
     if (op.kind === 'copy') {
       copyInput = await copySource(engine, vertex, inputs);
       extra.push(copyInput.digest);
     } else if (op.kind === 'run') {
-      for (const m of op.mounts) if (m.from?.kind === 'stage') extra.push(stageResultOf(req.plan, m.from.stage, inputs).key);
+      mountEnv = runMountEnv(engine, vertex, inputs);
+      extra.push(...await runMountDigests(op, mountEnv, req.source, vertex.range));
     }
     const key = stepKey(parent.key, op, extra);
     const history = [...parent.history];
@@ -170,7 +188,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       }
       history.push({ created: cached.createdAt, ...vertex.history!, ...(cached.layer ? {} : { empty_layer: true }) });
       req.progress.cached(step);
-      return { key, chain, history, config: vertex.config, created: cached.layer ? cached.createdAt : parent.created };
+      return { key, chain, history, config: vertex.config ?? parent.config, created: cached.layer ? cached.createdAt : parent.created };
     }
     const tempDir = makeTempDir(req.layout, 'step');
     try {
@@ -179,22 +197,22 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       const env: StepEnv = {
         layout: req.layout, vertex, source: req.source, tempDir, upperDir,
         lowerDirs: parent.chain.length ? lowerDirsOf(req.layout, parent.chain) : [emptyLowerDir(req.layout)],
-        contextDir: req.contextDir, defaultNetwork: req.defaultNetwork,
+        contextDir: req.contextDir, defaultNetwork: req.defaultNetwork, mounts: mountEnv,
         onOutput: (stream, chunk) => req.progress.log(step, stream, chunk), signal: req.signal,
       };
       if (op.kind === 'run') await executeRun(env, op);
-      else if (op.kind === 'copy') executeCopyStep(env, op, copyInput!.tree);
+      else if (op.kind === 'copy') await executeCopyStep(env, op, copyInput!.tree);
       else if (op.kind === 'workdir') executeWorkdir(env, op);
       if (parent.chain.length) pruneNoopDirs(upperDir, env.lowerDirs);
       const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId);
       const createdAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
       await writeCacheRecord(req.layout.cache, {
-        key, createdAt,
+        key, createdAt, chainId: layer?.chainId,
         layer: layer && { diffId: layer.diffId, blobDigest: layer.blobDigest, blobSize: layer.blobSize, mediaType: layer.mediaType },
       });
       history.push({ created: createdAt, ...vertex.history!, ...(layer ? {} : { empty_layer: true }) });
       req.progress.done(step);
-      return { key, chain: layer ? [...parent.chain, layer] : parent.chain, history, config: vertex.config, created: layer ? createdAt : parent.created };
+      return { key, chain: layer ? [...parent.chain, layer] : parent.chain, history, config: vertex.config ?? parent.config, created: layer ? createdAt : parent.created };
     } finally {
       rmSync(tempDir, { recursive: true, force: true });
     }
@@ -213,7 +231,7 @@ export async function executePlan(req: BuildRequest): Promise<VertexResult> {
       case 'source': return sourceResult(engine, vertex, inputs);
       case 'metadata': {
         const parent = inputs.get(vertex.inputs[0])!;
-        return { ...parent, history: [...parent.history, { created: parent.created, ...vertex.history! }], config: vertex.config };
+        return { ...parent, history: [...parent.history, { created: parent.created, ...vertex.history! }], config: vertex.config ?? parent.config };
       }
       default: return filesystemStep(engine, vertex, inputs);
     }

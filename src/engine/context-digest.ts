@@ -2,19 +2,25 @@ import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { cachedFileDigest, type StatCache } from '../context/stat-cache.ts';
-import type { SourceEntry, SourceTree } from './source-tree.ts';
+import type { RemoteFile, SourceEntry, SourceTree } from './source-tree.ts';
 
 /**
  * Digest of exactly what a COPY reads: for every matched source, each entry's path below it, type,
  * mode, owner, size, link target and content. Times are left out so a touched but unchanged file
- * keeps the cache.
+ * keeps the cache. A downloaded file (ADD <url>) counts by its content digest only.
  */
 export async function digestSources(
-  tree: SourceTree, matches: ReadonlyArray<{ rel: string; entry: SourceEntry }>, statCache?: StatCache,
+  tree: SourceTree, matches: ReadonlyArray<{ rel: string; entry: SourceEntry; remote?: RemoteFile; include?: string[] }>,
+  statCache?: StatCache,
 ): Promise<string> {
   const hash = createHash('sha256');
   for (const match of matches) {
     hash.update(`match ${match.rel}\0`);
+    if (match.remote) {
+      hash.update(`remote ${match.remote.digest}\0`);
+      continue;
+    }
+    if (match.include) hash.update(`include ${JSON.stringify(match.include)}\0`);
     for (const entry of tree.walk(match.entry)) {
       const s = entry.stat;
       const sub = path.posix.relative(match.entry.rel, entry.rel);

@@ -1,11 +1,29 @@
 import { readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { globMatch } from '../context/glob.ts';
+import { compileIgnore, type IgnoreMatcher } from '../context/dockerignore.ts';
 import { BuildError, type SourceRange } from '../source/index.ts';
 import type { CopyOp } from '../plan/index.ts';
 import { lookup, resolveInRoot, type MergedView } from '../fsview/merged.ts';
-import { ensureDir, finishDir, writeEntry, type Owner } from '../fsview/upper.ts';
-import { expandSource, type SourceEntry, type SourceTree } from './source-tree.ts';
+import { dirSlot, ensureDir, finishDir, setMeta, writeNonDir, type EntryMeta, type Owner } from '../fsview/upper.ts';
+import { fsExtra } from '../sys/fsx.ts';
+import { extractArchive, isArchive } from './add.ts';
+import type { ChmodFn } from './chmod.ts';
+import { excludeMatcher, matchName, mayMatchBelow, type Match } from './copy-match.ts';
+import type { SourceChild, SourceTree } from './source-tree.ts';
 
+export { parseChmod } from './chmod.ts';
+export { matchSources, type Match } from './copy-match.ts';
+
+/**
+ * COPY and ADD into a step's upper dir with BuildKit's rules (its file op over fsutil's copier):
+ * the destination's parents are made like `mkdir -p` (0755, the --chown owner); a file goes into
+ * an existing directory, else becomes the destination; a directory's contents are merged into the
+ * destination, existing subdirectories taking the source's metadata; a file never replaces a
+ * directory nor a directory a file; hardlinks within one source stay hardlinks; files from the
+ * context belong to root unless --chown, files from a stage or image keep their owners. ADD
+ * extracts local archives (and, with --unpack, downloaded ones) instead of copying them.
+ */
 export interface CopyContext {
   op: CopyOp;
   tree: SourceTree;
@@ -13,125 +31,200 @@ export interface CopyContext {
   view: MergedView;
   owner?: Owner;
   /** Turns a source mode into the destination mode (for --chmod); identity without it. */
-  chmod?: (mode: number, isDir: boolean) => number;
+  chmod?: ChmodFn;
   range: SourceRange;
   source: string;
 }
 
-/** A matched source: the word it came from and what it resolved to. */
-interface Match { word: string; rel: string; entry: SourceEntry }
+/** State of one copy of one source (BuildKit makes a new copier per source). */
+interface Copier {
+  ctx: CopyContext;
+  view: MergedView;
+  keepOwners: boolean;
+  include?: IgnoreMatcher;
+  includePatterns?: string[];
+  exclude?: IgnoreMatcher;
+  /** Source inode -> destination path of its first copy. */
+  inodes: Map<string, string>;
+  /** Directories waiting to be made until something below them is copied (--parents, exceptions). */
+  pending: Array<{ src: SourceChild; target: string; made: boolean }>;
+  /** Directories whose times are set once their contents are in. */
+  dirTimes: Array<{ rel: string; stat: Stats }>;
+}
 
 function fail(ctx: CopyContext, message: string): never {
   throw new BuildError(message, ctx.range, { source: ctx.source });
 }
 
-/** Every source word to its matches; a word that matches nothing is an error, as in BuildKit. */
-export function matchSources(ctx: Pick<CopyContext, 'op' | 'tree' | 'range' | 'source'>): Match[] {
-  const matches: Match[] = [];
-  for (const word of ctx.op.sources) {
-    if (ctx.op.heredocs.some((h) => word.replace(/^<<-?["']?|["']?$/g, '') === h.name && word.startsWith('<<'))) continue;
-    const rels = expandSource(ctx.tree, word);
-    const found = rels.flatMap((rel) => {
-      const entry = ctx.tree.resolve(rel);
-      return entry ? [{ word, rel, entry }] : [];
-    });
-    if (found.length === 0) {
-      const where = ctx.op.from.kind === 'context' ? 'the build context (or excluded by .dockerignore)' : ctx.tree.describe;
-      throw new BuildError(`failed to compute cache key: "/${word.replace(/^\/+/, '')}": not found in ${where}`, ctx.range, { source: ctx.source });
-    }
-    matches.push(...found);
-  }
-  return matches;
+function metaFor(c: Copier, stat: Stats, modeOverride?: number): EntryMeta {
+  const owner = c.ctx.owner ?? (c.keepOwners ? { uid: stat.uid, gid: stat.gid } : { uid: 0, gid: 0 });
+  const mode = modeOverride ?? stat.mode & 0o7777;
+  return { uid: owner.uid, gid: owner.gid, mode: c.ctx.chmod ? c.ctx.chmod(mode, stat.isDirectory()) : mode };
 }
 
-function metaFor(ctx: CopyContext, stat: Stats): { uid: number; gid: number; mode: number } {
-  const mode = stat.mode & 0o7777;
+/** Extended attributes travel with the file (overlay's own are the snapshotter's business). */
+function copyXattrs(from: string, to: string): void {
+  const sys = fsExtra();
+  let names: string[];
+  try {
+    names = sys.llistxattr(from);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith('trusted.overlay.')) continue;
+    try {
+      const value = sys.lgetxattr(from, name);
+      if (value !== null) sys.lsetxattr(to, name, value);
+    } catch {
+      // As BuildKit: an attribute the destination cannot hold is not an error.
+    }
+  }
+}
+
+function makePendingParents(c: Copier): void {
+  for (const dir of c.pending) {
+    if (dir.made) continue;
+    const { hostPath, created } = dirSlot(c.view, dir.target, false);
+    if (created) {
+      setMeta(hostPath, metaFor(c, dir.src.stat), undefined, false);
+      copyXattrs(dir.src.hostPath, hostPath);
+      c.dirTimes.push({ rel: dir.target, stat: dir.src.stat });
+    }
+    dir.made = true;
+  }
+}
+
+function writeFileLike(c: Copier, src: SourceChild, target: string, modeOverride?: number, times?: Pick<Stats, 'atime' | 'mtime'>): void {
+  const stat = src.stat;
+  let hardlinkTo: string | undefined;
+  if (stat.isFile() && stat.nlink > 1) {
+    const key = `${stat.dev}:${stat.ino}`;
+    hardlinkTo = c.inodes.get(key);
+    if (hardlinkTo === undefined) c.inodes.set(key, target);
+  }
+  const linkTarget = stat.isSymbolicLink() ? readlinkSync(src.hostPath) : undefined;
+  const meta = metaFor(c, stat, modeOverride);
+  writeNonDir(c.view, target, { hostPath: src.hostPath, stat, linkTarget }, meta, { hardlinkTo, times });
+  if (hardlinkTo === undefined && !stat.isSymbolicLink()) copyXattrs(src.hostPath, path.join(c.view.layers[0], target));
+}
+
+/** fsutil's copier: `comps` is the path below the copied source, '' for the source itself. */
+function copyNode(c: Copier, src: SourceChild, comps: string, target: string, overwriteMeta: boolean): void {
+  let included = !src.pending;
+  if (comps !== '') {
+    if (c.include && !c.include.matches(comps)) included = false;
+    if (c.exclude?.matches(comps)) {
+      // An exclusion with exceptions below may still let parts of a directory through.
+      if (!src.stat.isDirectory() || !c.exclude.mayContainIncluded(comps)) return;
+      included = false;
+    }
+  }
+  if (!src.stat.isDirectory()) {
+    if (!included) return;
+    makePendingParents(c);
+    writeFileLike(c, src, target);
+    return;
+  }
+  if (!included) {
+    if (c.includePatterns && !c.includePatterns.some((p) => mayMatchBelow(p, comps, globMatch))) return;
+    const mark = c.pending.length;
+    c.pending.push({ src, target, made: false });
+    for (const child of c.ctx.tree.children(src)) copyNode(c, child, comps ? `${comps}/${path.posix.basename(child.rel)}` : path.posix.basename(child.rel), `${target}/${path.posix.basename(child.rel)}`, true);
+    c.pending.length = mark;
+    return;
+  }
+  makePendingParents(c);
+  const { hostPath, created } = dirSlot(c.view, target, false);
+  for (const child of c.ctx.tree.children(src)) {
+    const name = path.posix.basename(child.rel);
+    copyNode(c, child, comps ? `${comps}/${name}` : name, target ? `${target}/${name}` : name, true);
+  }
+  // A directory made here, or one merged into below the top, takes the source's metadata.
+  if (created || overwriteMeta) {
+    setMeta(hostPath, metaFor(c, src.stat), undefined, false);
+    copyXattrs(src.hostPath, hostPath);
+    c.dirTimes.push({ rel: target, stat: src.stat });
+  }
+}
+
+function newCopier(ctx: CopyContext, view: MergedView, match: Match, exclude: IgnoreMatcher | undefined): Copier {
   return {
-    uid: ctx.owner?.uid ?? 0,
-    gid: ctx.owner?.gid ?? 0,
-    mode: ctx.chmod ? ctx.chmod(mode, stat.isDirectory()) : mode,
+    ctx, view, exclude,
+    keepOwners: ctx.op.from.kind !== 'context',
+    include: match.include ? compileIgnore(match.include) : undefined,
+    includePatterns: match.include,
+    inodes: new Map(), pending: [], dirTimes: [],
   };
 }
 
-function copyTree(ctx: CopyContext, match: Match, targetRel: string): void {
-  const entries = ctx.tree.walk(match.entry);
-  const dirs: Array<{ rel: string; stat: Stats }> = [];
-  // The destination directory itself is made like `mkdir -p` (0755, the --chown owner), never
-  // given the source directory's mode: BuildKit copies a directory's contents, not the directory.
-  ensureDir(ctx.view, targetRel, ctx.owner ?? { uid: 0, gid: 0 });
-  for (const entry of entries) {
-    const sub = path.posix.relative(match.entry.rel, entry.rel);
-    if (sub === '') continue;
-    const rel = targetRel ? `${targetRel}/${sub}` : sub;
-    const linkTarget = entry.stat.isSymbolicLink() ? readlinkSync(entry.hostPath) : undefined;
-    writeEntry(ctx.view, rel, { hostPath: entry.hostPath, stat: entry.stat, linkTarget }, metaFor(ctx, entry.stat));
-    if (entry.stat.isDirectory()) dirs.push({ rel, stat: entry.stat });
+interface Destination {
+  /** The destination as written, cleaned, root-relative ('' for `/`). */
+  clean: string;
+  trailingSlash: boolean;
+}
+
+/** `mkdir -p` of the destination's parent as BuildKit's Copy does first (with the --chown owner). */
+function ensureDestParent(ctx: CopyContext, view: MergedView, dest: Destination): void {
+  const parent = dest.trailingSlash ? dest.clean : path.posix.dirname(dest.clean);
+  if (parent === '.' || parent === '') return;
+  ensureDir(view, resolveInRoot(view, parent, true), ctx.owner ?? { uid: 0, gid: 0 });
+}
+
+/** Where one source goes: into an existing directory (by its name) or to the destination itself. */
+function targetFor(ctx: CopyContext, view: MergedView, dest: Destination, name: string, srcIsDir: boolean, dirContents: boolean): string {
+  ensureDestParent(ctx, view, dest);
+  let destRel = resolveInRoot(view, dest.clean, true);
+  const existing = destRel === '' ? lookup(view, '') : lookup(view, destRel);
+  if ((!dirContents && srcIsDir && existing) || (!srcIsDir && existing?.stat.isDirectory())) {
+    destRel = destRel ? `${destRel}/${name}` : name;
   }
-  for (const dir of dirs.reverse()) finishDir(ctx.view, dir.rel, dir.stat);
+  const made = dirContents && srcIsDir && !existing ? destRel : path.posix.dirname(destRel);
+  if (made !== '.' && made !== '') ensureDir(view, made, ctx.owner ?? { uid: 0, gid: 0 });
+  return destRel;
+}
+
+async function copyMatch(ctx: CopyContext, view: MergedView, dest: Destination, match: Match, exclude: IgnoreMatcher | undefined): Promise<void> {
+  const { op } = ctx;
+  const heredoc = op.heredocs.some((h) => h.name === match.word && h.name === match.rel);
+  const unpack = match.remote ? op.unpack === true : op.add && op.unpack !== false && !match.include && !heredoc;
+  if (unpack && match.entry.stat.isFile() && (await isArchive(match.entry.hostPath))) {
+    ensureDestParent(ctx, view, dest);
+    const destRel = resolveInRoot(view, dest.clean, true);
+    ensureDir(view, destRel, ctx.owner ?? { uid: 0, gid: 0 });
+    await extractArchive(view, match.entry.hostPath, destRel);
+    return;
+  }
+  const c = newCopier(ctx, view, match, exclude);
+  if (match.remote) {
+    // A download is one file: mode 0600 (before --chmod), time from Last-Modified.
+    const target = targetFor(ctx, view, dest, match.remote.name, false, false);
+    const times = match.remote.mtime ? { atime: match.remote.mtime, mtime: match.remote.mtime } : undefined;
+    writeFileLike(c, match.entry, target, 0o600, times);
+    return;
+  }
+  const srcIsDir = match.entry.stat.isDirectory();
+  const target = targetFor(ctx, view, dest, matchName(match), srcIsDir, true);
+  copyNode(c, match.entry, '', target, false);
+  for (const { rel, stat } of c.dirTimes.reverse()) finishDir(view, rel, stat);
 }
 
 /** Runs one COPY/ADD of files into the step's upper dir with Docker's destination rules. */
-export function executeCopy(ctx: CopyContext, matches: Match[]): void {
+export async function executeCopy(ctx: CopyContext, matches: Match[]): Promise<void> {
   const { op } = ctx;
-  const count = matches.length + op.heredocs.length;
-  const destWord = op.dest;
-  const destClean = path.posix.normalize(destWord).replace(/^\/+/, '').replace(/\/+$/, '');
-  const destRel = destClean === '.' ? '' : resolveInRoot(ctx.view, destClean, true);
-  const existing = destRel === '' ? undefined : lookup(ctx.view, destRel);
-  const destIsDir = destWord.endsWith('/') || destRel === '' || existing?.stat.isDirectory() === true;
-  if (count > 1 && !destWord.endsWith('/')) {
-    fail(ctx, `When using ${op.add ? 'ADD' : 'COPY'} with more than one source file, the destination must be a directory and end with a /`);
-  }
-  const parentOwner = ctx.owner ?? { uid: 0, gid: 0 };
-  for (const match of matches) {
-    if (match.entry.stat.isDirectory()) {
-      copyTree(ctx, match, destRel);
-      continue;
-    }
-    const target = destIsDir ? (destRel ? `${destRel}/${path.posix.basename(match.rel)}` : path.posix.basename(match.rel)) : destRel;
-    const parent = path.posix.dirname(target);
-    ensureDir(ctx.view, parent === '.' ? '' : parent, parentOwner);
-    const linkTarget = match.entry.stat.isSymbolicLink() ? readlinkSync(match.entry.hostPath) : undefined;
-    writeEntry(ctx.view, target, { hostPath: match.entry.hostPath, stat: match.entry.stat, linkTarget }, metaFor(ctx, match.entry.stat));
-  }
-}
-
-/** `--chmod=755` (octal) or a symbolic mode such as `u+x,g-w` or `a=rX`. */
-export function parseChmod(spec: string, range: SourceRange, source: string): (mode: number, isDir: boolean) => number {
-  if (/^[0-7]{1,4}$/.test(spec)) {
-    const value = parseInt(spec, 8);
-    return () => value;
-  }
-  const clauses = spec.split(',');
-  const parsed = clauses.map((clause) => {
-    const m = /^([ugoa]*)([-+=])([rwxXst]*)$/.exec(clause);
-    if (!m) throw new BuildError(`invalid chmod parameter "${spec}": use an octal mode or a symbolic one like u+x`, range, { source });
-    return { who: m[1] || 'a', op: m[2], perms: m[3] };
-  });
-  return (mode, isDir) => {
-    let result = mode & 0o7777;
-    for (const { who, op, perms } of parsed) {
-      let bits = 0;
-      const any = (w: string): boolean => who.includes(w) || who.includes('a');
-      const anyExec = isDir || (mode & 0o111) !== 0;
-      for (const p of perms) {
-        const r = p === 'r' ? 4 : p === 'w' ? 2 : p === 'x' || (p === 'X' && anyExec) ? 1 : 0;
-        if (r) {
-          if (any('u')) bits |= r << 6;
-          if (any('g')) bits |= r << 3;
-          if (any('o')) bits |= r;
-        }
-        if (p === 's') {
-          if (any('u')) bits |= 0o4000;
-          if (any('g')) bits |= 0o2000;
-        }
-        if (p === 't') bits |= 0o1000;
-      }
-      const mask = (any('u') ? 0o4700 : 0) | (any('g') ? 0o2070 : 0) | (any('o') ? 0o1007 : 0);
-      if (op === '+') result |= bits;
-      else if (op === '-') result &= ~bits;
-      else result = (result & ~mask) | bits;
-    }
-    return result;
+  // --link copies into an empty tree: the destination's symlinks and directories are not looked at.
+  const view: MergedView = op.link ? { layers: [ctx.view.layers[0]] } : ctx.view;
+  const dest: Destination = {
+    clean: path.posix.normalize(op.dest).replace(/^\/+/, '').replace(/\/+$/, '').replace(/^\.$/, ''),
+    trailingSlash: op.dest.endsWith('/'),
   };
+  const exclude = excludeMatcher(ctx);
+  try {
+    for (const match of matches) await copyMatch(ctx, view, dest, match, exclude);
+  } catch (error) {
+    if (error instanceof BuildError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ECOPYCONFLICT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EARCHIVE') fail(ctx, (error as Error).message);
+    throw error;
+  }
 }

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { globMatch, hasGlobMeta } from '../context/glob.ts';
 import { walkContext, type ContextFilter } from '../context/walk.ts';
@@ -12,78 +12,142 @@ export interface SourceEntry {
   stat: Stats;
 }
 
+/** A child of a directory; `pending` when .dockerignore excludes it but exceptions may match below. */
+export interface SourceChild extends SourceEntry {
+  pending?: boolean;
+}
+
+/** A file ADD downloaded (it lives in the content store), by the URL it was named with. */
+export interface RemoteFile {
+  url: string;
+  /** sha256 digest of the content: the cache key of the download. */
+  digest: string;
+  /** File name at the destination: the URL path's last element. */
+  name: string;
+  /** From Last-Modified, when the server sent one. */
+  mtime?: Date;
+  entry: SourceEntry;
+}
+
 /**
  * Where COPY reads from: the build context (a host directory seen through .dockerignore) or
  * another stage or image (an overlay stack read without mounting).
  */
 export interface SourceTree {
   describe: string;
-  /** The entry at `rel`, top-level symlinks followed inside the tree's root. */
+  /** The entry at `rel`, every symlink on the way followed inside the tree's root. */
   resolve(rel: string): SourceEntry | undefined;
   /** Names directly in directory `rel` (visible ones only). */
   names(rel: string): string[];
+  /** The entries directly in directory `entry`, sorted bytewise, symlinks not followed. */
+  children(entry: SourceEntry): SourceChild[];
   /** `rel` and everything below it, parents first, sorted. */
   walk(entry: SourceEntry): SourceEntry[];
+  /** Files ADD fetched from URLs for this step, by URL. */
+  remote?: ReadonlyMap<string, RemoteFile>;
 }
 
+const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+function lstatOrUndefined(file: string): Stats | undefined {
+  try {
+    return lstatSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The build context. Paths resolve inside the context only (a symlink to `/etc` means the
+ * context's `etc`), and what .dockerignore excludes does not exist, as in the context Docker sends.
+ */
 export function contextTree(root: string, filter: ContextFilter): SourceTree {
-  const safeLstat = (rel: string): Stats | undefined => {
+  const view: MergedView = { layers: [root] };
+  const visible = (rel: string, stat: Stats): boolean => rel === '' || !filter.excluded(rel) || (stat.isDirectory() && filter.mustDescend(rel));
+  const children = (entry: SourceEntry): SourceChild[] => {
+    let names: string[];
     try {
-      return lstatSync(path.join(root, rel));
+      names = readdirSync(path.join(root, entry.rel));
     } catch {
-      return undefined;
+      return [];
     }
+    const out: SourceChild[] = [];
+    for (const name of names.sort(byBytes)) {
+      const rel = entry.rel ? `${entry.rel}/${name}` : name;
+      const hostPath = path.join(root, rel);
+      const stat = lstatOrUndefined(hostPath);
+      if (!stat) continue;
+      if (!filter.excluded(rel)) out.push({ rel, hostPath, stat });
+      else if (stat.isDirectory() && filter.mustDescend(rel)) out.push({ rel, hostPath, stat, pending: true });
+    }
+    return out;
   };
   return {
     describe: 'build context',
     resolve(rel) {
-      // Follow a symlink named directly as a source, but never out of the context.
-      let current = rel;
-      for (let hops = 0; hops < 40; hops++) {
-        if (current !== '' && filter.excluded(current)) return undefined;
-        const stat = safeLstat(current);
-        if (!stat) return undefined;
-        if (!stat.isSymbolicLink()) return { rel: current, hostPath: path.join(root, current), stat };
-        const target = readlinkSync(path.join(root, current));
-        current = path.posix.normalize(path.posix.join('/', target.startsWith('/') ? '' : path.posix.dirname(current), target)).slice(1);
+      let resolved: string;
+      try {
+        resolved = resolveInRoot(view, rel, true);
+      } catch {
+        return undefined;
       }
-      return undefined;
+      // Every directory on the way must be in the context too.
+      const parts = resolved.split('/').filter(Boolean);
+      for (let i = 1; i <= parts.length; i++) {
+        const sub = parts.slice(0, i).join('/');
+        const stat = lstatOrUndefined(path.join(root, sub));
+        if (!stat || !visible(sub, stat)) return undefined;
+      }
+      const hostPath = path.join(root, resolved);
+      const stat = lstatOrUndefined(hostPath);
+      return stat ? { rel: resolved, hostPath, stat } : undefined;
     },
     names(rel) {
-      try {
-        return readdirSync(path.join(root, rel)).filter((n) => !filter.excluded(rel ? `${rel}/${n}` : n) || filter.mustDescend(rel ? `${rel}/${n}` : n)).sort();
-      } catch {
-        return [];
-      }
+      const entry = this.resolve(rel);
+      return entry?.stat.isDirectory() ? children(entry).map((c) => path.posix.basename(c.rel)) : [];
     },
+    children,
     walk(entry) {
       return walkContext(root, filter, entry.rel).map((e) => ({ rel: e.rel, stat: e.stat, hostPath: path.join(root, e.rel) }));
     },
   };
 }
 
+/** Another stage's or an image's root file system, read through its layers. */
 export function mergedTree(view: MergedView, describe: string): SourceTree {
-  const walkFrom = (rel: string, out: SourceEntry[]): void => {
-    const entry = lookup(view, rel);
-    if (!entry) return;
-    out.push({ rel, hostPath: entry.hostPath, stat: entry.stat });
-    if (!entry.stat.isDirectory()) return;
-    for (const [name] of readMergedDir(view, rel, entry)) walkFrom(rel ? `${rel}/${name}` : name, out);
+  const children = (entry: SourceEntry): SourceChild[] => {
+    const dir = lookup(view, entry.rel);
+    if (!dir?.stat.isDirectory()) return [];
+    const out: SourceChild[] = [];
+    for (const [name, child] of readMergedDir(view, entry.rel, dir)) {
+      out.push({ rel: entry.rel ? `${entry.rel}/${name}` : name, hostPath: child.hostPath, stat: child.stat });
+    }
+    return out.sort((a, b) => byBytes(a.rel, b.rel));
+  };
+  const walkFrom = (entry: SourceEntry, out: SourceEntry[]): void => {
+    out.push(entry);
+    if (entry.stat.isDirectory()) for (const child of children(entry)) walkFrom(child, out);
   };
   return {
     describe,
     resolve(rel) {
-      const resolved = resolveInRoot(view, rel, true);
+      let resolved: string;
+      try {
+        resolved = resolveInRoot(view, rel, true);
+      } catch {
+        return undefined;
+      }
       const entry = lookup(view, resolved);
       return entry ? { rel: resolved, hostPath: entry.hostPath, stat: entry.stat } : undefined;
     },
     names(rel) {
-      const entry = lookup(view, resolveInRoot(view, rel, true));
-      return entry?.stat.isDirectory() ? [...readMergedDir(view, rel, entry).keys()] : [];
+      const entry = this.resolve(rel);
+      return entry?.stat.isDirectory() ? children(entry).map((c) => path.posix.basename(c.rel)) : [];
     },
+    children,
     walk(entry) {
       const out: SourceEntry[] = [];
-      walkFrom(entry.rel, out);
+      walkFrom(entry, out);
       return out;
     },
   };
@@ -94,21 +158,39 @@ export function cleanSourcePath(word: string): string {
   return path.posix.normalize(path.posix.join('/', word)).slice(1).replace(/\/$/, '');
 }
 
-/** Expands a source word with Go filepath.Match wildcards, one path segment at a time. */
+/** A wildcard source that names a missing directory before its first wildcard. */
+export class WildcardBaseError extends Error {}
+
+/**
+ * Expands a source word with Go filepath.Match wildcards the way BuildKit does: the part before
+ * the first segment with a wildcard is resolved (symlinks followed); below it, entries are
+ * walked without following symlinks and matched on their whole relative path, and a matching
+ * directory is taken whole (not searched further). Matches come back sorted; none is not an error.
+ */
 export function expandSource(tree: SourceTree, word: string): string[] {
   const clean = cleanSourcePath(word);
-  if (!hasGlobMeta(clean)) return [clean];
-  let candidates = [''];
-  for (const segment of clean.split('/')) {
-    const next: string[] = [];
-    for (const dir of candidates) {
-      if (!hasGlobMeta(segment)) {
-        next.push(dir ? `${dir}/${segment}` : segment);
-        continue;
+  const segments = clean.split('/').filter(Boolean);
+  const first = segments.findIndex((s) => hasGlobMeta(s));
+  if (first < 0) return [clean];
+  const prefix = segments.slice(0, first).join('/');
+  const pattern = segments.slice(first).join('/');
+  const depth = segments.length - first;
+  const base = tree.resolve(prefix);
+  if (!base) throw new WildcardBaseError(`/${prefix}: no such file or directory`);
+  const out: string[] = [];
+  const visit = (dir: SourceEntry, relDepth: number): void => {
+    for (const child of tree.children(dir)) {
+      const sub = path.posix.relative(base.rel, child.rel);
+      let matched = false;
+      try {
+        matched = globMatch(pattern, sub);
+      } catch {
+        matched = false;
       }
-      for (const name of tree.names(dir)) if (globMatch(segment, name)) next.push(dir ? `${dir}/${name}` : name);
+      if (matched) out.push(child.rel);
+      else if (child.stat.isDirectory() && relDepth + 1 < depth) visit(child, relDepth + 1);
     }
-    candidates = next;
-  }
-  return candidates.filter((rel) => tree.resolve(rel) !== undefined);
+  };
+  if (base.stat.isDirectory()) visit(base, 0);
+  return out;
 }

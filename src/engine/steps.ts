@@ -1,6 +1,5 @@
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { BuildError } from '../source/index.ts';
 import type { CopyOp, RunOp, Vertex, WorkdirOp } from '../plan/index.ts';
 import { HEREDOC_EXEC_DIR } from '../plan/index.ts';
@@ -9,6 +8,7 @@ import type { MergedView } from '../fsview/merged.ts';
 import { ensureDir } from '../fsview/upper.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { executeCopy, matchSources, parseChmod } from './copy.ts';
+import { NO_RUN_MOUNT_ENV, prepareRunMounts, type RunMountEnv } from './run-mounts.ts';
 import { readUserDb } from './rootfs-users.ts';
 import type { SourceTree } from './source-tree.ts';
 import { resolveChown, resolveExecUser, UserLookupError } from './users.ts';
@@ -24,6 +24,8 @@ export interface StepEnv {
   lowerDirs: string[];
   contextDir?: string;
   defaultNetwork: 'none' | 'host';
+  /** How RUN mounts reach other stages, images, the context filter, secrets and entitlements. */
+  mounts?: RunMountEnv;
   onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void;
   signal?: AbortSignal;
 }
@@ -45,37 +47,6 @@ function userError<T>(env: StepEnv, run: () => T): T {
   }
 }
 
-function cacheMountDir(env: StepEnv, id: string): string {
-  const dir = path.join(env.layout.cacheMounts, createHash('sha256').update(id).digest('hex').slice(0, 32));
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-function runMounts(env: StepEnv, op: RunOp): MountSpec[] {
-  const mounts: MountSpec[] = [];
-  for (const m of op.mounts) {
-    switch (m.type) {
-      case 'tmpfs':
-        mounts.push({ kind: 'tmpfs', target: m.target, size: m.size });
-        break;
-      case 'cache':
-        mounts.push({ kind: 'bind', source: cacheMountDir(env, m.id ?? m.target), target: m.target, readonly: m.readonly });
-        break;
-      case 'bind': {
-        if (m.from && m.from.kind !== 'context') fail(env, 'RUN --mount=type=bind,from=<stage or image> is not supported yet');
-        if (!env.contextDir) fail(env, 'RUN --mount=type=bind needs a build context');
-        const src = path.join(env.contextDir, path.posix.normalize(path.posix.join('/', m.source ?? '.')));
-        mounts.push({ kind: 'bind', source: src, target: m.target, readonly: true });
-        break;
-      }
-      case 'secret':
-      case 'ssh':
-        fail(env, `RUN --mount=type=${m.type} is not supported yet`);
-    }
-  }
-  return mounts;
-}
-
 /** RUN: the command in a container over the parent's layers; its changes land in the upper dir. */
 export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
   const workDir = path.join(env.tempDir, 'work');
@@ -87,24 +58,38 @@ export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
   ensureDir(view, cwd.replace(/^\/+/, ''), { uid: 0, gid: 0 }, { onlyIfMissing: true });
   const processEnv = [...op.env];
   if (!processEnv.some((e) => e.startsWith('HOME='))) processEnv.push(`HOME=${user.home || '/'}`);
-  const mounts = runMounts(env, op);
+  const prepared = await prepareRunMounts({
+    layout: env.layout, tempDir: env.tempDir, source: env.source, range: env.vertex.range, env: env.mounts ?? NO_RUN_MOUNT_ENV,
+  }, op);
+  const mounts: MountSpec[] = prepared.mounts;
   if (op.argv[0]?.startsWith(`${HEREDOC_EXEC_DIR}/`)) {
     const pipes = path.join(env.tempDir, 'pipes');
     mkdirSync(pipes, { recursive: true });
     for (const doc of op.heredocs) writeFileSync(path.join(pipes, doc.name.replaceAll('/', '_')), doc.content, { mode: 0o755 });
     mounts.push({ kind: 'bind', source: pipes, target: HEREDOC_EXEC_DIR, readonly: true });
   }
+  // A secret given as an environment variable replaces one of the same name.
+  for (const entry of prepared.env) {
+    const name = entry.slice(0, entry.indexOf('=') + 1);
+    const at = processEnv.findIndex((e) => e.startsWith(name));
+    if (at >= 0) processEnv.splice(at, 1);
+    processEnv.push(entry);
+  }
   const network = op.network === 'default' ? env.defaultNetwork : op.network;
-  if (op.security === 'insecure') fail(env, 'RUN --security=insecure is not allowed (berth has no --allow security.insecure yet)');
-  const result = await runContainer({
-    rootfs: { kind: 'overlay', lowerDirs: env.lowerDirs, upperDir: env.upperDir, workDir },
-    args: op.argv, env: processEnv, cwd, uid: user.uid, gid: user.gid, groups: user.groups,
-    hostname: 'buildkitsandbox', network, mounts,
-  }, {
-    onStdout: (chunk) => env.onOutput('stdout', chunk),
-    onStderr: (chunk) => env.onOutput('stderr', chunk),
-    signal: env.signal,
-  });
+  let result;
+  try {
+    result = await runContainer({
+      rootfs: { kind: 'overlay', lowerDirs: env.lowerDirs, upperDir: env.upperDir, workDir },
+      args: op.argv, env: processEnv, cwd, uid: user.uid, gid: user.gid, groups: user.groups,
+      hostname: 'buildkitsandbox', network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
+    }, {
+      onStdout: (chunk) => env.onOutput('stdout', chunk),
+      onStderr: (chunk) => env.onOutput('stderr', chunk),
+      signal: env.signal,
+    });
+  } finally {
+    prepared.release();
+  }
   rmSync(workDir, { recursive: true, force: true });
   if (result.exitCode !== 0) {
     const shown = JSON.stringify(op.argv.join(' '));
@@ -113,7 +98,7 @@ export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
 }
 
 /** COPY/ADD: files from the context, a stage or an image into the upper dir. */
-export function executeCopyStep(env: StepEnv, op: CopyOp, tree: SourceTree): void {
+export async function executeCopyStep(env: StepEnv, op: CopyOp, tree: SourceTree): Promise<void> {
   const view = stepView(env);
   const owner = op.chown ? userError(env, () => {
     const db = readUserDb(view);
@@ -131,7 +116,7 @@ export function executeCopyStep(env: StepEnv, op: CopyOp, tree: SourceTree): voi
       matches.push({ word: doc.name, rel: doc.name, entry: { rel: doc.name, hostPath: file, stat: statSync(file) } });
     }
   }
-  executeCopy(ctx, matches);
+  await executeCopy(ctx, matches);
 }
 
 /** WORKDIR: `mkdir -p` owned by the current USER for the parts that do not exist yet. */

@@ -2,6 +2,7 @@ export { runContainer, sandboxPath, ContainerSetupError, type ContainerIO, type 
 export {
   type ContainerSpec,
   type MountSpec,
+  type LockSpec,
   type RootfsSpec,
   DEFAULT_CAPABILITIES,
   MASKED_PATHS,

@@ -12,9 +12,31 @@ export type RootfsSpec =
   | { kind: 'overlay'; lowerDirs: string[]; upperDir: string; workDir: string }
   | { kind: 'dir'; path: string; readonly?: boolean };
 
-export type MountSpec =
-  | { kind: 'bind'; source: string; target: string; readonly: boolean }
-  | { kind: 'tmpfs'; target: string; size?: number };
+/**
+ * Mounts inside the container. `subpath` (bind, overlay) picks what to mount from the tree, resolved
+ * by the helper as if the tree's root were `/`, so symlinks in a context or stage never lead out.
+ * An overlay without `upperDir` is read-only and needs two lower dirs (the kernel's rule); with
+ * `upperDir`/`workDir` its writes land there and the caller throws them away. A `file` mount is a
+ * file of the given bytes that exists only in the container's mount namespace (secrets).
+ * Mount points the runtime has to create are removed again afterwards, except directories of a
+ * mount with `keepStubDirs` (an empty file stub always goes).
+ */
+interface MountPoint {
+  target: string;
+  keepStubDirs?: boolean;
+}
+
+export type MountSpec = MountPoint & (
+  | { kind: 'bind'; source: string; readonly: boolean; subpath?: string }
+  | { kind: 'overlay'; lowerDirs: string[]; readonly: boolean; upperDir?: string; workDir?: string; subpath?: string }
+  | { kind: 'tmpfs'; size?: number }
+  | { kind: 'file'; content: Buffer; mode: number; uid: number; gid: number });
+
+/** A lock file the helper flock(2)s before the container starts and holds until it is gone. */
+export interface LockSpec {
+  path: string;
+  shared: boolean;
+}
 
 export interface ContainerSpec {
   rootfs: RootfsSpec;
@@ -31,6 +53,10 @@ export interface ContainerSpec {
   hosts?: string;
   resolvConf?: string;
   stdin?: 'null' | 'inherit';
+  /** Every capability, no masked or read-only kernel paths, writable /sys (RUN --security=insecure). */
+  privileged?: boolean;
+  /** Taken in order; give them sorted and without duplicates so that two runs never deadlock. */
+  locks?: LockSpec[];
 }
 
 /**
@@ -134,6 +160,46 @@ export function validateSpec(spec: ContainerSpec): void {
   }
   for (const mount of spec.mounts ?? []) {
     if (!mount.target.startsWith('/')) throw new Error(`container spec: mount target ${mount.target} is not absolute`);
+    if (mount.kind === 'overlay') {
+      if (!mount.upperDir !== !mount.workDir) throw new Error(`container spec: overlay mount on ${mount.target} needs both upperDir and workDir, or neither`);
+      if (!mount.upperDir && mount.lowerDirs.length < 2) throw new Error(`container spec: read-only overlay mount on ${mount.target} needs two lower dirs`);
+      if (mount.lowerDirs.length === 0) throw new Error(`container spec: overlay mount on ${mount.target} has no lower dir`);
+      if (mount.upperDir && mount.readonly) throw new Error(`container spec: overlay mount on ${mount.target} has an upper dir but is read-only`);
+    }
+  }
+  const locks = (spec.locks ?? []).map((l) => l.path);
+  if (new Set(locks).size !== locks.length) throw new Error('container spec: a lock file is listed twice (the helper would wait for itself)');
+}
+
+function encodeMount(mount: MountSpec, add: (key: string, value: string | number) => void): void {
+  add('mount', mount.kind);
+  add('dst', mount.target);
+  if (mount.keepStubDirs) add('keepdirs', 1);
+  switch (mount.kind) {
+    case 'bind':
+      add('src', mount.source);
+      add('ro', mount.readonly ? 1 : 0);
+      if (mount.subpath) add('subpath', mount.subpath);
+      break;
+    case 'overlay':
+      for (const dir of mount.lowerDirs) add('mlower', dir);
+      if (mount.upperDir) {
+        add('mupper', mount.upperDir);
+        add('mwork', mount.workDir!);
+      }
+      add('ro', mount.readonly ? 1 : 0);
+      if (mount.subpath) add('subpath', mount.subpath);
+      break;
+    case 'tmpfs':
+      add('data', mount.size === undefined ? `mode=${TMPFS_MODE}` : `size=${mount.size},mode=${TMPFS_MODE}`);
+      break;
+    case 'file':
+      add('ro', 1);
+      add('content', mount.content.toString('hex'));
+      add('fmode', mount.mode);
+      add('fuid', mount.uid);
+      add('fgid', mount.gid);
+      break;
   }
 }
 
@@ -169,20 +235,16 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): 
   add('net', spec.network);
   add('hosts', spec.hosts ?? defaultHosts(spec.hostname));
   add('resolv', spec.resolvConf ?? containerResolvConf(hostResolvConf(), spec.network));
-  for (const cap of Object.values(DEFAULT_CAPABILITIES)) add('cap', cap);
-  for (const path of MASKED_PATHS) add('mask', path);
-  for (const path of READONLY_PATHS) add('ropath', path);
-
-  for (const mount of spec.mounts ?? []) {
-    add('mount', mount.kind);
-    add('dst', mount.target);
-    if (mount.kind === 'bind') {
-      add('src', mount.source);
-      add('ro', mount.readonly ? 1 : 0);
-    } else {
-      add('data', mount.size === undefined ? `mode=${TMPFS_MODE}` : `size=${mount.size},mode=${TMPFS_MODE}`);
-    }
+  if (spec.privileged) {
+    add('privileged', 1);
+  } else {
+    for (const cap of Object.values(DEFAULT_CAPABILITIES)) add('cap', cap);
+    for (const path of MASKED_PATHS) add('mask', path);
+    for (const path of READONLY_PATHS) add('ropath', path);
   }
+  for (const lock of spec.locks ?? []) add(lock.shared ? 'lockshared' : 'lock', lock.path);
+
+  for (const mount of spec.mounts ?? []) encodeMount(mount, add);
 
   const chunks: Buffer[] = [];
   for (const [key, value] of pairs) {

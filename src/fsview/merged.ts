@@ -93,16 +93,20 @@ export function readMergedDir(view: MergedView, rel: string, dir: MergedEntry): 
 
 /**
  * Resolves `rel` inside the view's root the way a chrooted process would: symlinks in the middle
- * (and at the end when `followFinal`) are followed, `..` never climbs above the root.
+ * (and at the end when `followFinal`) are followed, `..` never climbs above the root. With `base`,
+ * the directory `base` (already resolved) plays the root: `rel` is taken below it, absolute
+ * symlinks restart from it and `..` stops at it, as for a process chrooted there (ADD's archive
+ * extraction). The result is always relative to the view's root.
  */
-export function resolveInRoot(view: MergedView, rel: string, followFinal: boolean): string {
+export function resolveInRoot(view: MergedView, rel: string, followFinal: boolean, base = ''): string {
+  const root = splitRel(base);
   const pending = splitRel(rel);
-  const resolved: string[] = [];
+  const resolved: string[] = [...root];
   let hops = 0;
   while (pending.length > 0) {
     const name = pending.shift()!;
     if (name === '..') {
-      resolved.pop();
+      if (resolved.length > root.length) resolved.pop();
       continue;
     }
     const candidate = [...resolved, name].join('/');
@@ -111,11 +115,17 @@ export function resolveInRoot(view: MergedView, rel: string, followFinal: boolea
     if (entry?.stat.isSymbolicLink() && (!isLast || followFinal)) {
       if (++hops > 255) throw Object.assign(new Error(`too many levels of symbolic links: /${rel}`), { code: 'ELOOP' });
       const target = readlinkSync(entry.hostPath);
-      if (target.startsWith('/')) resolved.length = 0;
+      if (target.startsWith('/')) resolved.length = root.length;
       pending.unshift(...splitRel(target));
       continue;
     }
     resolved.push(name);
   }
   return resolved.join('/');
+}
+
+/** Whether a layer below the top one has a directory at `rel` (an upper entry may hide it). */
+export function lowerHasDir(view: MergedView, rel: string): boolean {
+  if (view.layers.length < 2) return false;
+  return lookup({ layers: view.layers.slice(1) }, rel)?.stat.isDirectory() === true;
 }

@@ -1,16 +1,31 @@
-import { chmodSync, copyFileSync, lchownSync, lutimesSync, mkdirSync, rmSync, symlinkSync, type Stats } from 'node:fs';
+import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, rmSync, symlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { lookup, type MergedView } from './merged.ts';
+import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra } from '../sys/fsx.ts';
+import { lookup, lowerHasDir, type MergedView } from './merged.ts';
 
 /**
  * Writes into the top layer (the upper dir) of a merged view, the way overlayfs would: a directory
  * that exists only below is first copied up with its metadata, so the layer diff lists it exactly
- * as a kernel copy-up would.
+ * as a kernel copy-up would. A directory made where a lower layer's directory is hidden (by a file
+ * this step wrote) is marked opaque, so the lower contents stay hidden.
  */
 export interface Owner { uid: number; gid: number }
 
-function upperPath(view: MergedView, rel: string): string {
+export interface EntryMeta { uid: number; gid: number; mode: number }
+
+/** A copy that cannot go ahead, with the message BuildKit gives for it. */
+export class CopyConflictError extends Error {
+  readonly code = 'ECOPYCONFLICT';
+}
+
+const OPAQUE = 'trusted.overlay.opaque';
+
+export function upperPath(view: MergedView, rel: string): string {
   return path.join(view.layers[0], rel);
+}
+
+function splitRel(rel: string): string[] {
+  return rel.split('/').filter((c) => c !== '' && c !== '.');
 }
 
 function copyUpDir(view: MergedView, rel: string, stat: Stats): void {
@@ -21,12 +36,25 @@ function copyUpDir(view: MergedView, rel: string, stat: Stats): void {
   lutimesSync(dest, stat.atime, stat.mtime);
 }
 
+/** Makes every ancestor of `rel` (already symlink-resolved) a directory in the upper dir. */
+export function copyUpParents(view: MergedView, rel: string): void {
+  const names = splitRel(rel);
+  let sofar = '';
+  for (const name of names.slice(0, -1)) {
+    sofar = sofar ? `${sofar}/${name}` : name;
+    const entry = lookup(view, sofar);
+    if (!entry?.stat.isDirectory()) throw Object.assign(new Error(`/${sofar}: not a directory`), { code: 'ENOTDIR' });
+    if (entry.dirLayers[0] !== 0) copyUpDir(view, sofar, entry.stat);
+  }
+}
+
 /**
  * Makes directory `rel` (root-relative, already symlink-resolved) exist in the merged view with all
- * its parents in the upper dir; new ones get mode 0755 and `owner`. Throws ENOTDIR when a file is in the way.
+ * its parents in the upper dir; new ones get mode 0755 and `owner`. Throws ENOTDIR when a file is
+ * in the way.
  */
 export function ensureDir(view: MergedView, rel: string, owner: Owner, options: { onlyIfMissing?: boolean } = {}): void {
-  const names = rel.split('/').filter(Boolean);
+  const names = splitRel(rel);
   // WORKDIR on an existing directory leaves the layer untouched; writers need it copied up.
   if (options.onlyIfMissing && lookup(view, names.join('/'))?.stat.isDirectory()) return;
   let sofar = '';
@@ -37,56 +65,107 @@ export function ensureDir(view: MergedView, rel: string, owner: Owner, options: 
       if (entry.dirLayers[0] !== 0) copyUpDir(view, sofar, entry.stat);
       continue;
     }
-    if (entry && entry.dirLayers[0] === 0) rmSync(upperPath(view, sofar), { recursive: true, force: true });
-    else if (entry) throw Object.assign(new Error(`cannot create directory /${sofar}: a file is in the way`), { code: 'ENOTDIR' });
-    const dest = upperPath(view, sofar);
-    mkdirSync(dest);
+    if (entry) throw Object.assign(new Error(`cannot create directory /${sofar}: a file is in the way`), { code: 'ENOTDIR' });
+    const dest = makeUpperDir(view, sofar);
     lchownSync(dest, owner.uid, owner.gid);
     chmodSync(dest, 0o755);
   }
 }
 
-export interface EntryMeta { uid: number; gid: number; mode: number }
+/** mkdir in the upper dir, opaque when it takes the place of a lower directory hidden by this step. */
+function makeUpperDir(view: MergedView, rel: string): string {
+  const dest = upperPath(view, rel);
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest);
+  if (lowerHasDir(view, rel)) fsExtra().lsetxattr(dest, OPAQUE, Buffer.from('y'));
+  return dest;
+}
 
-/** Removes whatever the upper layer has at `rel` so a new entry of another type can take its place. */
-function clearUpper(view: MergedView, rel: string, keepDir: boolean): void {
-  const entry = lookup(view, rel);
-  if (!entry || entry.dirLayers[0] !== 0) return;
-  if (keepDir && entry.stat.isDirectory()) return;
-  rmSync(upperPath(view, rel), { recursive: true, force: true });
+/**
+ * Prepares `rel` for a directory: an existing directory is copied up (created: false), anything
+ * else is replaced by a new empty directory (created: true). With `replaceNonDir` false, a non-directory
+ * in the way is a CopyConflictError instead.
+ */
+export function dirSlot(view: MergedView, rel: string, replaceNonDir: boolean): { hostPath: string; created: boolean } {
+  copyUpParents(view, rel);
+  const existing = lookup(view, rel);
+  if (existing?.stat.isDirectory()) {
+    if (existing.dirLayers[0] !== 0) copyUpDir(view, rel, existing.stat);
+    return { hostPath: upperPath(view, rel), created: false };
+  }
+  if (existing && !replaceNonDir) throw new CopyConflictError(`cannot copy to non-directory: /${rel}`);
+  return { hostPath: makeUpperDir(view, rel), created: true };
+}
+
+/**
+ * Prepares `rel` for a non-directory: whatever the upper dir holds there is removed (a lower entry
+ * is hidden by what the caller writes). An existing directory is a CopyConflictError unless
+ * `replaceDir` (tar extraction replaces, COPY refuses).
+ */
+export function fileSlot(view: MergedView, rel: string, replaceDir: boolean): string {
+  copyUpParents(view, rel);
+  const existing = lookup(view, rel);
+  if (existing?.stat.isDirectory() && !replaceDir) throw new CopyConflictError(`cannot replace to directory /${rel} with file`);
+  const dest = upperPath(view, rel);
+  rmSync(dest, { recursive: true, force: true });
+  return dest;
+}
+
+/** Sets owner, mode (not on symlinks) and times of an entry in the upper dir. */
+export function setMeta(hostPath: string, meta: EntryMeta, stat: Pick<Stats, 'atime' | 'mtime'> | undefined, isSymlink: boolean): void {
+  lchownSync(hostPath, meta.uid, meta.gid);
+  // chown clears setuid/setgid, so the mode goes on after it.
+  if (!isSymlink) chmodSync(hostPath, meta.mode & 0o7777);
+  if (stat) lutimesSync(hostPath, stat.atime, stat.mtime);
+}
+
+/** What to write: a source entry (its host copy is read) and, for symlinks, its target. */
+export interface EntrySource { hostPath: string; stat: Stats; linkTarget?: string }
+
+/**
+ * Writes one non-directory entry at `rel` in the upper dir: a copy of a regular file, a symlink, a
+ * device or a fifo; or, with `hardlinkTo`, a hard link to an entry this step already wrote.
+ */
+export function writeNonDir(
+  view: MergedView, rel: string, source: EntrySource, meta: EntryMeta,
+  options: { hardlinkTo?: string; replaceDir?: boolean; times?: Pick<Stats, 'atime' | 'mtime'> } = {},
+): void {
+  const dest = fileSlot(view, rel, options.replaceDir ?? false);
+  const stat = source.stat;
+  if (options.hardlinkTo !== undefined) {
+    linkSync(upperPath(view, options.hardlinkTo), dest);
+  } else if (stat.isSymbolicLink()) {
+    symlinkSync(source.linkTarget ?? '', dest);
+  } else if (stat.isFile()) {
+    copyFileSync(source.hostPath, dest);
+  } else if (stat.isCharacterDevice() || stat.isBlockDevice() || stat.isFIFO()) {
+    const type = stat.isCharacterDevice() ? S_IFCHR : stat.isBlockDevice() ? S_IFBLK : S_IFIFO;
+    const rdev = BigInt(stat.rdev);
+    const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+    const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+    fsExtra().mknod(dest, type | (stat.mode & 0o777), major, minor);
+  } else {
+    throw Object.assign(new Error(`unsupported file type at ${source.hostPath}`), { code: 'EINVAL' });
+  }
+  setMeta(dest, meta, options.times ?? stat, stat.isSymbolicLink());
 }
 
 /** Copies one file, symlink or directory (not its contents) from `source` to `rel` in the upper. */
-export function writeEntry(view: MergedView, rel: string, source: { hostPath: string; stat: Stats; linkTarget?: string }, meta: EntryMeta): void {
-  const dest = upperPath(view, rel);
-  const stat = source.stat;
-  if (stat.isDirectory()) {
-    const existing = lookup(view, rel);
-    if (existing?.stat.isDirectory()) {
-      if (existing.dirLayers[0] !== 0) copyUpDir(view, rel, existing.stat);
-    } else {
-      clearUpper(view, rel, false);
-      mkdirSync(dest);
-    }
-    lchownSync(dest, meta.uid, meta.gid);
-    chmodSync(dest, meta.mode);
+export function writeEntry(view: MergedView, rel: string, source: EntrySource, meta: EntryMeta): void {
+  if (!source.stat.isDirectory()) {
+    writeNonDir(view, rel, source, meta, { replaceDir: true });
     return;
   }
-  clearUpper(view, rel, false);
-  if (stat.isSymbolicLink()) {
-    symlinkSync(source.linkTarget ?? '', dest);
-    lchownSync(dest, meta.uid, meta.gid);
-    lutimesSync(dest, stat.atime, stat.mtime);
-    return;
-  }
-  if (!stat.isFile()) throw Object.assign(new Error(`unsupported file type at ${source.hostPath}`), { code: 'EINVAL' });
-  copyFileSync(source.hostPath, dest);
-  lchownSync(dest, meta.uid, meta.gid);
-  chmodSync(dest, meta.mode);
-  lutimesSync(dest, stat.atime, stat.mtime);
+  const { hostPath } = dirSlot(view, rel, true);
+  setMeta(hostPath, meta, undefined, false);
 }
 
 /** Sets a directory's times after its contents were written (writing children changes mtime). */
-export function finishDir(view: MergedView, rel: string, stat: Stats): void {
-  lutimesSync(upperPath(view, rel), stat.atime, stat.mtime);
+export function finishDir(view: MergedView, rel: string, stat: Pick<Stats, 'atime' | 'mtime'>): void {
+  const hostPath = upperPath(view, rel);
+  try {
+    if (lstatSync(hostPath).isDirectory()) lutimesSync(hostPath, stat.atime, stat.mtime);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
 }

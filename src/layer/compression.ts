@@ -1,4 +1,5 @@
-import { Readable, Transform, pipeline } from 'node:stream';
+import { createRequire } from 'node:module';
+import { Duplex, PassThrough, Readable, Transform, pipeline } from 'node:stream';
 import { constants, createGunzip, createGzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
 
 /**
@@ -27,7 +28,52 @@ export class UnsupportedCompressionError extends Error {
   }
 }
 
-function decompressor(compression: Compression): Transform | undefined {
+const require = createRequire(import.meta.url);
+
+/** unbzip2-stream's stream: an old-style (`through`) stream, not a streams3 Transform. */
+interface ThroughStream {
+  write(chunk: Buffer): boolean;
+  end(): void;
+  on(event: 'data', listener: (chunk: Buffer) => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  once(event: 'end', listener: () => void): void;
+}
+
+/** bzip2 through unbzip2-stream (pure JavaScript), wrapped as a Transform. */
+function bunzip2(): Transform {
+  const inner = (require('unbzip2-stream') as () => ThroughStream)();
+  const outer = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      try {
+        inner.write(chunk);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+    flush(done) {
+      inner.once('end', () => done());
+      try {
+        inner.end();
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+  });
+  inner.on('data', (chunk) => outer.push(chunk));
+  inner.on('error', (error) => outer.destroy(error));
+  return outer;
+}
+
+/** xz through xz-decompress (WebAssembly, no native code), whose interface is web streams. */
+function unxz(): Duplex {
+  const { XzReadableStream } = require('xz-decompress') as { XzReadableStream: new (input: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array> };
+  const input = new PassThrough();
+  const output = Readable.fromWeb(new XzReadableStream(Readable.toWeb(input) as ReadableStream<Uint8Array>) as import('node:stream/web').ReadableStream);
+  return Duplex.from({ writable: input, readable: output });
+}
+
+function decompressor(compression: Compression): Transform | Duplex | undefined {
   switch (compression) {
     case 'none':
       return undefined;
@@ -35,8 +81,10 @@ function decompressor(compression: Compression): Transform | undefined {
       return createGunzip();
     case 'zstd':
       return createZstdDecompress();
-    default:
-      throw new UnsupportedCompressionError(compression);
+    case 'bzip2':
+      return bunzip2();
+    case 'xz':
+      return unxz();
   }
 }
 
@@ -48,14 +96,14 @@ export function compressor(compression: 'gzip' | 'zstd'): Transform {
 }
 
 /** Pipes `source` through `stage`, destroying both on error; returns the stage to read from. */
-function through(source: Readable, stage: Transform | undefined): Readable {
+function through(source: Readable, stage: Transform | Duplex | undefined): Readable {
   if (!stage) return source;
   return pipeline(source, stage, () => undefined);
 }
 
 /**
  * Reads enough of `source` to sniff it and returns the decompressed byte stream along with
- * what it was compressed with. Throws UnsupportedCompressionError for bzip2/xz.
+ * what it was compressed with (gzip, zstd, bzip2 or xz).
  */
 export async function openDecompressed(
   source: AsyncIterable<Uint8Array> | Readable,
@@ -75,7 +123,7 @@ export async function openDecompressed(
     headLength += chunk.length;
   }
   const compression = sniffCompression(Buffer.concat(head));
-  let stage: Transform | undefined;
+  let stage: Transform | Duplex | undefined;
   try {
     stage = decompressor(compression);
   } catch (error) {

@@ -5,7 +5,7 @@ import {
   applyEnv, applyExpose, applyHealthcheck, applyLabel, applyStopsignal, applyVolume, commandArgv, goQuoteList,
 } from './metadata.ts';
 import type { FromResolver } from './mounts.ts';
-import { cloneConfig, expandIn, expansionEnv, type StageState } from './state.ts';
+import { expandIn, expansionEnv, type StageState } from './state.ts';
 import type { Op, PlannedStage, Vertex } from './types.ts';
 
 /** What dispatching one stage's instructions needs from the planner. */
@@ -33,7 +33,7 @@ function addVertex(ctx: StageContext, op: Op, ins: Pick<Instruction, 'range' | '
   const history = emptyLayer ? { created_by: createdBy, empty_layer: true } : { created_by: createdBy, comment: 'buildkit.dockerfile.v0' };
   const vertex: Vertex = {
     id: `s${ctx.index}/${ctx.stage.vertices.length}`, stage: ctx.index, op,
-    inputs: [parent, ...extraInputs], range, config: cloneConfig(ctx.state.config), history,
+    inputs: [parent, ...extraInputs], range, history,
     text: ins.original, step: { index: ctx.stage.vertices.length + 1, of: ctx.stepCount, stageName: ctx.stage.name },
   };
   ctx.vertices.push(vertex);

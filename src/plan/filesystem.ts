@@ -4,7 +4,7 @@ import type { CopyInstruction, RunInstruction, WorkdirInstruction } from '../ins
 import type { Heredoc } from '../syntax/ast.ts';
 import { commandArgv } from './metadata.ts';
 import { parseMount, type FromResolver } from './mounts.ts';
-import { envToMap, expandIn, expansionEnv, mapToEnv, type StageState } from './state.ts';
+import { expandIn, expansionEnv, mapToEnv, type StageState } from './state.ts';
 import type { CopyOp, RunOp, WorkdirOp } from './types.ts';
 
 export interface RunDefaults {
@@ -32,7 +32,7 @@ function heredocScript(ins: RunInstruction, state: StageState): string[] {
 
 export function planRun(ins: RunInstruction, state: StageState, defaults: RunDefaults, resolveFrom: FromResolver): RunOp {
   const argv = ins.heredocs.length > 0 ? heredocScript(ins, state) : commandArgv(ins.command, state);
-  const env = envToMap(state.config.Env);
+  const env = new Map(state.env);
   const buildArgs: string[] = [];
   for (const [k, v] of state.args) {
     if (v === undefined || env.has(k)) continue;

@@ -3,7 +3,7 @@ import type {
   CommandForm, EnvInstruction, ExposeInstruction, HealthcheckInstruction, LabelInstruction,
   StopsignalInstruction, VolumeInstruction,
 } from '../instructions/index.ts';
-import { DEFAULT_SHELL, expandIn, expandWordsIn, expansionEnv, setEnv, type StageState } from './state.ts';
+import { DEFAULT_SHELL, expandIn, expandWordsIn, expansionEnv, type StageState } from './state.ts';
 import type { HealthConfig } from './types.ts';
 
 /** Go's %q of a string slice, as BuildKit writes CMD/ENTRYPOINT into history. */
@@ -21,19 +21,22 @@ export function applyEnv(ins: EnvInstruction, state: StageState): string {
   // Every pair sees the variables as they were before this instruction (Docker's rule).
   const env = expansionEnv(state);
   const parts: string[] = [];
+  const pending: Array<[string, string]> = [];
   for (const pair of ins.pairs) {
     const key = expandIn(state, env, pair.key, ins.range);
     const value = expandIn(state, env, pair.value, ins.range);
-    state.config.Env = setEnv(state.config.Env, key, value);
+    pending.push([key, value]);
     parts.push(`${key}=${value}`);
   }
+  for (const [key, value] of pending) state.env.set(key, value);
   return `ENV ${parts.join(' ')}`;
 }
 
 export function applyLabel(ins: LabelInstruction, state: StageState): string {
   const env = expansionEnv(state);
   const parts: string[] = [];
-  const labels = { ...(state.config.Labels ?? {}) };
+  // Mutated in place: published configs are copies (see snapshotConfig and the planner).
+  const labels = (state.config.Labels ??= {});
   for (const pair of ins.pairs) {
     const key = expandIn(state, env, pair.key, ins.range);
     const value = expandIn(state, env, pair.value, ins.range);
@@ -41,7 +44,6 @@ export function applyLabel(ins: LabelInstruction, state: StageState): string {
     labels[key] = value;
     parts.push(`${key}=${value}`);
   }
-  state.config.Labels = labels;
   return `LABEL ${parts.join(' ')}`;
 }
 
@@ -65,21 +67,19 @@ export function applyExpose(ins: ExposeInstruction, state: StageState): string {
   const env = expansionEnv(state);
   const words = ins.ports.flatMap((p) => expandWordsIn(state, env, p, ins.range));
   const ports = exposedPorts(words, state, ins.range);
-  const exposed = { ...(state.config.ExposedPorts ?? {}) };
+  const exposed = (state.config.ExposedPorts ??= {});
   for (const port of ports) exposed[port] = {};
-  state.config.ExposedPorts = exposed;
   return `EXPOSE map[${ports.map((p) => `${p}:{}`).join(' ')}]`;
 }
 
 export function applyVolume(ins: VolumeInstruction, state: StageState): string {
   const env = expansionEnv(state);
-  const volumes = { ...(state.config.Volumes ?? {}) };
+  const volumes = (state.config.Volumes ??= {});
   const paths = ins.paths.map((p) => expandIn(state, env, p, ins.range));
   for (const p of paths) {
     if (p.trim() === '') throw new BuildError('VOLUME specified can not be an empty string', ins.range, { source: state.source });
     volumes[p] = {};
   }
-  state.config.Volumes = volumes;
   return `VOLUME ${goQuoteList(paths)}`;
 }
 

@@ -4,7 +4,7 @@ import { parseDockerfile } from '../syntax/index.ts';
 import type { ParsedDockerfile } from '../syntax/ast.ts';
 import { normalizePlatform, platformArgs, PROXY_ARGS, TARGET_PLATFORM } from './args.ts';
 import { dispatch, type StageContext } from './dispatch.ts';
-import { cloneConfig, DEFAULT_PATH, expandIn, type StageState } from './state.ts';
+import { cloneConfig, DEFAULT_PATH, envToMap, expandIn, materializeEnv, type StageState } from './state.ts';
 import type { BuildPlan, FileSource, ImageConfig, ImageResolver, PlannedStage, PlanWarning, Vertex } from './types.ts';
 
 export interface PlanOptions {
@@ -174,7 +174,9 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
     // BuildKit's empty image still carries the default PATH.
     config = { Env: [`PATH=${DEFAULT_PATH}`] };
   }
-  const state: StageState = { config, args: new Map(), history: stage.history, escape, source: run.parsed.source };
+  const state: StageState = {
+    config, env: envToMap(config.Env), args: new Map(), history: stage.history, escape, source: run.parsed.source,
+  };
   const sourceVertex: Vertex = {
     id: `s${index}/0`, stage: index, op: { kind: 'source', base: stage.base },
     inputs: baseInput ? [baseInput] : [], range: from.range, config: cloneConfig(config),
@@ -197,7 +199,9 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
     state.config.OnBuild = null;
   }
   for (const ins of src.body) dispatch(ins, ctx);
-  stage.config = state.config;
+  stage.config = cloneConfig(materializeEnv(state));
+  const last = run.vertices.find((v) => v.id === stage.vertices[stage.vertices.length - 1])!;
+  last.config = stage.config;
   run.inProgress.delete(index);
   run.planned.set(index, stage);
   return stage;

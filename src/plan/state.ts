@@ -13,11 +13,19 @@ export interface StageState {
   history: HistoryEntry[];
   escape: '\\' | '`';
   source: string;
+  /**
+   * The stage's environment while planning (ordered; a redefined key keeps its place, as in
+   * Docker). `config.Env` is written from it when a config is published (materializeEnv).
+   */
+  env: Map<string, string>;
+  /** expansionEnv's view over `env` and `args`, made once. */
+  expansionView?: ReadonlyMap<string, string>;
 }
 
 export function cloneConfig(config: ImageConfig): ImageConfig {
   return structuredClone(config);
 }
+
 
 /** `K=V` list to an ordered map; later entries win like Docker's env handling. */
 export function envToMap(env: readonly string[] | undefined): Map<string, string> {
@@ -43,12 +51,39 @@ export function setEnv(env: string[] | undefined, key: string, value: string): s
   return out;
 }
 
-/** Variables visible to expansion in a stage: ARGs with values, then ENV (which wins). */
-export function expansionEnv(state: StageState): Map<string, string> {
-  const env = new Map<string, string>();
-  for (const [k, v] of state.args) if (v !== undefined) env.set(k, v);
-  for (const [k, v] of envToMap(state.config.Env)) env.set(k, v);
-  return env;
+/** Publishes the planning-time environment into `config.Env`. */
+export function materializeEnv(state: StageState): ImageConfig {
+  if (state.env.size > 0 || state.config.Env !== undefined) state.config.Env = mapToEnv(state.env);
+  return state.config;
+}
+
+/**
+ * Variables visible to expansion in a stage: ENV first, then ARGs with values. A read-only view
+ * over both maps rather than a merged copy, so each instruction costs O(1) however large the
+ * environment grows (the shell lexer only calls `get`).
+ */
+export function expansionEnv(state: StageState): ReadonlyMap<string, string> {
+  // The view reads the live maps, so one per stage serves every instruction.
+  if (state.expansionView) return state.expansionView;
+  const { env, args } = state;
+  const get = (key: string): string | undefined => env.get(key) ?? args.get(key);
+  const view = {
+    get,
+    has: (key: string) => get(key) !== undefined,
+    get size() { return new Set([...env.keys(), ...[...args].filter(([, v]) => v !== undefined).map(([k]) => k)]).size; },
+    *entries(): MapIterator<[string, string]> {
+      for (const [k, v] of args) if (v !== undefined && !env.has(k)) yield [k, v];
+      yield* env.entries();
+    },
+    keys() { return [...this.entries()].map(([k]) => k)[Symbol.iterator]() as MapIterator<string>; },
+    values() { return [...this.entries()].map(([, v]) => v)[Symbol.iterator]() as MapIterator<string>; },
+    forEach(fn: (value: string, key: string, map: ReadonlyMap<string, string>) => void) {
+      for (const [k, v] of this.entries()) fn(v, k, view);
+    },
+    [Symbol.iterator]() { return this.entries(); },
+  };
+  state.expansionView = view as ReadonlyMap<string, string>;
+  return state.expansionView;
 }
 
 function wrap<T>(state: Pick<StageState, 'source'>, range: SourceRange, run: () => T): T {
@@ -60,9 +95,13 @@ function wrap<T>(state: Pick<StageState, 'source'>, range: SourceRange, run: () 
   }
 }
 
+const PLAIN_WORD = { '\\': /^[^$'"\\]*$/, '`': /^[^$'"`]*$/ };
+
 export function expandIn(
   state: Pick<StageState, 'source' | 'escape'>, env: ReadonlyMap<string, string>, word: string, range: SourceRange,
 ): string {
+  // No variable, quote or escape: the lexer would return the word unchanged.
+  if (PLAIN_WORD[state.escape].test(word)) return word;
   return wrap(state, range, () => expandWord(word, env, { escape: state.escape }));
 }
 

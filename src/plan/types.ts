@@ -128,8 +128,11 @@ export interface Vertex {
   text: string;
   /** Position of the instruction in its stage (1-based) and the stage's instruction count. */
   step: { index: number; of: number; stageName?: string };
-  /** The image config after this vertex. */
-  config: ImageConfig;
+  /**
+   * The image config after this vertex: set on a stage's source and on its last vertex (the
+   * stage's result); in between, the config is only a planning-time state.
+   */
+  config?: ImageConfig;
   history?: HistoryEntry;
 }
 

@@ -4,8 +4,10 @@ import type { SourceRange } from '../source/range.ts';
 export interface Heredoc {
   /** Delimiter word without quotes or the `-`. */
   name: string;
-  /** Body text, each line ending in "\n"; tabs already stripped for `<<-`. Line endings are kept as
-   * in the file (a CRLF file gives "\r\n"), as BuildKit does. */
+  /**
+   * Body text, each line ending in "\n"; tabs already stripped for `<<-`. Line endings are kept as
+   * in the file (a CRLF file gives "\r\n"), as BuildKit does.
+   */
   content: string;
   /** Body exactly as written (BuildKit's Heredoc.Content: no tab stripping even for `<<-`). */
   rawContent: string;
@@ -38,6 +40,8 @@ export interface InstructionNode {
   original: string;
   /** The text after the keyword (and after the flags), still unexpanded. */
   rest: string;
+  /** Bodies of the heredocs the line introduces, in order (RUN, COPY, ADD in shell form; for ONBUILD
+   * the same array is on the ONBUILD node and on `next`). */
   heredocs: Heredoc[];
   /** For ONBUILD: the nested instruction. */
   next?: InstructionNode;

@@ -36,7 +36,7 @@ export class HeredocSyntaxError extends Error {
 
 /**
  * Shell word splitting with an empty environment and unset variables kept (`$X` stays `$X`), escape
- * character `\`. `<<` swallows the blanks after it so that `<< EOF` stays one word.
+ * character `\`. `<<` (or `<<-`) swallows the blanks after it so that `<< EOF` stays one word.
  */
 export function shellWords(src: string, options: WordOptions): string[] {
   const words: string[] = [];
@@ -67,6 +67,7 @@ export function shellWords(src: string, options: WordOptions): string[] {
       let j = i + 1;
       if (src[j] === '<') {
         j++;
+        if (src[j] === '-') j++; // `<<- EOF` is one word too
         while (j < n && (src[j] === ' ' || src[j] === '\t')) j++;
       }
       word += src.slice(i, j);

@@ -5,7 +5,7 @@
 export type { Heredoc, InstructionNode, ParsedDockerfile, ParserDirectives, ParseWarning } from './ast.ts';
 export { parseDockerfile } from './parse.ts';
 export { dumpDockerfile, dumpNode, goQuote } from './dump.ts';
-export { KNOWN_INSTRUCTIONS, parseArguments, type ParsedArguments } from './arguments.ts';
+export { ArgumentError, KNOWN_INSTRUCTIONS, parseArguments, type ParsedArguments } from './arguments.ts';
 export {
   chompHeredocContent,
   HEREDOC_INSTRUCTIONS,

@@ -3,12 +3,13 @@
  *
  * 1. lines.ts turns the text into logical lines (directives, continuations, heredoc bodies), the way
  *    BuildKit's line loop does, keeping a map back to physical lines and columns.
- * 2. All logical lines are joined with "\n" and lexed and parsed by the Chevrotain grammar in one
- *    pass (grammar/instruction.ts): keyword, flags, `--`, rest.
- * 3. Each instruction's rest goes through BuildKit's per-instruction argument rules (arguments.ts).
+ * 2. The logical lines, joined with "\n", are lexed and parsed by the Chevrotain grammar
+ *    (grammar/instruction.ts) a few hundred at a time: keyword, flags, `--`, rest.
+ * 3. Each instruction's rest goes through BuildKit's per-instruction argument rules (arguments.ts);
+ *    the exec-form JSON candidates of a chunk are decoded together (grammar/json.ts).
  *
  * A line that may introduce heredocs (it contains `<<`) has to be understood before the lines after
- * it are read, so such lines are parsed on their own while reading; they are rare.
+ * it are read, so such lines are also parsed on their own while reading; they are rare.
  */
 import { instructionGrammar, instructionLexer, type DockerfileCst, type InstructionCst } from '../../grammar/index.ts';
 import { BuildError } from '../source/error.ts';

@@ -74,8 +74,8 @@ describe('ARG and ENV scoping', () => {
   it('gives ENV precedence over ARG and expands with the state before each instruction', async () => {
     const p = await plan('FROM scratch\nARG X=arg\nENV X=env\nENV abc=hello\nENV abc=bye def=$abc\nENV ghi=$abc\nWORKDIR /$X\n');
     const last = p.vertices.at(-1)!;
-    expect(last.config.WorkingDir).toBe('/env');
-    expect(last.config.Env).toEqual(expect.arrayContaining(['def=hello', 'ghi=bye']));
+    expect(last.config?.WorkingDir).toBe('/env');
+    expect(last.config?.Env).toEqual(expect.arrayContaining(['def=hello', 'ghi=bye']));
   });
 
   it('exposes automatic platform args only after ARG in a stage', async () => {

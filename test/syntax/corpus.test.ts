@@ -2,9 +2,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BuildError } from '../../src/source/error.ts';
-import { dumpDockerfile, parseDockerfile } from '../../src/syntax/index.ts';
+import { dumpDockerfile, KNOWN_INSTRUCTIONS, parseDockerfile } from '../../src/syntax/index.ts';
 
 const CORPUS = path.resolve(import.meta.dirname, '../../../shared/corpus');
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    return entry.isDirectory() ? listFiles(full) : [full];
+  });
+}
 
 function caseDirs(name: string): string[] {
   return readdirSync(path.join(CORPUS, name), { withFileTypes: true })
@@ -97,5 +104,41 @@ describe('buildkit-parser-lines', () => {
     expect(parsed.directives.escape).toBe('\\');
     expect(parsed.warnings).toHaveLength(1);
     expect(parsed.warnings[0].range.start.line).toBe(17);
+  });
+});
+
+const REALWORLD = path.join(CORPUS, 'realworld');
+
+const files = listFiles(REALWORLD).sort();
+
+describe('realworld Dockerfiles', () => {
+  it('are all there (181 files)', () => {
+    expect(files).toHaveLength(181);
+  });
+
+  it.each(files.map((f) => [path.relative(REALWORLD, f), f] as const))('%s parses', (name, file) => {
+    const text = readFileSync(file, 'utf8');
+    const parsed = parseDockerfile(text, name);
+    expect(parsed.instructions.length).toBeGreaterThan(0);
+    for (const node of parsed.instructions) {
+      expect(KNOWN_INSTRUCTIONS.has(node.keyword)).toBe(true);
+      expect(node.range.file).toBe(name);
+      expect(node.range.start.line).toBeLessThanOrEqual(node.range.end.line);
+      // The keyword range points at the keyword as written in the file.
+      const line = text.split('\n')[node.keywordRange.start.line - 1];
+      expect(line.slice(node.keywordRange.start.column - 1).startsWith(node.keywordAsWritten)).toBe(true);
+    }
+    expect(dumpDockerfile(parsed).split('\n')).toHaveLength(parsed.instructions.length + 1);
+  });
+
+  it('finds the modern syntax the corpus README mentions', () => {
+    const all = files.map((f) => [path.relative(REALWORLD, f), parseDockerfile(readFileSync(f, 'utf8'))] as const);
+    const withHeredocs = all.filter(([, p]) => p.instructions.some((n) => n.heredocs.length > 0));
+    const withMount = all.filter(([, p]) => p.instructions.some((n) => n.flags.some((f) => f.startsWith('--mount='))));
+    const withSyntax = all.filter(([, p]) => p.directives.syntax !== undefined);
+    expect(withHeredocs.length).toBeGreaterThan(0);
+    expect(withHeredocs.every(([name]) => name.startsWith('moby__buildkit'))).toBe(true);
+    expect(withMount.length).toBe(14);
+    expect(withSyntax.every(([name]) => name.startsWith('moby__buildkit'))).toBe(true);
   });
 });

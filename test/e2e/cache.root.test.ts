@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, lchownSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeSandbox, type Sandbox } from './harness.ts';
+
+// Cache correctness: every kind of context change is seen, only the step reading it and the
+// steps after it rebuild, and a rebuild
+// equals a --no-cache build of the same input.
+let sb: Sandbox;
+beforeAll(async () => { sb = await makeSandbox(); }, 120_000);
+afterAll(() => sb?.cleanup());
+
+const DOCKERFILE = [
+  'FROM busybox:local',
+  'ARG USED=one',
+  'RUN echo "arg $USED" > /arg.txt',
+  'COPY app/ /app/',
+  'RUN ls -ln /app > /listing.txt && cat /app/* > /all.txt 2>/dev/null; true',
+  'COPY other.txt /other.txt',
+  '',
+].join('\n');
+
+/** Which steps (by instruction text) were CACHED in a build, from rawjson progress. */
+async function build(ctx: string, extra: string[] = [], tag = 'cache/test'): Promise<Map<string, boolean>> {
+  const result = await sb.berth(['build', '--progress', 'rawjson', '-t', tag, ...extra, ctx]);
+  if (result.code !== 0) throw new Error(result.stderr);
+  const names = new Map<number, string>();
+  const cached = new Map<string, boolean>();
+  for (const line of result.stderr.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const event = JSON.parse(line) as { type: string; step: number; name?: string };
+    if (event.type === 'start') {
+      const name = event.name!.replace(/^\[[^\]]*\] /, '');
+      names.set(event.step, name);
+      cached.set(name, false);
+    }
+    if (event.type === 'cached') cached.set(names.get(event.step)!, true);
+  }
+  cached.delete('exporting to image');
+  return cached;
+}
+
+function rebuilt(steps: Map<string, boolean>): string[] {
+  return [...steps].filter(([, c]) => !c).map(([name]) => name.split(' ').slice(0, 2).join(' '));
+}
+
+/** A comparable listing of an exported root file system (no times). */
+function tree(dir: string): string[] {
+  const out: string[] = [];
+  const visit = (rel: string): void => {
+    for (const name of readdirSync(path.join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const s = lstatSync(path.join(dir, r));
+      const what = s.isSymbolicLink() ? `-> ${readlinkSync(path.join(dir, r))}` : s.isFile() ? createHash('sha256').update(readFileSync(path.join(dir, r))).digest('hex') : 'dir';
+      out.push(`${r} ${s.mode.toString(8)} ${s.uid}:${s.gid} ${what}`);
+      if (s.isDirectory()) visit(r);
+    }
+  };
+  visit('');
+  return out;
+}
+
+async function exported(ctx: string, extra: string[] = []): Promise<string[]> {
+  const dest = path.join(sb.dir, `export-${Math.random().toString(16).slice(2)}`);
+  const r = await sb.berth(['build', '-q', '-o', `type=local,dest=${dest}`, ...extra, ctx]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  const listing = tree(dest);
+  rmSync(dest, { recursive: true, force: true });
+  return listing;
+}
+
+describe('cache invalidation', () => {
+  let ctx: string;
+  beforeAll(async () => {
+    ctx = sb.context({ Dockerfile: DOCKERFILE, 'app/a.txt': 'alpha\n', 'app/b.txt': 'bravo\n', 'other.txt': 'other\n', '.dockerignore': 'app/ignored*\n' });
+    await build(ctx);
+  });
+
+  const checks: Array<[string, () => void, string[]]> = [
+    ['nothing changed', () => undefined, []],
+    ['a touched file (mtime only)', () => { const t = new Date(Date.now() - 3600_000); utimesSync(path.join(ctx, 'app/a.txt'), t, t); }, []],
+    ['a changed byte', () => writeFileSync(path.join(ctx, 'app/a.txt'), 'alphA\n'), ['COPY app/', 'RUN ls', 'COPY other.txt']],
+    ['a same-size same-mtime edit', () => {
+      const file = path.join(ctx, 'app/b.txt');
+      const before = statSync(file);
+      writeFileSync(file, 'BRAVO\n');
+      utimesSync(file, before.atime, before.mtime);
+    }, ['COPY app/', 'RUN ls', 'COPY other.txt']],
+    ['a mode change', () => chmodSync(path.join(ctx, 'app/a.txt'), 0o600), ['COPY app/', 'RUN ls', 'COPY other.txt']],
+    ['an owner change', () => lchownSync(path.join(ctx, 'app/a.txt'), 1234, 1234), ['COPY app/', 'RUN ls', 'COPY other.txt']],
+    ['an added file', () => writeFileSync(path.join(ctx, 'app/c.txt'), 'charlie\n'), ['COPY app/', 'RUN ls', 'COPY other.txt']],
+    ['an added symlink', () => symlinkSync('a.txt', path.join(ctx, 'app/link')), ['COPY app/', 'RUN ls', 'COPY other.txt']],
+    ['a changed symlink target', () => { rmSync(path.join(ctx, 'app/link')); symlinkSync('b.txt', path.join(ctx, 'app/link')); }, ['COPY app/', 'RUN ls', 'COPY other.txt']],
+    ['a removed file', () => rmSync(path.join(ctx, 'app/c.txt')), ['COPY app/', 'RUN ls', 'COPY other.txt']],
+    ['an ignored file added', () => writeFileSync(path.join(ctx, 'app/ignored.txt'), 'x\n'), []],
+    ['the ignore file changed to include it', () => writeFileSync(path.join(ctx, '.dockerignore'), 'nothing-here\n'), ['COPY app/', 'RUN ls', 'COPY other.txt']],
+    ['a file only a later step reads', () => writeFileSync(path.join(ctx, 'other.txt'), 'changed\n'), ['COPY other.txt']],
+  ];
+
+  for (const [what, change, expected] of checks) {
+    it(`rebuilds exactly what reads ${what}`, async () => {
+      change();
+      expect(rebuilt(await build(ctx))).toEqual(expected);
+    });
+  }
+
+  it('ignores a build arg no step uses, and rebuilds from the step that uses one', async () => {
+    expect(rebuilt(await build(ctx, ['--build-arg', 'UNUSED=x']))).toEqual([]);
+    expect(rebuilt(await build(ctx, ['--build-arg', 'USED=two']))).toEqual(['RUN echo', 'COPY app/', 'RUN ls', 'COPY other.txt']);
+  });
+
+  it('gives the same files as a --no-cache build of the same input', async () => {
+    const cachedTree = await exported(ctx);
+    const fresh = await exported(ctx, ['--no-cache']);
+    expect(cachedTree).toEqual(fresh);
+    expect(cachedTree.some((l) => l.startsWith('app/a.txt 100600 1234:1234'))).toBe(false);
+    expect(cachedTree.some((l) => l.startsWith('app/a.txt 100600 0:0'))).toBe(true);
+  });
+
+  it('rebuilds a stage named in --no-cache-filter and nothing before it', async () => {
+    const steps = await build(ctx, ['--no-cache-filter', '0']);
+    expect([...steps.values()].every((c) => !c)).toBe(true);
+  });
+});
