@@ -1,0 +1,58 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeSandbox, type Sandbox } from './harness.ts';
+
+// Two berth processes on one store at once: builds with each other, and prune with a build.
+let sb: Sandbox;
+beforeAll(async () => { sb = await makeSandbox(); }, 120_000);
+afterAll(() => sb?.cleanup());
+
+function waitForOutput(child: ReturnType<Sandbox['spawnBerth']>, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes(text)) resolve();
+    });
+  });
+}
+
+function exitOf(child: ReturnType<Sandbox['spawnBerth']>): Promise<number | null> {
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+describe('concurrent use of one store', () => {
+  it('runs two builds at once, sharing steps, without corruption or duplicate blobs', async () => {
+    const shared = 'FROM busybox:local\nRUN echo shared > /shared && sleep 1\n';
+    const a = sb.context({ Dockerfile: `${shared}RUN echo a > /who\n` });
+    const b = sb.context({ Dockerfile: `${shared}RUN echo b > /who\n` });
+    const [ra, rb] = await Promise.all([
+      sb.berth(['build', '-t', 'conc/a', a]),
+      sb.berth(['build', '-t', 'conc/b', b]),
+    ]);
+    expect(ra.code).toBe(0);
+    expect(rb.code).toBe(0);
+    expect((await sb.berth(['run', '--rm', 'conc/a', 'cat', '/shared', '/who'])).stdout).toBe('shared\na\n');
+    expect((await sb.berth(['run', '--rm', 'conc/b', 'cat', '/shared', '/who'])).stdout).toBe('shared\nb\n');
+    const blobs = readdirSync(path.join(sb.root, 'blobs', 'sha256'));
+    expect(blobs.every((name) => /^[0-9a-f]{64}$/.test(name))).toBe(true);
+    // Rebuilding either is fully cached afterwards.
+    const again = await sb.berth(['build', '--progress', 'plain', '-t', 'conc/a', a]);
+    expect(again.stderr).not.toMatch(/DONE [0-9.]+s\n#\d+ \[/);
+    expect((again.stderr.match(/CACHED/g) ?? []).length).toBe(2);
+  });
+
+  it('makes prune wait for a running build and never removes what an image needs', async () => {
+    const ctx = sb.context({ Dockerfile: 'FROM busybox:local\nRUN echo started && sleep 2 && echo done > /d\n' });
+    const build = sb.spawnBerth(['build', '--no-cache', '--progress', 'plain', '-t', 'conc/slow', ctx]);
+    await waitForOutput(build, 'started');
+    const prune = sb.spawnBerth(['prune', '--all']);
+    const pruneOutput = waitForOutput(prune, 'waiting for running builds');
+    await pruneOutput;
+    expect(await exitOf(build)).toBe(0);
+    expect(await exitOf(prune)).toBe(0);
+    expect((await sb.berth(['run', '--rm', 'conc/slow', 'cat', '/d'])).stdout).toBe('done\n');
+    expect((await sb.berth(['run', '--rm', 'conc/a', 'cat', '/who'])).stdout).toBe('a\n');
+  });
+});
