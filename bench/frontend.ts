@@ -19,10 +19,10 @@ function median(values: number[]): number {
 }
 
 /**
- * A Dockerfile of `count` instructions mixing every common kind, multi-stage. ENV lines reuse a
- * set of 25 names (as real files redefine PATH, versions and flags) rather than minting a new
- * variable each time: every RUN carries its whole environment, so thousands of distinct names
- * would measure string copying, not the front end.
+ * A Dockerfile of `count` instructions mixing every common kind, multi-stage. ENV and ARG lines
+ * reuse a set of 25 names each (as real files redefine PATH, versions and flags) rather than
+ * minting a new variable each time: every RUN carries its whole environment in the plan, so
+ * thousands of distinct names make the plan itself quadratic in size, whatever the planner does.
  */
 export function generateDockerfile(count: number): string {
   const lines = ['ARG BASE=scratch', 'FROM ${BASE} AS s0'];
@@ -35,7 +35,7 @@ export function generateDockerfile(count: number): string {
       case 3: lines.push(`WORKDIR /app/$VAR_${(i - 2) % 25}`); break;
       case 4: lines.push(`LABEL org.example.step${i}="${i}"`); break;
       case 5: lines.push(`RUN ["/bin/sh", "-c", "echo ${i}"]`); break;
-      case 6: lines.push(`ARG A_${i}=${i}`); break;
+      case 6: lines.push(`ARG A_${i % 25}=${i}`); break;
       case 7: lines.push(`EXPOSE ${1000 + (i % 5000)}/tcp`); break;
       case 8: lines.push(`USER ${i % 2 ? 'root' : '1000'}`); break;
       case 9:

@@ -10,9 +10,10 @@ import { lockForBuild } from '../store/lock.ts';
 import { parseBuildArgs, planBuild } from '../plan/index.ts';
 import { executePlan } from '../engine/build.ts';
 import { loadSecrets, parseAllow } from '../engine/secrets.ts';
-import { assembleImage, loadBaseImage } from '../engine/images.ts';
+import { assembleImage } from '../engine/images.ts';
+import type { CacheRecord } from '../engine/cache-records.ts';
+import { baseImages, exportCaches, importCaches, pushTags } from './build-remote.ts';
 import { createProgress, type ProgressMode } from '../engine/progress.ts';
-import { resolveImage } from '../image/store.ts';
 import { readDockerfile } from './dockerfile.ts';
 import { exportImage, parseOutput } from './outputs.ts';
 import { collect, openStores } from './store.ts';
@@ -21,6 +22,7 @@ interface BuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; network: string;
   progress: string; label: string[]; iidfile?: string; metadataFile?: string; output: string[];
   quiet?: boolean; jobs?: string; cacheFilter: string[]; secret: string[]; allow: string[];
+  pull?: boolean; push?: boolean; cacheTo: string[]; cacheFrom: string[]; insecureRegistry: string[];
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -56,14 +58,16 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   const network = flags.network === 'none' ? 'none' : 'host';
   if (!['default', 'none', 'host'].includes(flags.network)) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
   const outputs = flags.output.map(parseOutput);
+  const quiet = flags.quiet === true;
+  const log = (message: string): void => { if (!quiet) process.stderr.write(`${message}\n`); };
+  const registry = { insecureRegistries: flags.insecureRegistry };
+  const bases = baseImages(stores, { pull: flags.pull === true, registry, log });
   const plan = await planBuild(parsed, {
     target: flags.target, buildArgs: parseBuildArgs(flags.buildArg), network: flags.network as 'default' | 'none' | 'host',
-    resolveImage: async (ref) => {
-      const image = await resolveImage(stores.images, ref);
-      return image ? { config: (image.config.config ?? {}) as never } : undefined;
-    },
+    resolveImage: (ref) => bases.configFor(ref),
   });
-  const quiet = flags.quiet === true;
+  const push = flags.push === true || outputs.some((o) => o.type === 'registry');
+  if (push && flags.tag.length === 0) throw new BuildError('--push needs at least one -t NAME to push to');
   const progress = createProgress(quiet ? 'quiet' : (flags.progress as ProgressMode));
   for (const warning of plan.warnings) process.stderr.write(`[warning]: ${warning.message}\n`);
   const lock = await lockForBuild(stores.layout, () => process.stderr.write('waiting for berth prune to finish...\n'));
@@ -72,20 +76,25 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   const onSignal = (signal: NodeJS.Signals) => abort.abort(new BuildError(`build interrupted by ${signal}`));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const records = new Map<string, CacheRecord>();
   try {
+    await importCaches(stores, flags.cacheFrom, registry, log);
     const result = await executePlan({
       layout: stores.layout, content: stores.content, plan, source: parsed.source, contextDir,
       contextFilter: contextDir ? await contextFilter(contextDir, dockerfilePath) : undefined,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
       statCache, defaultNetwork: network, progress,
       jobs: flags.jobs ? Number(flags.jobs) : os.availableParallelism(), signal: abort.signal,
-      resolveBase: (ref, vertex) => loadBaseImage(stores.images, ref, vertex.range, parsed.source),
+      resolveBase: (ref, vertex) => bases.load(ref, vertex.range, parsed.source),
+      onRecord: (vertex, record) => records.set(vertex.id, record),
       secrets: loadSecrets(flags.secret), allow: parseAllow(flags.allow),
     });
     const step = progress.start('exporting to image');
     const image = await assembleImage(stores.images, plan, result, { tags: flags.tag, labels: parseLabels(flags.label) });
     for (const output of outputs) await exportImage(stores, image.manifestDigest, flags.tag, output);
     progress.done(step);
+    if (push) await pushTags(stores, flags.tag, registry, log);
+    await exportCaches(stores, flags.cacheTo, plan, records, registry, log);
     progress.close();
     if (flags.iidfile) writeFileSync(flags.iidfile, image.configDigest);
     if (flags.metadataFile) {
@@ -122,6 +131,11 @@ export function register(program: Command): void {
     .option('-o, --output <spec>', 'type=image|docker|oci|local|tar[,dest=...]', collect, [])
     .option('-q, --quiet', 'print only the image ID')
     .option('--jobs <n>', 'steps to run at once (default: the number of cores)')
+    .option('--pull', 'always fetch base images from their registry')
+    .option('--push', 'push the tagged image (same as --output type=registry)')
+    .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR', collect, [])
+    .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR', collect, [])
+    .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
     .option('--allow <entitlement>', 'grant an entitlement (security.insecure)', collect, [])
     .action((context: string, flags: BuildFlags, command: Command) => runBuild(context, flags, command));

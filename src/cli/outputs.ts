@@ -13,7 +13,7 @@ import { makeTempDir } from '../engine/layers.ts';
 import type { Stores } from './store.ts';
 
 export interface OutputSpec {
-  type: 'image' | 'docker' | 'oci' | 'local' | 'tar';
+  type: 'image' | 'docker' | 'oci' | 'local' | 'tar' | 'registry';
   dest?: string;
 }
 
@@ -26,8 +26,10 @@ export function parseOutput(spec: string): OutputSpec {
     out[part.slice(0, eq).trim()] = part.slice(eq + 1);
   }
   const type = out.type ?? 'local';
-  if (!['image', 'docker', 'oci', 'local', 'tar'].includes(type)) throw new BuildError(`unsupported output type "${type}" (image, docker, oci, local or tar)`);
-  if (type !== 'image' && !out.dest) throw new BuildError(`output type=${type} needs dest=<path>`);
+  if (!['image', 'docker', 'oci', 'local', 'tar', 'registry'].includes(type)) {
+    throw new BuildError(`unsupported output type "${type}" (image, docker, oci, local, tar or registry)`);
+  }
+  if (type !== 'image' && type !== 'registry' && !out.dest) throw new BuildError(`output type=${type} needs dest=<path>`);
   return { type: type as OutputSpec['type'], dest: out.dest };
 }
 
@@ -45,7 +47,8 @@ export async function exportImage(stores: Stores, manifestDigest: string, tags: 
   const names = tags.length ? tags : [manifestDigest];
   const dest = output.dest ? path.resolve(output.dest) : '';
   switch (output.type) {
-    case 'image': return;
+    case 'image':
+    case 'registry': return; // The store is written anyway; registry pushes happen after export.
     case 'docker': return saveDockerArchive(stores.images, names, dest);
     case 'oci': return saveOciArchive(stores.images, names, dest);
     case 'local':

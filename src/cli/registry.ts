@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { BuildError } from '../source/index.ts';
+import { MediaTypes } from '../image/descriptor.ts';
 import { familiarName, parseReference, withDefaultTag } from '../image/reference.ts';
 import { login, logout, pullImage, pushImage, type RegistryOptions, type TransferEvent } from '../registry/index.ts';
 import { normalizeRegistry } from '../registry/auth.ts';
@@ -17,8 +18,14 @@ function short(digest: string): string {
   return digest.replace(/^sha256:/, '').slice(0, 12);
 }
 
+/** Docker prints layers only; configs (and manifests) are bookkeeping. */
+const CONFIG_TYPES = new Set<string>([MediaTypes.ociConfig, MediaTypes.dockerConfig]);
+
 function registryOptions(flags: CommonFlags, onProgress?: (event: TransferEvent) => void): RegistryOptions {
-  return { insecureRegistries: flags.insecureRegistry, ...(onProgress && !flags.quiet ? { onProgress } : {}) };
+  const layersOnly = onProgress && ((event: TransferEvent) => {
+    if (!CONFIG_TYPES.has(event.mediaType ?? '')) onProgress(event);
+  });
+  return { insecureRegistries: flags.insecureRegistry, ...(layersOnly && !flags.quiet ? { onProgress: layersOnly } : {}) };
 }
 
 function parsePlatform(text: string | undefined): RegistryOptions['platform'] {

@@ -7,7 +7,7 @@ import type { StatCache } from '../context/stat-cache.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { runGraph } from '../solve/scheduler.ts';
 import { hashKey, stepKey } from './cache-key.ts';
-import { readCacheRecord, writeCacheRecord } from './cache-records.ts';
+import { readCacheRecord, writeCacheRecord, type CacheRecord } from './cache-records.ts';
 import { contextCopyInput } from './copy-input.ts';
 import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
@@ -44,6 +44,8 @@ export interface BuildRequest {
   jobs: number;
   signal?: AbortSignal;
   resolveBase(ref: string, vertex: Vertex): Promise<BaseImage>;
+  /** Told of the cache record behind every filesystem step, hit or built (for --cache-to). */
+  onRecord?(vertex: Vertex, record: CacheRecord): void;
   /** `--secret` values by id, for RUN --mount=type=secret (never stored, never keyed). */
   secrets?: ReadonlyMap<string, Buffer>;
   /** Entitlements granted with `--allow` (security.insecure). */
@@ -180,6 +182,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
     const history = [...parent.history];
     const cached = skipsCache(req, vertex) ? undefined : readCacheRecord(req.layout.cache, key);
     if (cached && (!cached.layer || (await hasBlob(req.content, cached.layer.blobDigest)))) {
+      req.onRecord?.(vertex, cached);
       const chain = [...parent.chain];
       if (cached.layer) {
         const layer: ChainLayer = { ...cached.layer, chainId: chainIdOf(parent.chain.at(-1)?.chainId, cached.layer.diffId) };
@@ -206,10 +209,12 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       if (parent.chain.length) pruneNoopDirs(upperDir, env.lowerDirs);
       const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId);
       const createdAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      await writeCacheRecord(req.layout.cache, {
+      const record: CacheRecord = {
         key, createdAt, chainId: layer?.chainId,
         layer: layer && { diffId: layer.diffId, blobDigest: layer.blobDigest, blobSize: layer.blobSize, mediaType: layer.mediaType },
-      });
+      };
+      await writeCacheRecord(req.layout.cache, record);
+      req.onRecord?.(vertex, record);
       history.push({ created: createdAt, ...vertex.history!, ...(layer ? {} : { empty_layer: true }) });
       req.progress.done(step);
       return { key, chain: layer ? [...parent.chain, layer] : parent.chain, history, config: vertex.config ?? parent.config, created: layer ? createdAt : parent.created };

@@ -17,10 +17,10 @@ const CLASS_SHIFT: Record<string, number> = { u: 6, g: 3, o: 0 };
 function parseSymbolic(spec: string): Clause[] | undefined {
   const clauses: Clause[] = [];
   for (const text of spec.split(',')) {
-    const m = /^([ugoa]*)((?:[-+=](?:[rwxXst]*|[ugo]))+)$/.exec(text);
+    const m = /^([ugoa]*)((?:[-+=](?:[ugo]|[rwxXst]*))+)$/.exec(text);
     if (!m) return undefined;
     const actions: Action[] = [];
-    for (const part of m[2].matchAll(/([-+=])([rwxXst]*|[ugo])/g)) {
+    for (const part of m[2].matchAll(/([-+=])([ugo]|[rwxXst]*)/g)) {
       const perms = part[2];
       const copyFrom = perms === 'u' || perms === 'g' || perms === 'o' ? perms : undefined;
       actions.push({ op: part[1] as Action['op'], perms: copyFrom ? '' : perms, copyFrom });

@@ -36,7 +36,11 @@ export const FLAGS_BY_INSTRUCTION: Readonly<Record<string, FlagSpec>> = {
  * unknown flags and duplicates are errors, string flags need a value, bool flags take an optional
  * true/false.
  */
+const NO_FLAGS: ParsedFlags = Object.freeze({ strings: new Map(), bools: new Map(), lists: new Map() }) as ParsedFlags;
+
 export function parseFlags(node: InstructionNode, source?: string): ParsedFlags {
+  // Most instructions carry no flags: share one empty (never mutated) result.
+  if (node.flags.length === 0) return NO_FLAGS;
   const spec = FLAGS_BY_INSTRUCTION[node.keyword] ?? {};
   const parsed: ParsedFlags = { strings: new Map(), bools: new Map(), lists: new Map() };
   const seen = new Set<string>();

@@ -62,6 +62,7 @@ function declareArg(ins: ArgInstruction, ctx: StageContext): string {
     }
     if (value === undefined) value = ctx.metaArgs.get(arg.name);
     ctx.state.args.set(arg.name, value);
+    ctx.state.envVersion++;
     parts.push(value === undefined ? arg.name : `${arg.name}=${value}`);
   }
   return `ARG ${parts.join(' ')}`;

@@ -30,8 +30,13 @@ function heredocScript(ins: RunInstruction, state: StageState): string[] {
   return commandArgv({ form: 'shell', script: `${script}\n${bodies}` }, state);
 }
 
-export function planRun(ins: RunInstruction, state: StageState, defaults: RunDefaults, resolveFrom: FromResolver): RunOp {
-  const argv = ins.heredocs.length > 0 ? heredocScript(ins, state) : commandArgv(ins.command, state);
+/**
+ * A RUN's process environment: the image's ENV, then the stage's ARGs that ENV does not shadow,
+ * then given proxy args, and a default PATH. Reused while no ENV or ARG changes.
+ */
+function runEnvironment(state: StageState, defaults: RunDefaults): { env: string[]; buildArgs: string[] } {
+  const memo = state.runEnvMemo;
+  if (memo && memo.version === state.envVersion) return memo;
   const env = new Map(state.env);
   const buildArgs: string[] = [];
   for (const [k, v] of state.args) {
@@ -41,13 +46,20 @@ export function planRun(ins: RunInstruction, state: StageState, defaults: RunDef
   }
   for (const [k, v] of defaults.proxyArgs) if (!env.has(k)) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  state.runEnvMemo = { version: state.envVersion, env: mapToEnv(env), buildArgs };
+  return state.runEnvMemo;
+}
+
+export function planRun(ins: RunInstruction, state: StageState, defaults: RunDefaults, resolveFrom: FromResolver): RunOp {
+  const argv = ins.heredocs.length > 0 ? heredocScript(ins, state) : commandArgv(ins.command, state);
+  const { env, buildArgs } = runEnvironment(state, defaults);
   const expandEnv = expansionEnv(state);
   const mounts = ins.mounts.map((flag) => {
     const text = expandIn(state, expandEnv, flag.value, flag.range);
     return parseMount(text, flag.range, state.source, resolveFrom);
   });
   return {
-    kind: 'run', argv, env: mapToEnv(env), cwd: state.config.WorkingDir || '/', user: state.config.User ?? '',
+    kind: 'run', argv, env, cwd: state.config.WorkingDir || '/', user: state.config.User ?? '',
     network: (ins.network?.value as RunOp['network'] | undefined) ?? defaults.network,
     security: (ins.security?.value as RunOp['security'] | undefined) ?? 'sandbox',
     mounts, heredocs: ins.heredocs, buildArgs,

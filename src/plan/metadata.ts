@@ -29,6 +29,7 @@ export function applyEnv(ins: EnvInstruction, state: StageState): string {
     parts.push(`${key}=${value}`);
   }
   for (const [key, value] of pending) state.env.set(key, value);
+  state.envVersion++;
   return `ENV ${parts.join(' ')}`;
 }
 

@@ -159,27 +159,31 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
   };
   const earlier = findStage(run, ref);
   let config: ImageConfig = {};
+  // What the source vertex records: the base's published config, never mutated afterwards.
+  let baseConfig: ImageConfig | undefined;
   let baseInput: string | undefined;
   if (earlier && earlier.index < index) {
     const base = planStage(run, earlier.index, from.range);
     stage.base = { kind: 'stage', stage: earlier.index };
     stage.dependsOn.push(earlier.index);
-    stage.history.push(...base.history);
+    for (const entry of base.history) stage.history.push(entry);
+    baseConfig = base.config;
     config = cloneConfig(base.config);
     baseInput = base.vertices[base.vertices.length - 1];
   } else if (ref.toLowerCase() !== 'scratch') {
     stage.base = { kind: 'image', ref };
-    config = cloneConfig(run.baseConfigs.get(ref) ?? {});
+    baseConfig = run.baseConfigs.get(ref) ?? {};
+    config = cloneConfig(baseConfig);
   } else {
     // BuildKit's empty image still carries the default PATH.
     config = { Env: [`PATH=${DEFAULT_PATH}`] };
   }
   const state: StageState = {
-    config, env: envToMap(config.Env), args: new Map(), history: stage.history, escape, source: run.parsed.source,
+    config, env: envToMap(config.Env), envVersion: 0, args: new Map(), history: stage.history, escape, source: run.parsed.source,
   };
   const sourceVertex: Vertex = {
     id: `s${index}/0`, stage: index, op: { kind: 'source', base: stage.base },
-    inputs: baseInput ? [baseInput] : [], range: from.range, config: cloneConfig(config),
+    inputs: baseInput ? [baseInput] : [], range: from.range, config: baseConfig ?? cloneConfig(config),
     text: from.original, step: { index: 1, of: src.body.length + 1, stageName: src.name },
   };
   run.vertices.push(sourceVertex);
@@ -199,12 +203,18 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
     state.config.OnBuild = null;
   }
   for (const ins of src.body) dispatch(ins, ctx);
-  stage.config = cloneConfig(materializeEnv(state));
-  const last = run.vertices.find((v) => v.id === stage.vertices[stage.vertices.length - 1])!;
-  last.config = stage.config;
+  // The state is done with: its config becomes the stage's published, immutable result.
+  stage.config = materializeEnv(state);
+  lastVertexOf(run, stage).config = stage.config;
   run.inProgress.delete(index);
   run.planned.set(index, stage);
   return stage;
+}
+
+function lastVertexOf(run: PlanRun, stage: PlannedStage): Vertex {
+  const id = stage.vertices[stage.vertices.length - 1];
+  for (let i = run.vertices.length - 1; i >= 0; i--) if (run.vertices[i].id === id) return run.vertices[i];
+  throw new Error(`vertex ${id} missing from the plan`);
 }
 
 /** An ONBUILD trigger from an image config, parsed as a one-line Dockerfile located at FROM. */

@@ -18,6 +18,10 @@ export interface StageState {
    * Docker). `config.Env` is written from it when a config is published (materializeEnv).
    */
   env: Map<string, string>;
+  /** Bumped on every ENV and ARG, so derived data (a RUN's environment) can be reused. */
+  envVersion: number;
+  /** The last RUN environment built, for `envVersion`. */
+  runEnvMemo?: { version: number; env: string[]; buildArgs: string[] };
   /** expansionEnv's view over `env` and `args`, made once. */
   expansionView?: ReadonlyMap<string, string>;
 }
@@ -102,7 +106,12 @@ export function expandIn(
 ): string {
   // No variable, quote or escape: the lexer would return the word unchanged.
   if (PLAIN_WORD[state.escape].test(word)) return word;
-  return wrap(state, range, () => expandWord(word, env, { escape: state.escape }));
+  try {
+    return expandWord(word, env, { escape: state.escape });
+  } catch (error) {
+    if (error instanceof ShellExpansionError) throw new BuildError(error.message, range, { source: state.source });
+    throw error;
+  }
 }
 
 export function expandWordsIn(

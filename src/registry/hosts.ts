@@ -21,6 +21,8 @@ export interface TransferEvent {
   kind: 'resolved' | 'exists' | 'mounted' | 'downloading' | 'downloaded' | 'uploading' | 'uploaded' | 'manifest';
   digest: string;
   size?: number;
+  /** The blob's media type, when a descriptor named it (CLIs show layers, not configs). */
+  mediaType?: string;
   /** For `mounted`: the repository the blob came from. */
   from?: string;
 }

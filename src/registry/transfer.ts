@@ -59,10 +59,10 @@ async function withRetries<T>(session: RegistrySession, what: () => Promise<T>):
 export async function downloadBlob(session: RegistrySession, repository: string, content: ContentStore, descriptor: Descriptor): Promise<void> {
   const progress = session.options.onProgress;
   if (await hasBlob(content, descriptor.digest)) {
-    progress?.({ kind: 'exists', digest: descriptor.digest, size: descriptor.size });
+    progress?.({ kind: 'exists', digest: descriptor.digest, size: descriptor.size, mediaType: descriptor.mediaType });
     return;
   }
-  progress?.({ kind: 'downloading', digest: descriptor.digest, size: descriptor.size });
+  progress?.({ kind: 'downloading', digest: descriptor.digest, size: descriptor.size, mediaType: descriptor.mediaType });
   await withRetries(session, async () => {
     const response = await getBlob(session, repository, descriptor.digest);
     try {
@@ -75,7 +75,7 @@ export async function downloadBlob(session: RegistrySession, repository: string,
       throw error;
     }
   });
-  progress?.({ kind: 'downloaded', digest: descriptor.digest, size: descriptor.size });
+  progress?.({ kind: 'downloaded', digest: descriptor.digest, size: descriptor.size, mediaType: descriptor.mediaType });
 }
 
 /** Downloads blobs in parallel and remembers where they came from (for later mounts). */
@@ -110,25 +110,25 @@ export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
 
 /** Makes one blob exist in `repository`: already there, mounted, or uploaded. */
 export async function uploadBlob(session: RegistrySession, repository: string, stores: RegistryStores, blob: UploadBlob, options: UploadOptions = {}): Promise<void> {
-  const { digest, size } = blob.descriptor;
+  const { digest, size, mediaType } = blob.descriptor;
   const progress = session.options.onProgress;
   const existing = await headBlob(session, repository, digest);
   if (existing !== undefined) {
-    progress?.({ kind: 'exists', digest, size });
+    progress?.({ kind: 'exists', digest, size, mediaType });
   } else {
     const recorded = await mountCandidate(stores.layout.root, digest, session.registry, repository);
     const from = [...(options.mountFrom ?? []).filter((r) => r !== repository), ...(recorded ? [recorded] : [])][0];
     await withRetries(session, async () => {
       const started = await startUpload(session, repository, digest, from);
       if (started.mounted) {
-        progress?.({ kind: 'mounted', digest, size, from });
+        progress?.({ kind: 'mounted', digest, size, mediaType, from });
         return;
       }
-      progress?.({ kind: 'uploading', digest, size });
+      progress?.({ kind: 'uploading', digest, size, mediaType });
       const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
       if (chunkSize > 0 && size > chunkSize) await uploadChunked(session, repository, started.location, digest, size, blob.source, chunkSize);
       else await uploadMonolithic(session, repository, started.location, digest, size, blob.source);
-      progress?.({ kind: 'uploaded', digest, size });
+      progress?.({ kind: 'uploaded', digest, size, mediaType });
     });
   }
   if ('path' in blob.source) await recordBlobSource(stores.layout.root, digest, { registry: session.registry, repository });

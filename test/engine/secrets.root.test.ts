@@ -33,7 +33,7 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-/** The file's bytes, and for gzip data (blobs) its decompressed bytes too. */
+/** The file's bytes, and for gzip data (compressed layer blobs) its decompressed bytes too. */
 function contentsOf(file: string): Buffer[] {
   const raw = readFileSync(file);
   const views = [raw];
@@ -118,9 +118,9 @@ describe('secrets', () => {
     const needles = [fileSecret, envSecret].map((s) => Buffer.from(s));
     const files = filesUnder(box.root);
     expect(files.some((f) => f.includes(`${path.sep}blobs${path.sep}`))).toBe(true);
-    // The search works: the digest the build wrote is found in a (decompressed) layer blob.
+    // The search works: the digest the build wrote is found in a layer blob.
     const digest = Buffer.from(createHash('sha256').update(fileSecret).digest('hex'));
-    expect(files.some((f) => f.includes(`${path.sep}blobs${path.sep}`) && contentsOf(f).length === 2 && contentsOf(f)[1].includes(digest))).toBe(true);
+    expect(files.some((f) => f.includes(`${path.sep}blobs${path.sep}`) && contentsOf(f).some((v) => v.includes(digest)))).toBe(true);
     for (const file of files) {
       for (const view of contentsOf(file)) for (const needle of needles) expect(view.includes(needle), file).toBe(false);
     }

@@ -1,6 +1,6 @@
 /** The Node-side decisions and the wire format for the native helper (no root needed). */
 import { describe, expect, it } from 'vitest';
-import { containerResolvConf, defaultHosts, encodeSpec, type ContainerSpec } from '../../src/exec/index.ts';
+import { containerResolvConf, defaultHosts, encodeSpec, type ContainerSpec, type MountSpec } from '../../src/exec/index.ts';
 import { decodePairs } from '../../src/exec/spec.ts';
 import { DEFAULT_CAPABILITIES } from '../../src/exec/spec.ts';
 
@@ -104,5 +104,59 @@ describe('generated files', () => {
     expect(containerResolvConf('', 'none')).toBe(
       'nameserver 8.8.8.8\nnameserver 8.8.4.4\nnameserver 2001:4860:4860::8888\nnameserver 2001:4860:4860::8844\n',
     );
+  });
+});
+
+// RUN --mount kinds, privileged runs and locks.
+const runBase: ContainerSpec = {
+  rootfs: { kind: 'overlay', lowerDirs: ['/l'], upperDir: '/u', workDir: '/w' },
+  args: ['true'], env: [], cwd: '/', uid: 0, gid: 0, groups: [], hostname: 'h', network: 'none', hosts: '', resolvConf: '',
+};
+
+function pairsFrom(key: string, spec: ContainerSpec): Array<[string, string]> {
+  const pairs = decodePairs(encodeSpec(spec, 1));
+  return pairs.slice(pairs.findIndex(([k]) => k === key));
+}
+
+function withMounts(mounts: MountSpec[]): ContainerSpec {
+  return { ...runBase, mounts };
+}
+
+describe('mount encoding', () => {
+  it('lists an overlay mount\'s layers, upper and subpath after its "mount" key', () => {
+    const spec = withMounts([{ kind: 'overlay', lowerDirs: ['/b', '/a'], target: '/m', readonly: false, upperDir: '/mu', workDir: '/mw', subpath: 'x/y', keepStubDirs: true }]);
+    expect(pairsFrom('mount', spec)).toEqual([
+      ['mount', 'overlay'], ['dst', '/m'], ['keepdirs', '1'], ['mlower', '/b'], ['mlower', '/a'],
+      ['mupper', '/mu'], ['mwork', '/mw'], ['ro', '0'], ['subpath', 'x/y'],
+    ]);
+  });
+
+  it('encodes file mounts as read-only hex with owner and mode', () => {
+    const spec = withMounts([{ kind: 'file', target: '/run/secrets/s', content: Buffer.from('hi\n'), mode: 0o400, uid: 5, gid: 6 }]);
+    expect(pairsFrom('mount', spec)).toEqual([
+      ['mount', 'file'], ['dst', '/run/secrets/s'], ['ro', '1'], ['content', '68690a'], ['fmode', String(0o400)], ['fuid', '5'], ['fgid', '6'],
+    ]);
+  });
+
+  it('checks overlay mounts before the helper sees them', () => {
+    expect(() => encodeSpec(withMounts([{ kind: 'overlay', lowerDirs: ['/a'], target: '/m', readonly: true }]))).toThrow(/needs two lower dirs/);
+    expect(() => encodeSpec(withMounts([{ kind: 'overlay', lowerDirs: ['/a'], target: '/m', readonly: false, upperDir: '/u' }]))).toThrow(/both upperDir and workDir/);
+    expect(() => encodeSpec(withMounts([{ kind: 'overlay', lowerDirs: ['/a', '/b'], target: 'm', readonly: true }]))).toThrow(/not absolute/);
+  });
+});
+
+describe('privileged and locks', () => {
+  it('sends no capability list, masks or read-only paths for a privileged run', () => {
+    const keys = decodePairs(encodeSpec({ ...runBase, privileged: true }, 1)).map(([k]) => k);
+    expect(keys).toContain('privileged');
+    expect(keys.filter((k) => k === 'cap' || k === 'mask' || k === 'ropath')).toEqual([]);
+    const normal = decodePairs(encodeSpec(runBase, 1)).map(([k]) => k);
+    expect(normal).not.toContain('privileged');
+    expect(normal).toContain('cap');
+  });
+
+  it('sends locks in the order given, exclusive or shared', () => {
+    const pairs = decodePairs(encodeSpec({ ...runBase, locks: [{ path: '/a.lock', shared: true }, { path: '/b.lock', shared: false }] }, 1));
+    expect(pairs.filter(([k]) => k.startsWith('lock'))).toEqual([['lockshared', '/a.lock'], ['lock', '/b.lock']]);
   });
 });

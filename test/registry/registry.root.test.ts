@@ -217,6 +217,7 @@ describe('interrupted pushes and flaky connections', () => {
         received += chunk.length;
         if (received > 10_000) req.socket.destroy();
       });
+      req.on('end', () => req.socket.destroy()); // Small blobs: cut after the whole body.
       return true;
     });
     const name = `${proxy.host}/berth/killed:v1`;

@@ -1,0 +1,98 @@
+import type { SourceRange } from '../source/index.ts';
+import type { BuildPlan, ImageConfig } from '../plan/index.ts';
+import type { BaseImage } from '../engine/build.ts';
+import type { CacheRecord } from '../engine/cache-records.ts';
+import { loadBaseImage } from '../engine/images.ts';
+import { resolveImage } from '../image/store.ts';
+import { exportCache, importCache, parseCacheSpec, pullImage, pushImage, type RegistryOptions } from '../registry/index.ts';
+import type { Stores } from './store.ts';
+
+/**
+ * Where base images come from during a build: the local store first, then the registry (as
+ * `docker build` pulls a missing FROM); with --pull, the registry always (re-resolving tags).
+ * Each reference is resolved once per build.
+ */
+export interface BaseImages {
+  configFor(ref: string): Promise<{ config: ImageConfig } | undefined>;
+  load(ref: string, range: SourceRange | undefined, source: string): Promise<BaseImage>;
+}
+
+export function baseImages(stores: Stores, options: { pull: boolean; registry: RegistryOptions; log(message: string): void }): BaseImages {
+  const resolved = new Map<string, Promise<string | undefined>>();
+  // The local name (or digest) to read `ref` from, pulling when needed; undefined when nowhere.
+  const locate = (ref: string): Promise<string | undefined> => {
+    let found = resolved.get(ref);
+    if (!found) {
+      found = (async () => {
+        if (!options.pull && (await resolveImage(stores.images, ref))) return ref;
+        try {
+          options.log(`pulling ${ref}`);
+          const pulled = await pullImage(stores, ref, options.registry);
+          return pulled.manifestDigest;
+        } catch (error) {
+          if (options.pull) throw error;
+          options.log(`could not pull ${ref}: ${(error as Error).message}`);
+          return undefined;
+        }
+      })();
+      resolved.set(ref, found);
+    }
+    return found;
+  };
+  return {
+    async configFor(ref) {
+      const local = await locate(ref);
+      const image = local ? await resolveImage(stores.images, local) : undefined;
+      return image ? { config: (image.config.config ?? {}) as ImageConfig } : undefined;
+    },
+    async load(ref, range, source) {
+      const local = await locate(ref);
+      return loadBaseImage(stores.images, local ?? ref, range, source);
+    },
+  };
+}
+
+/** `--cache-from` sources: their records and blobs land in the local store before the build. */
+export async function importCaches(stores: Stores, specs: string[], registry: RegistryOptions, log: (m: string) => void): Promise<void> {
+  for (const text of specs) {
+    const spec = parseCacheSpec(text);
+    const result = await importCache(stores, spec.location, registry);
+    log(result.found ? `imported ${result.records} cache records from ${text}` : `no cache found at ${text}`);
+  }
+}
+
+/**
+ * The records to export: `min` keeps the steps whose layers make up the final image (the target
+ * and the stages it is built FROM), `max` every step of every stage that ran.
+ */
+export function recordsToExport(plan: BuildPlan, records: ReadonlyMap<string, CacheRecord>, mode: 'min' | 'max'): CacheRecord[] {
+  if (mode === 'max') return [...records.values()];
+  const byId = new Map(plan.vertices.map((v) => [v.id, v]));
+  const target = plan.stages.find((s) => s.index === plan.target)!;
+  const out: CacheRecord[] = [];
+  let id: string | undefined = target.vertices[target.vertices.length - 1];
+  while (id) {
+    const record = records.get(id);
+    if (record) out.push(record);
+    id = byId.get(id)?.inputs[0];
+  }
+  return out.reverse();
+}
+
+export async function exportCaches(
+  stores: Stores, specs: string[], plan: BuildPlan, records: ReadonlyMap<string, CacheRecord>, registry: RegistryOptions, log: (m: string) => void,
+): Promise<void> {
+  for (const text of specs) {
+    const spec = parseCacheSpec(text);
+    const chosen = recordsToExport(plan, records, spec.mode);
+    const result = await exportCache(stores, spec.location, chosen, spec.mode, registry);
+    log(`exported ${result.records} cache records (${result.layers} layers) to ${text}`);
+  }
+}
+
+export async function pushTags(stores: Stores, tags: string[], registry: RegistryOptions, log: (m: string) => void): Promise<void> {
+  for (const tag of tags) {
+    const pushed = await pushImage(stores, tag, registry);
+    log(`pushed ${pushed.name}@${pushed.digest}`);
+  }
+}
