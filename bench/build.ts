@@ -1,4 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -100,16 +101,62 @@ export async function benchBuild(): Promise<void> {
       r['one-file change big'] = scenario(tool, big, 'bench/big', 3, () => appendFileSync(path.join(big, 'd7', 'f7.bin'), `change ${tool.name} ${n++}\n`));
       results[tool.name] = r;
     }
+    results.berth['shared cache: original build'] = 0;
+    Object.assign(results.berth, await benchSharedCache(dir, rootfs));
     const targets: Record<string, number> = { 'no-op small': 1.0, 'no-op big': 0.5, 'one-file change big': 0.7 };
     console.log('build (median seconds; ratio = berth / BuildKit)');
-    for (const key of Object.keys(results.berth)) {
+    for (const key of Object.keys(results.berth).filter((k) => !k.startsWith('shared cache'))) {
       const b = results.berth[key];
       const k = results.buildkit?.[key];
       const ratio = k ? ` ratio ${(b / k).toFixed(2)}x${targets[key] !== undefined ? ` (target <= ${targets[key]}x)` : ''}` : '';
       console.log(`  ${key.padEnd(20)} berth ${b.toFixed(3)}s${k !== undefined ? `  buildkit ${k.toFixed(3)}s` : ''}${ratio}`);
     }
+    const original = results.berth['shared cache: original build'];
+    const cold = results.berth['shared cache: empty store with --cache-from'];
+    console.log(`shared cache through a registry: original build ${original.toFixed(3)}s, empty store with --cache-from ${cold.toFixed(3)}s (${(cold / original).toFixed(2)}x)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     if (dockerAvailable()) spawnSync(DOCKER, ['rmi', '-f', 'bench/small', 'bench/big', BASE], { stdio: 'ignore' });
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/**
+ * Issue 6's scenario: a build exporting its cache to a registry on loopback, then the same build
+ * on an empty store importing it (every step CACHED). Both timed once, cold.
+ */
+async function benchSharedCache(dir: string, rootfs: string): Promise<Record<string, number>> {
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const regDir = path.join(dir, 'registry');
+  mkdirSync(regDir);
+  writeFileSync(path.join(regDir, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${regDir}/data\nhttp:\n  addr: ${host}\n`);
+  const registry = spawn('docker-registry', ['serve', path.join(regDir, 'config.yml')], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && spawnSync('curl', ['-sf', `http://${host}/v2/`]).status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const envA = { ...process.env, BERTH_ROOT: path.join(dir, 'store-a') };
+    const envB = { ...process.env, BERTH_ROOT: path.join(dir, 'store-b') };
+    const base = `${host}/bench/busybox:1`;
+    must(spawnSync(BERTH, ['import', '-c', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', rootfs, base], { env: envA }), 'import');
+    must(spawnSync(BERTH, ['push', base], { env: envA }), 'push base');
+    const ctx = path.join(dir, 'shared');
+    mkdirSync(ctx);
+    writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${base} AS build\nRUN dd if=/dev/urandom of=/blob bs=1M count=20 2>/dev/null && sleep 2\nFROM ${base}\nCOPY --from=build /blob /blob\nRUN sha256sum /blob > /sum\n`);
+    const cache = `type=registry,ref=${host}/bench/cache:1,mode=max`;
+    const original = timed(() => must(spawnSync(BERTH, ['build', '-q', '-t', 'shared', '--cache-to', cache, ctx], { env: envA }), 'build A'));
+    const cold = timed(() => must(spawnSync(BERTH, ['build', '-q', '-t', 'shared', '--cache-from', cache, ctx], { env: envB }), 'build B'));
+    return { 'shared cache: original build': original, 'shared cache: empty store with --cache-from': cold };
+  } finally {
+    registry.kill('SIGTERM');
   }
 }

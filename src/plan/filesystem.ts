@@ -1,5 +1,6 @@
 import path from 'node:path/posix';
 import { BuildError } from '../source/index.ts';
+import { expandWord, ShellExpansionError } from '../shell/index.ts';
 import type { CopyInstruction, RunInstruction, WorkdirInstruction } from '../instructions/index.ts';
 import type { Heredoc } from '../syntax/ast.ts';
 import { commandArgv } from './metadata.ts';
@@ -75,8 +76,15 @@ export function planWorkdir(ins: WorkdirInstruction, state: StageState): Workdir
   return clean === '/' ? undefined : { kind: 'workdir', path: clean, user: state.config.User ?? '' };
 }
 
+/** Heredoc bodies expand variables but leave quotes alone (BuildKit's SkipProcessQuotes). */
 function heredocContent(doc: Heredoc, state: StageState, env: ReadonlyMap<string, string>, range: CopyInstruction['range']): string {
-  return doc.expand ? expandIn(state, env, doc.content, range) : doc.content;
+  if (!doc.expand) return doc.content;
+  try {
+    return expandWord(doc.content, env, { escape: state.escape, skipProcessQuotes: true });
+  } catch (error) {
+    if (error instanceof ShellExpansionError) throw new BuildError(error.message, range, { source: state.source });
+    throw error;
+  }
 }
 
 export function planCopy(ins: CopyInstruction, state: StageState, resolveFrom: FromResolver): CopyOp {

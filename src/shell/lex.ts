@@ -22,6 +22,11 @@ export interface ShellOptions {
   skipUnsetEnv?: boolean;
   /** Keep the quote characters in the result (the words are still unquoted for splitting). */
   rawQuotes?: boolean;
+  /**
+   * Treat quotes as ordinary characters (BuildKit's SkipProcessQuotes): heredoc bodies are
+   * expanded this way, so `"${X}"` keeps its quotes and `'$X'` is still expanded.
+   */
+  skipProcessQuotes?: boolean;
 }
 
 /** Variable name -> value; the caller has already merged later definitions over earlier ones. */
@@ -114,6 +119,7 @@ class Lexer {
   readonly escape: number;
   readonly skipUnsetEnv: boolean;
   readonly rawQuotes: boolean;
+  readonly skipProcessQuotes: boolean;
   /** Whether the escape character is kept (inside the pattern parts of `${...}`). */
   rawEscapes = false;
   readonly matched = new Set<string>();
@@ -127,6 +133,7 @@ class Lexer {
     this.escape = (options.escape ?? '\\').charCodeAt(0);
     this.skipUnsetEnv = options.skipUnsetEnv ?? false;
     this.rawQuotes = options.rawQuotes ?? false;
+    this.skipProcessQuotes = options.skipProcessQuotes ?? false;
   }
 
   peek(): number {
@@ -161,7 +168,7 @@ class Lexer {
           this.next();
           return result;
         }
-        if (ch === DOLLAR || ch === SINGLE_QUOTE || ch === DOUBLE_QUOTE) {
+        if (ch === DOLLAR || (!this.skipProcessQuotes && (ch === SINGLE_QUOTE || ch === DOUBLE_QUOTE))) {
           const text = ch === DOLLAR ? this.dollar() : ch === SINGLE_QUOTE ? this.singleQuoted() : this.doubleQuoted();
           result += text;
           if (words) {
