@@ -6,34 +6,12 @@ import { isDigest, type Digest } from '../content/digest.ts';
  * step, where only entries without `empty_layer` correspond to layers.
  */
 
-/** Healthcheck durations are nanoseconds, as Docker writes them. */
-export interface HealthConfig {
-  Test?: string[];
-  Interval?: number;
-  Timeout?: number;
-  StartPeriod?: number;
-  StartInterval?: number;
-  Retries?: number;
-}
-
-export interface ContainerConfig {
-  User?: string;
-  /** Keys like `80/tcp`; values are empty objects. */
-  ExposedPorts?: Record<string, Record<string, never>>;
-  /** `KEY=value` strings, in order. */
-  Env?: string[];
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  Volumes?: Record<string, Record<string, never>>;
-  WorkingDir?: string;
-  Labels?: Record<string, string>;
-  StopSignal?: string;
-  /** Docker's marker that Cmd/Entrypoint came from the shell form (Windows only in effect). */
-  ArgsEscaped?: boolean;
-  Healthcheck?: HealthConfig;
-  OnBuild?: string[] | null;
-  Shell?: string[];
-}
+/**
+ * The runtime part of the config (`config.config`). One definition serves the planner and the
+ * image code: the plan's plain data is the only type the front and back end share.
+ */
+export type { HealthConfig, ImageConfig as ContainerConfig } from '../plan/types.ts';
+import type { ImageConfig as ContainerConfig } from '../plan/types.ts';
 
 export interface HistoryEntry {
   created?: string;

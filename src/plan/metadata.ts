@@ -109,5 +109,5 @@ export function applyHealthcheck(ins: HealthcheckInstruction, state: StageState)
     if (o.retries !== undefined) health.Retries = o.retries;
   }
   state.config.Healthcheck = health;
-  return `HEALTHCHECK &{${goQuoteList(health.Test)} "${health.Interval ?? 0}" "${health.Timeout ?? 0}" "${health.StartPeriod ?? 0}" "${health.StartInterval ?? 0}" '${health.Retries ?? 0}'}`;
+  return `HEALTHCHECK &{${goQuoteList(health.Test ?? [])} "${health.Interval ?? 0}" "${health.Timeout ?? 0}" "${health.StartPeriod ?? 0}" "${health.StartInterval ?? 0}" '${health.Retries ?? 0}'}`;
 }

@@ -5,8 +5,9 @@ import type { Heredoc } from '../syntax/ast.ts';
  * The plan is plain data: the only thing the back end (solve, exec, image) sees of a Dockerfile.
  * Field names of `ImageConfig` follow the OCI image spec's `config` object so the two line up.
  */
+/** Healthcheck durations are nanoseconds, as Docker writes them. */
 export interface HealthConfig {
-  Test: string[];
+  Test?: string[];
   Interval?: number;
   Timeout?: number;
   StartPeriod?: number;

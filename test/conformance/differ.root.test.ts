@@ -13,7 +13,7 @@ const REPO = path.resolve(import.meta.dirname, '../..');
 const DIFFER = path.resolve(REPO, '../shared/conformance/differ.py');
 const CASES = path.join(import.meta.dirname, 'cases');
 const names = readdirSync(CASES).filter((n) => statSync(path.join(CASES, n)).isDirectory()).sort();
-const haveDocker = existsSync('/usr/bin/dockerd') && existsSync(DIFFER);
+const haveDocker = (existsSync('/usr/bin/docker') || existsSync('/usr/sbin/dockerd')) && existsSync(DIFFER);
 
 let results: Record<string, string> = {};
 let log = '';

@@ -15,7 +15,7 @@ function tmpEntries(): string[] {
 
 function expectNothingLeft(): void {
   expect(mountsMentioning(sb.root)).toEqual([]);
-  expect(sandboxProcesses()).toEqual([]);
+  expect(sandboxProcesses(sb.root)).toEqual([]);
   expect(tmpEntries()).toEqual([]);
 }
 
@@ -66,15 +66,17 @@ describe('berth build end to end', () => {
   });
 
   it('cleans up after an interrupted build (SIGINT)', async () => {
-    const ctx = sb.context({ 'Dockerfile': 'FROM busybox:local\nRUN echo started && sleep 60\n' });
+    const ctx = sb.context({ 'Dockerfile': 'FROM busybox:local\nRUN echo run""ning && sleep 60\n' });
     const child = sb.spawnBerth(['build', '--progress', 'plain', ctx]);
     let output = '';
     await new Promise<void>((resolve) => {
       child.stderr!.on('data', (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.includes('started')) resolve();
+        if (output.includes('running')) resolve();
       });
     });
+    // The helper is found while it runs: the leftover checks below are not vacuous.
+    expect(sandboxProcesses(sb.root).length).toBeGreaterThan(0);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     expect(code).not.toBe(0);
@@ -82,20 +84,20 @@ describe('berth build end to end', () => {
   });
 
   it('keeps the store usable after the build process is killed outright', async () => {
-    const ctx = sb.context({ 'Dockerfile': 'FROM busybox:local\nRUN echo started && sleep 60\n' });
+    const ctx = sb.context({ 'Dockerfile': 'FROM busybox:local\nRUN echo run""ning && sleep 60\n' });
     const child = sb.spawnBerth(['build', '--progress', 'plain', ctx]);
     await new Promise<void>((resolve) => {
       let output = '';
       child.stderr!.on('data', (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.includes('started')) resolve();
+        if (output.includes('running')) resolve();
       });
     });
     child.kill('SIGKILL');
     await new Promise((resolve) => child.on('exit', resolve));
     // The sandbox dies with its parent (PDEATHSIG); give the kernel a moment to reap it.
-    for (let i = 0; i < 50 && sandboxProcesses().length; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(sandboxProcesses()).toEqual([]);
+    for (let i = 0; i < 50 && sandboxProcesses(sb.root).length; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(sandboxProcesses(sb.root)).toEqual([]);
     expect(mountsMentioning(sb.root)).toEqual([]);
     const next = sb.context({ 'Dockerfile': 'FROM busybox:local\nRUN echo fine > /f\n' });
     const again = await sb.berth(['build', '-t', 'e2e/after-kill', next]);

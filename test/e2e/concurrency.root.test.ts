@@ -44,9 +44,9 @@ describe('concurrent use of one store', () => {
   });
 
   it('makes prune wait for a running build and never removes what an image needs', async () => {
-    const ctx = sb.context({ Dockerfile: 'FROM busybox:local\nRUN echo started && sleep 2 && echo done > /d\n' });
+    const ctx = sb.context({ Dockerfile: 'FROM busybox:local\nRUN echo run""ning && sleep 2 && echo done > /d\n' });
     const build = sb.spawnBerth(['build', '--no-cache', '--progress', 'plain', '-t', 'conc/slow', ctx]);
-    await waitForOutput(build, 'started');
+    await waitForOutput(build, 'running');
     const prune = sb.spawnBerth(['prune', '--all']);
     const pruneOutput = waitForOutput(prune, 'waiting for running builds');
     await pruneOutput;

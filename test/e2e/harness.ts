@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -59,14 +59,22 @@ export function mountsMentioning(text: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(text));
 }
 
-/** Live processes running the sandbox helper. */
-export function sandboxProcesses(): string[] {
+/**
+ * Live sandbox helpers started for the store at `root`, so other tests' containers running at
+ * the same time are not counted.
+ */
+export function sandboxProcesses(root: string): string[] {
   const out: string[] = [];
   for (const pid of readdirSafe('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes('berth-sandbox')) out.push(`${pid} ${cmd.replaceAll('\0', ' ')}`);
+      if (!cmd.includes('berth-sandbox')) continue;
+      // The helper runs in the test's directory; the container's init sees the store's layers
+      // in its own mount table. Either ties the process to this store.
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      const mounts = readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+      if (cwd.startsWith(path.dirname(root)) || mounts.includes(root)) out.push(`${pid} ${cmd.replaceAll('\0', ' ')}`);
     } catch {
       // Gone meanwhile.
     }

@@ -1,9 +1,13 @@
-/** The overlay read view without a mount: whiteouts, opaque dirs, in-root symlink resolution. Needs root (mknod, trusted.* xattrs). */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+/**
+ * The overlay view without a mount: reading (whiteouts, opaque dirs, in-root symlink resolution)
+ * and writing into the upper dir with copy-up semantics. Needs root (mknod, chown, trusted.* xattrs).
+ */
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lookup, lowerHasDir, readMergedDir, resolveInRoot, type MergedView } from '../../src/fsview/merged.ts';
+import { CopyConflictError, dirSlot, ensureDir, fileSlot, writeNonDir } from '../../src/fsview/upper.ts';
 import { S_IFCHR, fsExtra } from '../../src/sys/fsx.ts';
 
 let dir: string;
@@ -76,5 +80,57 @@ describe('resolveInRoot', () => {
     symlinkSync('b', path.join(bottom, 'a'));
     symlinkSync('a', path.join(bottom, 'b'));
     expect(() => resolveInRoot(view, 'a/x', true)).toThrow(/too many levels/);
+  });
+});
+
+describe('upper dir writes', () => {
+  let upper: string;
+  let lower: string;
+  beforeEach(() => {
+    upper = top;
+    lower = bottom;
+  });
+
+  it('copies lower parents up with their metadata and makes new ones 0755 for the owner', () => {
+    mkdirSync(path.join(lower, 'a'));
+    chmodSync(path.join(lower, 'a'), 0o1777);
+    chownSync(path.join(lower, 'a'), 5, 6);
+    ensureDir(view, 'a/b/c', { uid: 1000, gid: 1000 });
+    expect(lstatSync(path.join(upper, 'a')).mode & 0o7777).toBe(0o1777);
+    expect(lstatSync(path.join(upper, 'a')).uid).toBe(5);
+    expect(lstatSync(path.join(upper, 'a/b/c')).mode & 0o7777).toBe(0o755);
+    expect(lstatSync(path.join(upper, 'a/b')).uid).toBe(1000);
+  });
+
+  it('refuses to make a directory through a file', () => {
+    writeFileSync(path.join(lower, 'f'), 'x');
+    expect(() => ensureDir(view, 'f/d', { uid: 0, gid: 0 })).toThrow(/a file is in the way/);
+    expect(() => dirSlot(view, 'f', false)).toThrow(CopyConflictError);
+  });
+
+  it('refuses a file over a directory unless asked to replace it', () => {
+    mkdirSync(path.join(lower, 'd'));
+    expect(() => fileSlot(view, 'd', false)).toThrow(/cannot replace to directory \/d with file/);
+    const slot = fileSlot(view, 'd', true);
+    writeFileSync(slot, 'now a file');
+    expect(readFileSync(path.join(upper, 'd'), 'utf8')).toBe('now a file');
+  });
+
+  it('marks a directory opaque when it replaces a lower directory hidden in this layer', () => {
+    mkdirSync(path.join(lower, 'x'));
+    writeFileSync(path.join(lower, 'x/old'), 'old');
+    writeFileSync(path.join(upper, 'x'), 'hiding file');
+    const { created } = dirSlot(view, 'x', true);
+    expect(created).toBe(true);
+    expect(fsExtra().lgetxattr(path.join(upper, 'x'), 'trusted.overlay.opaque')?.toString()).toBe('y');
+  });
+
+  it('writes hardlinks to entries of this layer', () => {
+    writeFileSync(path.join(dir, 'src'), 'content');
+    const stat = lstatSync(path.join(dir, 'src'));
+    writeNonDir(view, 'one', { hostPath: path.join(dir, 'src'), stat }, { uid: 0, gid: 0, mode: 0o600 });
+    writeNonDir(view, 'two', { hostPath: path.join(dir, 'src'), stat }, { uid: 0, gid: 0, mode: 0o600 }, { hardlinkTo: 'one' });
+    expect(lstatSync(path.join(upper, 'two')).ino).toBe(lstatSync(path.join(upper, 'one')).ino);
+    expect(lstatSync(path.join(upper, 'two')).mode & 0o777).toBe(0o600);
   });
 });
