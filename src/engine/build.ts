@@ -67,9 +67,9 @@ export interface VertexResult {
 
 const EPOCH = '1970-01-01T00:00:00Z';
 
-function stepLabel(v: Vertex): string {
-  const stage = v.step.stageName ? `${v.step.stageName} ` : '';
-  return `[${stage}${v.step.index}/${v.step.of}] ${v.text.trim().replace(/\s+/g, ' ')}`;
+function stepLabel(plan: BuildPlan, v: Vertex): string {
+  const name = plan.stages.find((s) => s.index === v.stage)?.name;
+  return `[${name ? `${name} ` : ''}${v.stepIndex}/${v.stepCount}] ${v.text.trim().replace(/\s+/g, ' ')}`;
 }
 
 function stageResultOf(plan: BuildPlan, stage: number, results: ReadonlyMap<string, VertexResult>): VertexResult {
@@ -166,7 +166,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
   const { req } = engine;
   const parent = inputs.get(vertex.inputs[0])!;
   const op = vertex.op;
-  const step = req.progress.start(stepLabel(vertex));
+  const step = req.progress.start(stepLabel(req.plan, vertex));
   try {
     let copyInput: { tree: SourceTree; digest: string } | undefined;
     let mountEnv: RunMountEnv | undefined;

@@ -34,15 +34,23 @@ function addVertex(ctx: StageContext, op: Op, ins: Pick<Instruction, 'range' | '
   const vertex: Vertex = {
     id: `s${ctx.index}/${ctx.stage.vertices.length}`, stage: ctx.index, op,
     inputs: [parent, ...extraInputs], range, history,
-    text: ins.original, step: { index: ctx.stage.vertices.length + 1, of: ctx.stepCount, stageName: ctx.stage.name },
+    text: ins.original, stepIndex: ctx.stage.vertices.length + 1, stepCount: ctx.stepCount,
   };
   ctx.vertices.push(vertex);
   ctx.stage.vertices.push(vertex.id);
   ctx.state.history.push(history);
 }
 
+/** Metadata ops carry nothing but their kind: one frozen object per kind serves every vertex. */
+const METADATA_OPS = new Map<string, Op>();
+
 function metadata(ctx: StageContext, ins: Instruction, createdBy: string): void {
-  addVertex(ctx, { kind: 'metadata', instruction: ins.kind }, ins, createdBy, true);
+  let op = METADATA_OPS.get(ins.kind);
+  if (!op) {
+    op = Object.freeze({ kind: 'metadata', instruction: ins.kind }) as Op;
+    METADATA_OPS.set(ins.kind, op);
+  }
+  addVertex(ctx, op, ins, createdBy, true);
 }
 
 function stageResult(ctx: StageContext, stage: number): string {

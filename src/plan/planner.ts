@@ -184,7 +184,7 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
   const sourceVertex: Vertex = {
     id: `s${index}/0`, stage: index, op: { kind: 'source', base: stage.base },
     inputs: baseInput ? [baseInput] : [], range: from.range, config: baseConfig ?? cloneConfig(config),
-    text: from.original, step: { index: 1, of: src.body.length + 1, stageName: src.name },
+    text: from.original, stepIndex: 1, stepCount: src.body.length + 1,
   };
   run.vertices.push(sourceVertex);
   stage.vertices.push(sourceVertex.id);

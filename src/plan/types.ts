@@ -127,8 +127,10 @@ export interface Vertex {
   range: SourceRange;
   /** The instruction as written, for progress output. */
   text: string;
-  /** Position of the instruction in its stage (1-based) and the stage's instruction count. */
-  step: { index: number; of: number; stageName?: string };
+  /** Position of the instruction in its stage (1-based; BuildKit's `[stage n/N]`). */
+  stepIndex: number;
+  /** The stage's instruction count, FROM included. */
+  stepCount: number;
   /**
    * The image config after this vertex: set on a stage's source and on its last vertex (the
    * stage's result); in between, the config is only a planning-time state.
