@@ -252,11 +252,11 @@ export async function cleanIngest(store: ContentStore, maxAgeMs = 24 * 3600 * 10
  * Replaces `path` with `data` atomically: a temp file beside it, fsync, rename, fsync of the
  * directory. Readers see the old or the new content, never a mix.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const temp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o644);
+  const handle = await open(temp, 'wx', options.mode ?? 0o644);
   try {
     await handle.writeFile(data);
     await handle.sync();

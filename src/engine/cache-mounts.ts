@@ -23,6 +23,7 @@ import type { LockSpec } from '../exec/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { makeTempDir } from './layers.ts';
 import type { SourceEntry, SourceTree } from './source-tree.ts';
+import { pidAlive } from '../store/pid.ts';
 
 /** What a cache mount starts from when it is new: a directory of another stage or image. */
 export interface CacheSeed {
@@ -110,15 +111,6 @@ function ensureCacheDir(layout: StoreLayout, name: string, m: RunMount, seed?: C
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
   }
   return dir;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Tries to claim `owner` for this process: true when we hold it now. */

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../content/store.ts';
 import path from 'node:path';
 
 /**
@@ -42,22 +41,7 @@ export function readCacheRecord(dir: string, key: string): CacheRecord | undefin
 }
 
 export async function writeCacheRecord(dir: string, record: CacheRecord): Promise<void> {
-  const final = recordPath(dir, record.key);
-  mkdirSync(path.dirname(final), { recursive: true });
-  const temp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'wx');
-  try {
-    await handle.writeFile(JSON.stringify(record));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, final);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
+  await writeFileAtomic(recordPath(dir, record.key), JSON.stringify(record));
 }
 
 /** Every record in the cache directory (for du, prune and cache export). */

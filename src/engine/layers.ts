@@ -7,6 +7,7 @@ import { storeLayer } from '../layer/store.ts';
 import { applyTar } from '../layer/apply.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import type { LayerRef } from './cache-records.ts';
+import { pidAlive } from '../store/pid.ts';
 
 /**
  * Build layers are stored uncompressed: hashing a tar is several times faster than gzipping it,
@@ -89,15 +90,6 @@ export async function ensureSnapshots(layout: StoreLayout, store: ContentStore, 
 /** Snapshot dirs of a chain, top first, as overlay lower dirs. */
 export function lowerDirsOf(layout: StoreLayout, chain: readonly ChainLayer[]): string[] {
   return chain.map((l) => snapshotDirOf(layout, l.chainId)).reverse();
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { syncDir } from '../content/store.ts';
+import { writeFileAtomic } from '../content/store.ts';
 import { DOCKER_HUB, type RegistryOptions } from './hosts.ts';
 
 /**
@@ -76,24 +75,7 @@ export async function readDockerConfig(options: RegistryOptions = {}): Promise<D
 export async function writeDockerConfig(config: DockerConfig, options: RegistryOptions = {}): Promise<void> {
   const file = join(dockerConfigDir(options), 'config.json');
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const temp = join(dirname(file), `.config.json.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(config, null, '\t')}\n`);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  try {
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await syncDir(dirname(file));
+  await writeFileAtomic(file, `${JSON.stringify(config, null, '\t')}\n`, { mode: 0o600 });
 }
 
 function decodeEntry(entry: AuthEntry): Credentials | undefined {

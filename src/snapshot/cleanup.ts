@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { forgetActive, isLive, prepare, remove, tempRoot, trackActive, type ActiveSnapshot } from './store.ts';
+import { pidAlive } from '../store/pid.ts';
 
 /**
  * Run `fn` on a fresh active snapshot. If `fn` throws, or returns without committing, the active
@@ -54,15 +55,6 @@ async function makeTempDir(root: string, kind: string): Promise<string> {
   return dir;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Remove leftovers of dead processes from `<root>/snapshots/.tmp`. Entries of live processes
  * (including concurrent builds sharing the store) are kept. Returns the removed directories.
@@ -81,7 +73,7 @@ export async function cleanupStale(root: string): Promise<string[]> {
     const pid = Number(/^(\d+)-/.exec(name)?.[1]);
     const dir = join(tmp, name);
     const ours = pid === process.pid && isLive(dir);
-    if (ours || (pid > 0 && pid !== process.pid && processAlive(pid))) continue;
+    if (ours || (pid > 0 && pid !== process.pid && pidAlive(pid))) continue;
     await rm(dir, { recursive: true, force: true });
     removed.push(dir);
   }
