@@ -9,6 +9,15 @@ import { fsExtra } from '../sys/fsx.ts';
  */
 export interface MergedView {
   layers: readonly string[];
+  /**
+   * Directories this step made in the upper dir, with no directory below them: nothing under
+   * them exists in a lower layer, so writes there need no lookups through the stack.
+   */
+  freshDirs?: Set<string>;
+  /** Directories known to exist in the upper dir (created or copied up) by this step. */
+  upperDirs?: Set<string>;
+  /** Non-directories this step wrote into the upper dir (every write goes through fileSlot). */
+  upperFiles?: Set<string>;
 }
 
 export interface MergedEntry {

@@ -34,18 +34,60 @@ function copyUpDir(view: MergedView, rel: string, stat: Stats): void {
   lchownSync(dest, stat.uid, stat.gid);
   chmodSync(dest, stat.mode & 0o7777);
   lutimesSync(dest, stat.atime, stat.mtime);
+  (view.upperDirs ??= new Set()).add(rel);
+}
+
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf('/');
+  return slash < 0 ? '' : rel.slice(0, slash);
+}
+
+/** Forgets what the caches know about `rel` and everything below it (it was just removed). */
+function forgetUnder(view: MergedView, rel: string): void {
+  for (const set of [view.upperDirs, view.freshDirs, view.upperFiles]) {
+    if (!set) continue;
+    set.delete(rel);
+    for (const dir of set) if (dir.startsWith(`${rel}/`)) set.delete(dir);
+  }
+}
+
+/** True when `rel` lies in a directory this step made fresh: the upper dir alone decides it. */
+function underFreshDir(view: MergedView, rel: string): boolean {
+  const fresh = view.freshDirs;
+  if (!fresh?.size) return false;
+  for (let dir = parentOf(rel); ; dir = parentOf(dir)) {
+    if (fresh.has(dir)) return true;
+    if (dir === '') return false;
+  }
 }
 
 /** Makes every ancestor of `rel` (already symlink-resolved) a directory in the upper dir. */
 export function copyUpParents(view: MergedView, rel: string): void {
+  const parent = parentOf(rel);
+  // Siblings share parents: once a parent is known to be in the upper dir, so are its ancestors.
+  if (parent === '' || view.upperDirs?.has(parent)) return;
   const names = splitRel(rel);
   let sofar = '';
   for (const name of names.slice(0, -1)) {
     sofar = sofar ? `${sofar}/${name}` : name;
+    if (view.upperDirs?.has(sofar)) continue;
     const entry = lookup(view, sofar);
     if (!entry?.stat.isDirectory()) throw Object.assign(new Error(`/${sofar}: not a directory`), { code: 'ENOTDIR' });
     if (entry.dirLayers[0] !== 0) copyUpDir(view, sofar, entry.stat);
+    else (view.upperDirs ??= new Set()).add(sofar);
   }
+}
+
+/** The entry at `rel` as a write sees it: the upper dir alone below a fresh directory. */
+function existingAt(view: MergedView, rel: string): { isDirectory: boolean; inUpper: boolean } | undefined {
+  if (underFreshDir(view, rel)) {
+    // Only this step wrote below a fresh directory, and every write is recorded: no syscall.
+    if (view.upperDirs?.has(rel)) return { isDirectory: true, inUpper: true };
+    if (view.upperFiles?.has(rel)) return { isDirectory: false, inUpper: true };
+    return undefined;
+  }
+  const entry = lookup(view, rel);
+  return entry && { isDirectory: entry.stat.isDirectory(), inUpper: entry.dirLayers[0] === 0 };
 }
 
 /**
@@ -75,9 +117,18 @@ export function ensureDir(view: MergedView, rel: string, owner: Owner, options: 
 /** mkdir in the upper dir, opaque when it takes the place of a lower directory hidden by this step. */
 function makeUpperDir(view: MergedView, rel: string): string {
   const dest = upperPath(view, rel);
-  rmSync(dest, { recursive: true, force: true });
+  const fresh = underFreshDir(view, rel);
+  const known = view.upperDirs?.has(rel) || view.upperFiles?.has(rel);
+  if (!fresh || known) rmSync(dest, { recursive: true, force: true });
+  if (known) forgetUnder(view, rel);
   mkdirSync(dest);
-  if (lowerHasDir(view, rel)) fsExtra().lsetxattr(dest, OPAQUE, Buffer.from('y'));
+  // Opaque or with nothing below: either way no lower layer shows through it.
+  if (fresh || !lowerHasDir(view, rel)) (view.freshDirs ??= new Set()).add(rel);
+  else {
+    fsExtra().lsetxattr(dest, OPAQUE, Buffer.from('y'));
+    (view.freshDirs ??= new Set()).add(rel);
+  }
+  (view.upperDirs ??= new Set()).add(rel);
   return dest;
 }
 
@@ -88,9 +139,13 @@ function makeUpperDir(view: MergedView, rel: string): string {
  */
 export function dirSlot(view: MergedView, rel: string, replaceNonDir: boolean): { hostPath: string; created: boolean } {
   copyUpParents(view, rel);
-  const existing = lookup(view, rel);
-  if (existing?.stat.isDirectory()) {
-    if (existing.dirLayers[0] !== 0) copyUpDir(view, rel, existing.stat);
+  const existing = existingAt(view, rel);
+  if (existing?.isDirectory) {
+    if (!existing.inUpper) {
+      const below = lookup(view, rel)!;
+      copyUpDir(view, rel, below.stat);
+    }
+    (view.upperDirs ??= new Set()).add(rel);
     return { hostPath: upperPath(view, rel), created: false };
   }
   if (existing && !replaceNonDir) throw new CopyConflictError(`cannot copy to non-directory: /${rel}`);
@@ -104,10 +159,16 @@ export function dirSlot(view: MergedView, rel: string, replaceNonDir: boolean): 
  */
 export function fileSlot(view: MergedView, rel: string, replaceDir: boolean): string {
   copyUpParents(view, rel);
-  const existing = lookup(view, rel);
-  if (existing?.stat.isDirectory() && !replaceDir) throw new CopyConflictError(`cannot replace to directory /${rel} with file`);
+  const existing = existingAt(view, rel);
+  if (existing?.isDirectory && !replaceDir) throw new CopyConflictError(`cannot replace to directory /${rel} with file`);
   const dest = upperPath(view, rel);
-  rmSync(dest, { recursive: true, force: true });
+  // Below a fresh directory the upper dir is the whole truth; elsewhere it may also hold a
+  // whiteout that lookups report as absent, so clear the slot either way.
+  if (existing?.inUpper || !underFreshDir(view, rel)) {
+    rmSync(dest, { recursive: true, force: true });
+    if (existing?.isDirectory) forgetUnder(view, rel);
+  }
+  (view.upperFiles ??= new Set()).add(rel);
   return dest;
 }
 
