@@ -199,6 +199,12 @@ export function writeNonDir(
     symlinkSync(source.linkTarget ?? '', dest);
   } else if (stat.isFile()) {
     copyFileSync(source.hostPath, dest);
+    // libuv's copyfile gives the copy the source's owner and mode: only what differs is set.
+    if (meta.uid === stat.uid && meta.gid === stat.gid && meta.mode === (stat.mode & 0o7777) && (meta.mode & 0o7000) === 0) {
+      const times = options.times ?? stat;
+      lutimesSync(dest, times.atime, times.mtime);
+      return;
+    }
   } else if (stat.isCharacterDevice() || stat.isBlockDevice() || stat.isFIFO()) {
     const type = stat.isCharacterDevice() ? S_IFCHR : stat.isBlockDevice() ? S_IFBLK : S_IFIFO;
     const rdev = BigInt(stat.rdev);

@@ -1,5 +1,4 @@
-import { createReadStream, type BigIntStats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fsExtra } from '../sys/fsx.ts';
@@ -37,22 +36,29 @@ interface Found {
 
 const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-/** Depth-first walk, children sorted bytewise; the root itself is not listed. */
-async function walk(root: string): Promise<Found[]> {
+/**
+ * Depth-first walk, children sorted bytewise; the root itself is not listed. Synchronous on
+ * purpose: a layer is tens of thousands of small lstat calls, and each costs far less inline than
+ * a round trip through the thread pool.
+ */
+function walk(root: string): Found[] {
   const found: Found[] = [];
-  const visit = async (abs: string, rel: string) => {
-    const names = (await readdir(abs)).sort(byBytes);
+  const visit = (abs: string, rel: string) => {
+    const names = readdirSync(abs).sort(byBytes);
     for (const name of names) {
       const childAbs = join(abs, name);
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const stat = await lstat(childAbs, { bigint: true });
+      const stat = lstatSync(childAbs, { bigint: true });
       found.push({ rel: childRel, abs: childAbs, stat });
-      if (stat.isDirectory()) await visit(childAbs, childRel);
+      if (stat.isDirectory()) visit(childAbs, childRel);
     }
   };
-  await visit(root, '');
+  visit(root, '');
   return found;
 }
+
+/** Files up to this size are read whole when their turn comes; larger ones are streamed. */
+const SMALL_FILE = 1 << 20;
 
 /** Linux's dev_t split (glibc's gnu_dev_major/minor). */
 export function deviceNumbers(rdev: bigint): { major: number; minor: number } {
@@ -91,7 +97,7 @@ function baseOf(rel: string): string {
  * as an overlay upper directory.
  */
 export async function archiveEntries(root: string, whiteouts: boolean, options: ArchiveOptions = {}): Promise<TarInput[]> {
-  const found = await walk(root);
+  const found = walk(root);
   const wanted = whiteouts ? [CAPABILITY, OPAQUE, ...UNSUPPORTED] : [CAPABILITY];
   const sys = fsExtra();
   const xattrsOf = (abs: string, stat: BigIntStats): Record<string, Buffer> => {
@@ -144,9 +150,10 @@ export async function archiveEntries(root: string, whiteouts: boolean, options: 
 
     if (stat.isFile()) {
       const size = Number(stat.size);
-      entries.push({ header: { ...base, ...capability, name: rel, type: 'file', size }, body: () => createReadStream(abs) });
+      const body = size <= SMALL_FILE ? () => [readFileSync(abs)] : () => createReadStream(abs);
+      entries.push({ header: { ...base, ...capability, name: rel, type: 'file', size }, body });
     } else if (stat.isSymbolicLink()) {
-      entries.push({ header: { ...base, name: rel, type: 'symlink', linkname: await readlink(abs) } });
+      entries.push({ header: { ...base, name: rel, type: 'symlink', linkname: readlinkSync(abs) } });
     } else if (stat.isCharacterDevice() || stat.isBlockDevice()) {
       const { major, minor } = deviceNumbers(stat.rdev);
       entries.push({ header: { ...base, name: rel, type: stat.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor } });

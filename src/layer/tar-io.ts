@@ -173,7 +173,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
 /** An archive member to write; `body` must produce exactly `header.size` bytes. */
 export interface TarInput {
   header: TarHeader;
-  body?: Uint8Array | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
+  body?: Uint8Array | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array> | Iterable<Uint8Array>);
 }
 
 /**
@@ -181,8 +181,22 @@ export interface TarInput {
  * pulled lazily, one entry at a time, so memory stays flat for large layers.
  */
 export async function* packTar(entries: AsyncIterable<TarInput> | Iterable<TarInput>): AsyncGenerator<Buffer> {
+  // Small members are gathered into larger chunks: a layer of many small files would otherwise
+  // cost a stream round trip per header, body and padding.
+  let batch: Buffer[] = [];
+  let batched = 0;
+  const add = (chunk: Buffer): Buffer | undefined => {
+    batch.push(chunk);
+    batched += chunk.length;
+    if (batched < BATCH_BYTES) return undefined;
+    const out = Buffer.concat(batch, batched);
+    batch = [];
+    batched = 0;
+    return out;
+  };
   for await (const { header, body } of entries) {
-    yield encodeHeader(header);
+    let ready = add(encodeHeader(header));
+    if (ready) yield ready;
     if (header.type !== 'file') continue;
     let written = 0;
     if (body !== undefined) {
@@ -190,17 +204,24 @@ export async function* packTar(entries: AsyncIterable<TarInput> | Iterable<TarIn
       for await (const chunk of source) {
         written += chunk.byteLength;
         if (written > header.size) throw new Error(`${header.name}: body longer than its header size ${header.size} (file changed while archiving?)`);
-        yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+        ready = add(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+        if (ready) yield ready;
       }
     }
     if (written !== header.size) {
       throw new Error(`${header.name}: body is ${written} bytes, header says ${header.size} (file changed while archiving?)`);
     }
     const pad = padding(header.size);
-    if (pad.length > 0) yield pad;
+    if (pad.length > 0) {
+      ready = add(pad);
+      if (ready) yield ready;
+    }
   }
-  yield END_OF_ARCHIVE;
+  const last = add(END_OF_ARCHIVE);
+  yield last ?? Buffer.concat(batch, batched);
 }
+
+const BATCH_BYTES = 256 * 1024;
 
 /** packTar as a Node Readable, for pipelines. */
 export function tarStream(entries: AsyncIterable<TarInput> | Iterable<TarInput>): Readable {
