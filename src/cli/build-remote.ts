@@ -4,7 +4,10 @@ import type { BaseImage } from '../engine/build.ts';
 import type { CacheRecord } from '../engine/cache-records.ts';
 import { loadBaseImage } from '../engine/images.ts';
 import { resolveImage } from '../image/store.ts';
-import { exportCache, importCache, parseCacheSpec, pullImage, pushImage, type RegistryOptions } from '../registry/index.ts';
+import type { RegistryOptions } from '../registry/index.ts';
+
+/** Loaded on first use: most builds never talk to a registry, and its HTTP stack is slow to load. */
+const client = () => import('../registry/index.ts');
 import type { Stores } from './store.ts';
 
 /**
@@ -27,7 +30,7 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
         if (!options.pull && (await resolveImage(stores.images, ref))) return ref;
         try {
           options.log(`pulling ${ref}`);
-          const pulled = await pullImage(stores, ref, options.registry);
+          const pulled = await (await client()).pullImage(stores, ref, options.registry);
           return pulled.manifestDigest;
         } catch (error) {
           if (options.pull) throw error;
@@ -55,6 +58,7 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
 /** `--cache-from` sources: their records and blobs land in the local store before the build. */
 export async function importCaches(stores: Stores, specs: string[], registry: RegistryOptions, log: (m: string) => void): Promise<void> {
   for (const text of specs) {
+    const { importCache, parseCacheSpec } = await client();
     const spec = parseCacheSpec(text);
     const result = await importCache(stores, spec.location, registry);
     log(result.found ? `imported ${result.records} cache records from ${text}` : `no cache found at ${text}`);
@@ -83,6 +87,7 @@ export async function exportCaches(
   stores: Stores, specs: string[], plan: BuildPlan, records: ReadonlyMap<string, CacheRecord>, registry: RegistryOptions, log: (m: string) => void,
 ): Promise<void> {
   for (const text of specs) {
+    const { exportCache, parseCacheSpec } = await client();
     const spec = parseCacheSpec(text);
     const chosen = recordsToExport(plan, records, spec.mode);
     const result = await exportCache(stores, spec.location, chosen, spec.mode, registry);
@@ -92,7 +97,7 @@ export async function exportCaches(
 
 export async function pushTags(stores: Stores, tags: string[], registry: RegistryOptions, log: (m: string) => void): Promise<void> {
   for (const tag of tags) {
-    const pushed = await pushImage(stores, tag, registry);
+    const pushed = await (await client()).pushImage(stores, tag, registry);
     log(`pushed ${pushed.name}@${pushed.digest}`);
   }
 }

@@ -3,8 +3,10 @@ import { createInterface } from 'node:readline/promises';
 import { BuildError } from '../source/index.ts';
 import { MediaTypes } from '../image/descriptor.ts';
 import { familiarName, parseReference, withDefaultTag } from '../image/reference.ts';
-import { login, logout, pullImage, pushImage, type RegistryOptions, type TransferEvent } from '../registry/index.ts';
-import { normalizeRegistry } from '../registry/auth.ts';
+import type { RegistryOptions, TransferEvent } from '../registry/index.ts';
+
+/** The registry client loads on first use: its HTTP stack costs every other command start-up time. */
+const client = () => import('../registry/index.ts');
 import { collect, openStores } from './store.ts';
 
 /** `berth pull`, `berth push`, `berth login`, `berth logout`, with Docker's output lines. */
@@ -104,7 +106,7 @@ export function register(program: Command): void {
           process.stdout.write(`${short(event.digest)}: Pull complete\n`);
         }
       });
-      const pulled = await pullImage(stores, ref, { ...options, platform: parsePlatform(flags.platform) });
+      const pulled = await (await client()).pullImage(stores, ref, { ...options, platform: parsePlatform(flags.platform) });
       if (!flags.quiet) {
         process.stdout.write(`Digest: ${pulled.digest}\n`);
         const status = downloaded ? 'Downloaded newer image for' : 'Image is up to date for';
@@ -129,7 +131,7 @@ export function register(program: Command): void {
       });
       const chunkSize = flags.chunkSize === undefined ? undefined : Number(flags.chunkSize);
       if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 0)) throw new BuildError(`invalid --chunk-size "${flags.chunkSize}"`);
-      const pushed = await pushImage(stores, ref, { ...options, ...(chunkSize !== undefined ? { chunkSize } : {}) });
+      const pushed = await (await client()).pushImage(stores, ref, { ...options, ...(chunkSize !== undefined ? { chunkSize } : {}) });
       if (flags.quiet) process.stdout.write(`${pushed.digest}\n`);
       else process.stdout.write(`${parsed.digest ?? parsed.tag}: digest: ${pushed.digest} size: ${pushed.size}\n`);
     });
@@ -142,7 +144,7 @@ export function register(program: Command): void {
     .option('--insecure-registry <host>', 'allow HTTP and unchecked TLS for this registry (repeatable)', collect, [])
     .action(async (registry: string | undefined, flags: CommonFlags & { username?: string; password?: string; passwordStdin?: boolean }) => {
       const credentials = await loginCredentials(flags);
-      const result = await login(registry, credentials, registryOptions(flags));
+      const result = await (await client()).login(registry, credentials, registryOptions(flags));
       process.stderr.write(`Credentials stored in ${result.storedIn}\n`);
       process.stdout.write('Login Succeeded\n');
     });
@@ -150,6 +152,7 @@ export function register(program: Command): void {
   program.command('logout').description('forget the credentials for a registry')
     .argument('[registry]', 'registry host (default docker.io)')
     .action(async (registry: string | undefined) => {
+      const { logout, normalizeRegistry } = await client();
       const name = normalizeRegistry(registry);
       if (await logout(registry)) process.stdout.write(`Removing login credentials for ${name}\n`);
       else process.stdout.write(`Not logged in to ${name}\n`);
