@@ -6,6 +6,7 @@ import { importRootfs } from '../image/commit.ts';
 import { familiarName } from '../image/reference.ts';
 import { findImage, listImages, loadResolved, removeImage, resolveImage, tagImage } from '../image/store.ts';
 import { collect, openStores } from './store.ts';
+import { unpackImage } from '../engine/images.ts';
 
 function shortId(digest: string): string {
   return digest.replace(/^sha256:/, '').slice(0, 12);
@@ -121,8 +122,9 @@ export function register(program: Command): void {
   program.command('load').description('load images from a docker-archive or OCI archive')
     .requiredOption('-i, --input <file>', 'archive to read')
     .action(async (opts: { input: string }, command: Command) => {
-      const { images } = openStores(command);
+      const { images, layout, content } = openStores(command);
       for (const image of await loadArchive(images, opts.input)) {
+        await unpackImage(layout, content, images, image.digest);
         if (image.names.length) for (const n of image.names) process.stdout.write(`Loaded image: ${familiarName(n)}\n`);
         else process.stdout.write(`Loaded image ID: ${image.digest}\n`);
       }
@@ -135,6 +137,8 @@ export function register(program: Command): void {
       const { images } = openStores(command);
       const { configFromChanges } = await import('./import-changes.ts');
       const written = await importRootfs(images, file, name, { config: await configFromChanges(opts.change), comment: `Imported from ${file}` });
+      const { layout, content } = openStores(command);
+      await unpackImage(layout, content, images, written.record.digest);
       process.stdout.write(`${written.config.digest}\n`);
     });
 }

@@ -8,6 +8,7 @@ import type { RegistryOptions, TransferEvent } from '../registry/index.ts';
 /** The registry client loads on first use: its HTTP stack costs every other command start-up time. */
 const client = () => import('../registry/index.ts');
 import { collect, openStores } from './store.ts';
+import { unpackImage } from '../engine/images.ts';
 
 /** `berth pull`, `berth push`, `berth login`, `berth logout`, with Docker's output lines. */
 
@@ -107,6 +108,7 @@ export function register(program: Command): void {
         }
       });
       const pulled = await (await client()).pullImage(stores, ref, { ...options, platform: parsePlatform(flags.platform) });
+      await unpackImage(stores.layout, stores.content, stores.images, pulled.manifestDigest);
       if (!flags.quiet) {
         process.stdout.write(`Digest: ${pulled.digest}\n`);
         const status = downloaded ? 'Downloaded newer image for' : 'Image is up to date for';

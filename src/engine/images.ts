@@ -5,7 +5,9 @@ import { newImageConfig, type HistoryEntry as OciHistory, type ImageConfig } fro
 import { writeImage } from '../image/commit.ts';
 import { resolveImage, type ImageRecord, type ImageStore } from '../image/store.ts';
 import type { BaseImage, VertexResult } from './build.ts';
-import { chainIdOf, LAYER_MEDIA_TYPE, type ChainLayer } from './layers.ts';
+import { chainIdOf, ensureSnapshots, LAYER_MEDIA_TYPE, type ChainLayer } from './layers.ts';
+import type { ContentStore } from '../content/index.ts';
+import type { StoreLayout } from '../store/layout.ts';
 
 /** A stored image as the engine uses it for FROM and COPY --from. */
 export async function loadBaseImage(store: ImageStore, ref: string, range: SourceRange | undefined, source: string): Promise<BaseImage> {
@@ -58,4 +60,13 @@ export async function assembleImage(
   const configDoc = { descriptor: written.config };
   const manifestDoc = { descriptor: written.descriptor };
   return { record, configDigest: configDoc.descriptor.digest, manifestDigest: manifestDoc.descriptor.digest };
+}
+
+/**
+ * Unpacks an image's layers into snapshots right away (after load, import or pull), as Docker
+ * does, so the first build on it does not pay for it.
+ */
+export async function unpackImage(layout: StoreLayout, content: ContentStore, store: ImageStore, ref: string): Promise<void> {
+  const image = await loadBaseImage(store, ref, undefined, '');
+  await ensureSnapshots(layout, content, image.chain);
 }
