@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { type BigIntStats, closeSync, createReadStream, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -42,9 +42,9 @@ async function hashFile(file: string): Promise<string> {
 }
 
 /** The sha256 (hex) of a regular file's content, from the cache when its stat data is unchanged. */
-export async function cachedFileDigest(cache: StatCache | undefined, hostPath: string): Promise<string> {
+export async function cachedFileDigest(cache: StatCache | undefined, hostPath: string, known?: BigIntStats): Promise<string> {
   if (!cache) return hashFile(hostPath);
-  const s = lstatSync(hostPath, { bigint: true });
+  const s = known ?? lstatSync(hostPath, { bigint: true });
   const now = BigInt(Date.now()) * 1_000_000n;
   const entry = cache.entries.get(hostPath);
   if (entry && entry[0] === String(s.dev) && entry[1] === String(s.ino) && entry[2] === String(s.size)

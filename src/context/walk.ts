@@ -1,5 +1,6 @@
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { walkStats, type WalkStats } from './stats.ts';
 
 /** What the walker needs from .dockerignore: whether a path is excluded, and whether a skipped
  * directory could still hold re-included paths (an exception pattern below it). */
@@ -14,7 +15,7 @@ export const NO_FILTER: ContextFilter = { excluded: () => false, mustDescend: ()
 export interface ContextEntry {
   /** Path relative to the context root, `/`-separated, no leading `./`. */
   rel: string;
-  stat: Stats;
+  stat: WalkStats;
 }
 
 /**
@@ -24,7 +25,7 @@ export interface ContextEntry {
  */
 export function walkContext(root: string, filter: ContextFilter, startRel = ''): ContextEntry[] {
   const out: ContextEntry[] = [];
-  const visit = (rel: string, stat: Stats): void => {
+  const visit = (rel: string, stat: WalkStats): void => {
     const isExcluded = rel !== '' && filter.excluded(rel);
     if (stat.isDirectory()) {
       if (isExcluded && !filter.mustDescend(rel)) return;
@@ -33,7 +34,7 @@ export function walkContext(root: string, filter: ContextFilter, startRel = ''):
       const names = readdirSync(path.join(root, rel)).sort();
       for (const name of names) {
         const child = rel ? `${rel}/${name}` : name;
-        visit(child, lstatSync(path.join(root, child)));
+        visit(child, walkStats(lstatSync(path.join(root, child), { bigint: true })));
       }
       // An excluded directory entered only for its exceptions is dropped if nothing came back.
       if (isExcluded && out.length === before + 1) out.pop();
@@ -41,7 +42,7 @@ export function walkContext(root: string, filter: ContextFilter, startRel = ''):
     }
     if (!isExcluded) out.push({ rel, stat });
   };
-  const startStat = lstatSync(path.join(root, startRel));
+  const startStat = walkStats(lstatSync(path.join(root, startRel), { bigint: true }));
   visit(startRel, startStat);
   return out;
 }

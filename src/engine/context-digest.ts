@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { cachedFileDigest, type StatCache } from '../context/stat-cache.ts';
+import type { WalkStats } from '../context/stats.ts';
 import type { RemoteFile, SourceEntry, SourceTree } from './source-tree.ts';
 
 /**
@@ -27,7 +28,7 @@ export async function digestSources(
       const kind = s.isDirectory() ? 'd' : s.isSymbolicLink() ? 'l' : s.isFile() ? 'f' : 'o';
       hash.update(`${sub}\0${kind}\0${s.mode}\0${s.uid}:${s.gid}\0${s.size}\0`);
       if (kind === 'l') hash.update(`${readlinkSync(entry.hostPath)}\0`);
-      if (kind === 'f') hash.update(`${await cachedFileDigest(statCache, entry.hostPath)}\0`);
+      if (kind === 'f') hash.update(`${await cachedFileDigest(statCache, entry.hostPath, (s as Partial<WalkStats>).big)}\0`);
     }
   }
   return `sha256:${hash.digest('hex')}`;
