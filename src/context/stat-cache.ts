@@ -17,10 +17,10 @@ export interface StatCache {
   misses: number;
 }
 
-type CachedStat = [dev: string, ino: string, size: string, mode: number, uid: number, gid: number, mtimeNs: string, ctimeNs: string, digest: string, recordedNs: string];
+type CachedStat = [dev: number, ino: number, size: number, mode: number, uid: number, gid: number, mtimeNs: string, ctimeNs: string, digest: string, recordedMs: number];
 
-const VERSION = 1;
-const RACY_WINDOW_NS = 2_000_000_000n;
+const VERSION = 2;
+const RACY_WINDOW_MS = 2000;
 
 export function openStatCache(dir: string, contextDir: string): StatCache {
   const key = createHash('sha256').update(path.resolve(contextDir)).digest('hex').slice(0, 32);
@@ -45,12 +45,12 @@ async function hashFile(file: string): Promise<string> {
 export async function cachedFileDigest(cache: StatCache | undefined, hostPath: string, known?: BigIntStats): Promise<string> {
   if (!cache) return hashFile(hostPath);
   const s = known ?? lstatSync(hostPath, { bigint: true });
-  const now = BigInt(Date.now()) * 1_000_000n;
   const entry = cache.entries.get(hostPath);
-  if (entry && entry[0] === String(s.dev) && entry[1] === String(s.ino) && entry[2] === String(s.size)
+  // Cheap number comparisons first; the nanosecond times are compared as decimal strings.
+  if (entry && entry[2] === Number(s.size) && entry[1] === Number(s.ino) && entry[0] === Number(s.dev)
     && entry[3] === Number(s.mode) && entry[4] === Number(s.uid) && entry[5] === Number(s.gid)
-    && entry[6] === String(s.mtimeNs) && entry[7] === String(s.ctimeNs)
-    && s.ctimeNs + RACY_WINDOW_NS < BigInt(entry[9])) {
+    && Number(s.ctimeNs) / 1e6 + RACY_WINDOW_MS < entry[9]
+    && entry[7] === String(s.ctimeNs) && entry[6] === String(s.mtimeNs)) {
     cache.hits++;
     return entry[8];
   }
@@ -60,8 +60,8 @@ export async function cachedFileDigest(cache: StatCache | undefined, hostPath: s
   const after = lstatSync(hostPath, { bigint: true });
   if (after.ctimeNs === s.ctimeNs && after.size === s.size) {
     cache.entries.set(hostPath, [
-      String(s.dev), String(s.ino), String(s.size), Number(s.mode), Number(s.uid), Number(s.gid),
-      String(s.mtimeNs), String(s.ctimeNs), digest, String(now),
+      Number(s.dev), Number(s.ino), Number(s.size), Number(s.mode), Number(s.uid), Number(s.gid),
+      String(s.mtimeNs), String(s.ctimeNs), digest, Date.now(),
     ]);
     cache.dirty = true;
   }
