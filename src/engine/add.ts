@@ -5,6 +5,7 @@ import { openDecompressed } from '../layer/compression.ts';
 import { BLOCK, decodeRawHeader, isZeroBlock } from '../layer/tar-format.ts';
 import type { TarHeader } from '../layer/tar-format.ts';
 import { readTar } from '../layer/tar-io.ts';
+import { writeNewFile } from '../layer/apply.ts';
 import { lookup, resolveInRoot, type MergedView } from '../fsview/merged.ts';
 import { dirSlot, ensureDir, fileSlot, finishDir, setMeta, upperPath, writeNonDir } from '../fsview/upper.ts';
 import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra } from '../sys/fsx.ts';
@@ -75,18 +76,6 @@ function within(base: string, rel: string): string {
   return base ? (rel ? `${base}/${rel}` : base) : rel;
 }
 
-async function writeBody(file: string, body: AsyncIterable<Buffer>): Promise<void> {
-  const handle = await open(file, 'wx', 0o600);
-  try {
-    for await (const chunk of body) {
-      let offset = 0;
-      while (offset < chunk.length) offset += (await handle.write(chunk, offset, chunk.length - offset)).bytesWritten;
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
 function setXattrs(file: string, header: TarHeader): void {
   for (const [name, value] of Object.entries(header.xattrs ?? {})) {
     if (name.startsWith('trusted.overlay.')) continue;
@@ -135,7 +124,7 @@ export async function extractArchive(view: MergedView, file: string, destRel: st
         }
         case 'file': {
           const hostPath = fileSlot(view, target, true);
-          await writeBody(hostPath, body);
+          await writeNewFile(hostPath, body);
           setMeta(hostPath, meta, { atime: time, mtime: time }, false);
           setXattrs(hostPath, header);
           break;

@@ -81,7 +81,8 @@ async function setOwnerAndXattrs(x: Extraction, path: string, header: TarHeader)
   }
 }
 
-async function writeFile(path: string, body: AsyncIterable<Buffer>): Promise<void> {
+/** Writes a new file (never through a symlink, never over an existing one) from a tar body. */
+export async function writeNewFile(path: string, body: AsyncIterable<Buffer>): Promise<void> {
   const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
   const handle = await open(path, flags, 0o600);
   try {
@@ -117,7 +118,7 @@ async function extractEntry(x: Extraction, rel: string, header: TarHeader, body:
       x.dirTimes.push({ path, mtime: seconds });
       return;
     case 'file':
-      await writeFile(path, body);
+      await writeNewFile(path, body);
       break;
     case 'symlink':
       await symlink(header.linkname ?? '', path);
