@@ -138,6 +138,13 @@ export const Rest = createToken({ name: 'Rest', pattern: /[\t\v\f\r ]*[^\t\n\v\f
 
 export const instructionTokens = [Newline, LineEnd, Whitespace, Keyword, EndOfFlags, Flag, Rest];
 
+/**
+ * Chevrotain's grammar and lexer validations catch mistakes in the grammar itself: they run while
+ * berth runs from its sources (development, tests) and are skipped in the bundle, where they
+ * would only cost every command start-up time.
+ */
+export const SKIP_GRAMMAR_VALIDATIONS = import.meta.url.endsWith('.js');
+
 export const instructionLexer = new Lexer(
   {
     modes: {
@@ -147,7 +154,7 @@ export const instructionLexer = new Lexer(
     },
     defaultMode: 'line',
   },
-  { positionTracking: 'onlyOffset', ensureOptimizations: false },
+  { positionTracking: 'onlyOffset', ensureOptimizations: false, skipValidations: SKIP_GRAMMAR_VALIDATIONS },
 );
 
 export interface InstructionCst extends CstNode {
@@ -165,7 +172,7 @@ export interface DockerfileCst extends CstNode {
 
 class InstructionGrammar extends CstParser {
   constructor() {
-    super(instructionTokens, { recoveryEnabled: false, nodeLocationTracking: 'none', maxLookahead: 1 });
+    super(instructionTokens, { recoveryEnabled: false, nodeLocationTracking: 'none', maxLookahead: 1, skipValidations: SKIP_GRAMMAR_VALIDATIONS });
     this.performSelfAnalysis();
   }
 

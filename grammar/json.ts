@@ -13,6 +13,7 @@
  * src/syntax.
  */
 import { CstParser, Lexer, createToken, type CstNode, type IToken } from 'chevrotain';
+import { SKIP_GRAMMAR_VALIDATIONS } from './instruction.ts';
 
 export const JsonWhitespace = createToken({
   name: 'JsonWhitespace',
@@ -57,7 +58,7 @@ export const jsonTokens = [
   Null,
 ];
 
-export const jsonLexer = new Lexer(jsonTokens, { positionTracking: 'onlyOffset' });
+export const jsonLexer = new Lexer(jsonTokens, { positionTracking: 'onlyOffset', skipValidations: SKIP_GRAMMAR_VALIDATIONS });
 
 export interface JsonValueCst extends CstNode {
   children: {
@@ -77,7 +78,7 @@ export interface JsonArrayCst extends CstNode {
 
 class JsonGrammar extends CstParser {
   constructor() {
-    super(jsonTokens, { recoveryEnabled: false, nodeLocationTracking: 'none', maxLookahead: 1 });
+    super(jsonTokens, { recoveryEnabled: false, nodeLocationTracking: 'none', maxLookahead: 1, skipValidations: SKIP_GRAMMAR_VALIDATIONS });
     this.performSelfAnalysis();
   }
 
