@@ -236,7 +236,8 @@ export async function executePlan(req: BuildRequest): Promise<VertexResult> {
       case 'source': return sourceResult(engine, vertex, inputs);
       case 'metadata': {
         const parent = inputs.get(vertex.inputs[0])!;
-        return { ...parent, history: [...parent.history, { created: parent.created, ...vertex.history! }], config: vertex.config ?? parent.config };
+        const history = vertex.history ? [...parent.history, { created: parent.created, ...vertex.history }] : parent.history;
+        return { ...parent, history, config: vertex.config ?? parent.config };
       }
       default: return filesystemStep(engine, vertex, inputs);
     }

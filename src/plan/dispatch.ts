@@ -27,10 +27,13 @@ export interface StageContext {
   cmdSet?: boolean;
 }
 
-function addVertex(ctx: StageContext, op: Op, ins: Pick<Instruction, 'range' | 'original'>, createdBy: string, emptyLayer: boolean, extraInputs: string[] = []): void {
+function addVertex(ctx: StageContext, op: Op, ins: Pick<Instruction, 'range' | 'original'>, createdBy: string | undefined, emptyLayer: boolean, extraInputs: string[] = []): void {
   const range = ins.range;
   const parent = ctx.stage.vertices[ctx.stage.vertices.length - 1];
-  const history = emptyLayer ? { created_by: createdBy, empty_layer: true } : { created_by: createdBy, comment: 'buildkit.dockerfile.v0' };
+  // ONBUILD leaves no history entry (createdBy undefined), as in BuildKit.
+  const history = createdBy === undefined ? undefined : emptyLayer
+    ? { created_by: createdBy, comment: 'buildkit.dockerfile.v0', empty_layer: true }
+    : { created_by: createdBy, comment: 'buildkit.dockerfile.v0' };
   const vertex: Vertex = {
     id: `s${ctx.index}/${ctx.stage.vertices.length}`, stage: ctx.index, op,
     inputs: [parent, ...extraInputs], range, history,
@@ -38,13 +41,13 @@ function addVertex(ctx: StageContext, op: Op, ins: Pick<Instruction, 'range' | '
   };
   ctx.vertices.push(vertex);
   ctx.stage.vertices.push(vertex.id);
-  ctx.state.history.push(history);
+  if (history) ctx.state.history.push(history);
 }
 
 /** Metadata ops carry nothing but their kind: one frozen object per kind serves every vertex. */
 const METADATA_OPS = new Map<string, Op>();
 
-function metadata(ctx: StageContext, ins: Instruction, createdBy: string): void {
+function metadata(ctx: StageContext, ins: Instruction, createdBy: string | undefined): void {
   let op = METADATA_OPS.get(ins.kind);
   if (!op) {
     op = Object.freeze({ kind: 'metadata', instruction: ins.kind }) as Op;
@@ -70,6 +73,7 @@ function declareArg(ins: ArgInstruction, ctx: StageContext): string {
     }
     if (value === undefined) value = ctx.metaArgs.get(arg.name);
     ctx.state.args.set(arg.name, value);
+    if (value !== undefined) ctx.state.buildEnv.set(arg.name, value);
     ctx.state.envVersion++;
     parts.push(value === undefined ? arg.name : `${arg.name}=${value}`);
   }
@@ -124,22 +128,24 @@ export function dispatch(ins: Instruction, ctx: StageContext): void {
     }
     case 'shell':
       state.config.Shell = [...ins.shell];
-      return metadata(ctx, ins, `SHELL ${goQuoteList(ins.shell)}`);
+      return metadata(ctx, ins, `SHELL [${ins.shell.join(' ')}]`);
     case 'cmd': {
       state.config.Cmd = commandArgv(ins.command, state);
-      state.config.ArgsEscaped = ins.command.form === 'shell' ? true : undefined;
-      if (state.config.ArgsEscaped === undefined) delete state.config.ArgsEscaped;
+      // BuildKit marks every CMD so (only Windows reads it).
+      state.config.ArgsEscaped = true;
       ctx.cmdSet = true;
       return metadata(ctx, ins, `CMD ${goQuoteList(state.config.Cmd)}`);
     }
     case 'entrypoint': {
-      state.config.Entrypoint = commandArgv(ins.command, state);
+      const entrypoint = commandArgv(ins.command, state);
+      // `ENTRYPOINT []` clears it: BuildKit stores null, not an empty list.
+      state.config.Entrypoint = entrypoint.length ? entrypoint : null;
       if (!ctx.cmdSet) state.config.Cmd = null;
-      return metadata(ctx, ins, `ENTRYPOINT ${goQuoteList(state.config.Entrypoint)}`);
+      return metadata(ctx, ins, `ENTRYPOINT ${goQuoteList(entrypoint)}`);
     }
     case 'onbuild': {
       state.config.OnBuild = [...(state.config.OnBuild ?? []), ins.expression];
-      return metadata(ctx, ins, `ONBUILD ${ins.expression}`);
+      return metadata(ctx, ins, undefined);
     }
   }
 }

@@ -32,19 +32,17 @@ function heredocScript(ins: RunInstruction, state: StageState): string[] {
 }
 
 /**
- * A RUN's process environment: the image's ENV, then the stage's ARGs that ENV does not shadow,
- * then given proxy args, and a default PATH. Reused while no ENV or ARG changes.
+ * A RUN's process environment: the build environment (ENV and ARG, last write wins), then given
+ * proxy args, and a default PATH. Reused while no ENV or ARG changes.
  */
 function runEnvironment(state: StageState, defaults: RunDefaults): { env: string[]; buildArgs: string[] } {
   const memo = state.runEnvMemo;
   if (memo && memo.version === state.envVersion) return memo;
-  const env = new Map(state.env);
+  const env = new Map(state.buildEnv);
+  // BuildKit's `|N K=V` history prefix and cache-relevant args: every ARG with a value, as the
+  // build environment has it now.
   const buildArgs: string[] = [];
-  for (const [k, v] of state.args) {
-    if (v === undefined || env.has(k)) continue;
-    env.set(k, v);
-    buildArgs.push(`${k}=${v}`);
-  }
+  for (const [k, v] of state.args) if (v !== undefined) buildArgs.push(`${k}=${state.buildEnv.get(k) ?? v}`);
   for (const [k, v] of defaults.proxyArgs) if (!env.has(k)) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
   state.runEnvMemo = { version: state.envVersion, env: mapToEnv(env), buildArgs };
@@ -70,10 +68,12 @@ export function planRun(ins: RunInstruction, state: StageState, defaults: RunDef
 /** WORKDIR changes the config and, unless it is `/`, creates the directory. */
 export function planWorkdir(ins: WorkdirInstruction, state: StageState): WorkdirOp | undefined {
   const raw = expandIn(state, expansionEnv(state), ins.path, ins.range);
-  const dir = raw.startsWith('/') ? path.normalize(raw) : path.join('/', state.config.WorkingDir ?? '/', raw);
-  const clean = dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
-  state.config.WorkingDir = clean;
-  return clean === '/' ? undefined : { kind: 'workdir', path: clean, user: state.config.User ?? '' };
+  // Docker keeps an absolute WORKDIR as written and joins (cleans) a relative one onto the last.
+  const config = raw.startsWith('/') ? raw : path.join('/', state.config.WorkingDir ?? '/', raw);
+  const clean = path.normalize(config);
+  const dir = clean.length > 1 ? clean.replace(/\/+$/, '') : clean;
+  state.config.WorkingDir = config;
+  return dir === '/' ? undefined : { kind: 'workdir', path: dir, user: state.config.User ?? '' };
 }
 
 /** Heredoc bodies expand variables but leave quotes alone (BuildKit's SkipProcessQuotes). */
@@ -108,7 +108,11 @@ export function planCopy(ins: CopyInstruction, state: StageState, resolveFrom: F
   let dest = rawDest.startsWith('/') ? rawDest : path.join(cwd, rawDest);
   dest = path.normalize(dest);
   if (trailing && !dest.endsWith('/')) dest += '/';
-  const from = ins.from ? resolveFrom(ex(ins.from.value), ins.from.range) : { kind: 'context' as const };
+  // Docker never expands --from (BuildKit says so in as many words).
+  if (ins.from && /\$/.test(ins.from.value)) {
+    throw new BuildError('variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround', ins.from.range, { source: state.source });
+  }
+  const from = ins.from ? resolveFrom(ins.from.value, ins.from.range) : { kind: 'context' as const };
   return {
     kind: 'copy', add: ins.kind === 'add', from, sources, dest,
     chown: ins.chown ? ex(ins.chown.value) : undefined,

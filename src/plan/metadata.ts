@@ -28,7 +28,10 @@ export function applyEnv(ins: EnvInstruction, state: StageState): string {
     pending.push([key, value]);
     parts.push(`${key}=${value}`);
   }
-  for (const [key, value] of pending) state.env.set(key, value);
+  for (const [key, value] of pending) {
+    state.env.set(key, value);
+    state.buildEnv.set(key, value);
+  }
   state.envVersion++;
   return `ENV ${parts.join(' ')}`;
 }
@@ -70,26 +73,39 @@ export function applyExpose(ins: ExposeInstruction, state: StageState): string {
   const ports = exposedPorts(words, state, ins.range);
   const exposed = (state.config.ExposedPorts ??= {});
   for (const port of ports) exposed[port] = {};
-  return `EXPOSE map[${ports.map((p) => `${p}:{}`).join(' ')}]`;
+  return `EXPOSE map[${[...ports].sort().map((p) => `${p}:{}`).join(' ')}]`;
 }
 
 export function applyVolume(ins: VolumeInstruction, state: StageState): string {
   const env = expansionEnv(state);
   const volumes = (state.config.Volumes ??= {});
-  const paths = ins.paths.map((p) => expandIn(state, env, p, ins.range));
+  const paths = ins.paths.map((p) => expandIn(state, env, p, ins.range).trim());
   for (const p of paths) {
     if (p.trim() === '') throw new BuildError('VOLUME specified can not be an empty string', ins.range, { source: state.source });
     volumes[p] = {};
   }
-  return `VOLUME ${goQuoteList(paths)}`;
+  return `VOLUME [${paths.join(' ')}]`;
 }
 
-const SIGNAL = /^(SIG)?[A-Z][A-Z0-9]*(\+\d+|-\d+)?$/;
+/** Linux signal names Docker's signal.ParseSignal knows (without the SIG prefix). */
+const SIGNALS = new Set([
+  'ABRT', 'ALRM', 'BUS', 'CHLD', 'CLD', 'CONT', 'FPE', 'HUP', 'ILL', 'INT', 'IO', 'IOT', 'KILL', 'PIPE',
+  'POLL', 'PROF', 'PWR', 'QUIT', 'SEGV', 'STKFLT', 'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU',
+  'UNUSED', 'URG', 'USR1', 'USR2', 'VTALRM', 'WINCH', 'XCPU', 'XFSZ',
+]);
+
+function validSignal(text: string): boolean {
+  if (/^\d+$/.test(text)) return Number(text) > 0 && Number(text) <= 64;
+  const name = text.toUpperCase().replace(/^SIG/, '');
+  if (SIGNALS.has(name)) return true;
+  const rt = /^RTM(IN|AX)([+-](\d+))?$/.exec(name);
+  return rt !== null && (rt[3] === undefined || Number(rt[3]) <= 30);
+}
 
 export function applyStopsignal(ins: StopsignalInstruction, state: StageState): string {
   const signal = expandIn(state, expansionEnv(state), ins.signal, ins.range);
-  if (!/^\d+$/.test(signal) && !SIGNAL.test(signal.toUpperCase())) {
-    throw new BuildError(`invalid signal: ${signal}`, ins.range, { source: state.source });
+  if (!validSignal(signal)) {
+    throw new BuildError(`Invalid signal: ${signal}`, ins.range, { source: state.source });
   }
   state.config.StopSignal = signal;
   return `STOPSIGNAL ${signal}`;

@@ -35,6 +35,13 @@ interface PlanRun {
   vertices: Vertex[];
   warnings: PlanWarning[];
   baseConfigs: Map<string, ImageConfig>;
+  /** Each planned stage's final build environment, for stages built FROM it. */
+  stageEnvs: Map<number, StageEnv>;
+}
+
+interface StageEnv {
+  buildEnv: ReadonlyMap<string, string>;
+  args: ReadonlyMap<string, string | undefined>;
 }
 
 function fail(run: PlanRun, message: string, range: SourceRange | undefined, suggestion?: string): never {
@@ -61,14 +68,6 @@ function splitStages(parsed: ParsedDockerfile, instructions: Instruction[]): { g
     const range = instructions[0]?.range ?? { file: parsed.file, start: { line: 1, column: 1 }, end: { line: 1, column: 1 } };
     throw new BuildError('the Dockerfile has no FROM instruction', range, { source: parsed.source });
   }
-  const seen = new Map<string, StageSource>();
-  for (const stage of stages) {
-    if (!stage.name) continue;
-    if (seen.has(stage.name)) {
-      throw new BuildError(`duplicate stage name "${stage.name}"`, stage.from.range, { source: parsed.source });
-    }
-    seen.set(stage.name, stage);
-  }
   return { globals, stages };
 }
 
@@ -92,9 +91,18 @@ function declareGlobalArgs(run: PlanRun, globals: ArgInstruction[]): void {
   }
 }
 
-function findStage(run: PlanRun, name: string): StageSource | undefined {
+/**
+ * A stage by name. Docker allows a name twice: a reference means the latest definition before
+ * `before` (FROM, --from) or, failing that or without `before`, the last one (--target).
+ */
+function findStage(run: PlanRun, name: string, before?: number): StageSource | undefined {
   const lower = name.toLowerCase();
-  return run.stages.find((s) => s.name === lower);
+  const matches = run.stages.filter((s) => s.name === lower);
+  if (before !== undefined) {
+    const earlier = matches.filter((s) => s.index < before);
+    if (earlier.length) return earlier[earlier.length - 1];
+  }
+  return matches[matches.length - 1];
 }
 
 /** `--from=` of COPY or RUN --mount: a stage index, a stage name, or an image. */
@@ -103,10 +111,11 @@ function resolveFrom(run: PlanRun, current: number, stage: PlannedStage, value: 
   let target: StageSource | undefined;
   if (/^\d+$/.test(value)) {
     const index = Number(value);
+    if (index >= run.stages.length) fail(run, `invalid stage index ${value}`, range);
     if (index >= current) fail(run, `invalid from flag value ${value}: refers to current or later stage`, range);
     target = run.stages[index];
   } else {
-    target = findStage(run, value);
+    target = findStage(run, value, current);
   }
   if (!target) {
     if (!stage.imageRefs.includes(value)) stage.imageRefs.push(value);
@@ -122,19 +131,51 @@ async function noImage(): Promise<undefined> {
   return undefined;
 }
 
-/** Base image configs are looked up before planning so that planning itself stays synchronous. */
-async function resolveBases(run: PlanRun): Promise<Map<string, ImageConfig>> {
-  const configs = new Map<string, ImageConfig>();
+/** The stages `target` needs, found from the text alone: FROM names, --from and mount from=. */
+function reachableStages(run: PlanRun, target: number): Set<number> {
+  const escape = run.parsed.directives.escape;
+  const needed = new Set<number>();
+  const visit = (index: number): void => {
+    if (needed.has(index)) return;
+    needed.add(index);
+    const src = run.stages[index];
+    const ref = expandIn({ source: run.parsed.source, escape }, metaEnv(run), src.from.image, src.from.range);
+    const base = findStage(run, ref, index);
+    if (base && base.index < index) visit(base.index);
+    for (const ins of src.body) {
+      const refs: string[] = [];
+      if (ins.kind === 'copy' && ins.from) refs.push(ins.from.value);
+      if (ins.kind === 'run') for (const m of ins.mounts) refs.push(...[...m.value.matchAll(/(?:^|,)from=([^,]+)/g)].map((x) => x[1]));
+      for (const value of refs) {
+        const stage = /^\d+$/.test(value) ? run.stages[Number(value)] : findStage(run, value, index);
+        if (stage && stage.index !== index) visit(stage.index);
+      }
+    }
+  };
+  visit(target);
+  return needed;
+}
+
+/**
+ * Base image configs are looked up (in parallel) before planning, so that planning itself stays
+ * synchronous; only the stages the target needs are looked up, as BuildKit does. Every stage's
+ * FROM must still name something.
+ */
+async function resolveBases(run: PlanRun, target: number): Promise<Map<string, ImageConfig>> {
+  const escape = run.parsed.directives.escape;
   const resolver = run.options.resolveImage ?? noImage;
+  const wanted = new Map<string, SourceRange>();
+  const needed = reachableStages(run, target);
   for (const stage of run.stages) {
-    const ref = expandIn({ source: run.parsed.source, escape: run.parsed.directives.escape }, metaEnv(run), stage.from.image, stage.from.range);
-    if (ref === '' || ref.toLowerCase() === 'scratch' || configs.has(ref)) continue;
-    const earlier = findStage(run, ref);
+    const ref = expandIn({ source: run.parsed.source, escape }, metaEnv(run), stage.from.image, stage.from.range);
+    if (ref === '') fail(run, `base name (${stage.from.image}) should not be blank`, stage.from.range);
+    if (!needed.has(stage.index) || ref.toLowerCase() === 'scratch' || wanted.has(ref)) continue;
+    const earlier = findStage(run, ref, stage.index);
     if (earlier && earlier.index < stage.index) continue;
-    const info = await resolver(ref, stage.from.range);
-    configs.set(ref, info?.config ?? {});
+    wanted.set(ref, stage.from.range);
   }
-  return configs;
+  const found = await Promise.all([...wanted].map(async ([ref, range]) => [ref, (await resolver(ref, range))?.config ?? {}] as const));
+  return new Map(found);
 }
 
 function planStage(run: PlanRun, index: number, refRange?: SourceRange): PlannedStage {
@@ -157,8 +198,10 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
     index, name: src.name, base: { kind: 'scratch' }, vertices: [], dependsOn: [], imageRefs: [],
     config: {}, history: [], range: from.range,
   };
-  const earlier = findStage(run, ref);
+  const earlier = findStage(run, ref, index);
   let config: ImageConfig = {};
+  // A stage built FROM another starts from that stage's whole state: ENV, ARG values and all.
+  let inherited: StageEnv | undefined;
   // What the source vertex records: the base's published config, never mutated afterwards.
   let baseConfig: ImageConfig | undefined;
   let baseInput: string | undefined;
@@ -170,16 +213,19 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
     baseConfig = base.config;
     config = cloneConfig(base.config);
     baseInput = base.vertices[base.vertices.length - 1];
+    inherited = run.stageEnvs.get(earlier.index);
   } else if (ref.toLowerCase() !== 'scratch') {
     stage.base = { kind: 'image', ref };
     baseConfig = run.baseConfigs.get(ref) ?? {};
     config = cloneConfig(baseConfig);
   } else {
-    // BuildKit's empty image still carries the default PATH.
-    config = { Env: [`PATH=${DEFAULT_PATH}`] };
+    // BuildKit's empty image still carries the default PATH and a working directory.
+    config = { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' };
   }
+  const env = envToMap(config.Env);
   const state: StageState = {
-    config, env: envToMap(config.Env), envVersion: 0, args: new Map(), history: stage.history, escape, source: run.parsed.source,
+    config, env, buildEnv: new Map(inherited?.buildEnv ?? env), envVersion: 0, args: new Map(inherited?.args ?? []),
+    history: stage.history, escape, source: run.parsed.source,
   };
   const sourceVertex: Vertex = {
     id: `s${index}/0`, stage: index, op: { kind: 'source', base: stage.base },
@@ -206,6 +252,7 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
   // The state is done with: its config becomes the stage's published, immutable result.
   stage.config = materializeEnv(state);
   lastVertexOf(run, stage).config = stage.config;
+  run.stageEnvs.set(index, { buildEnv: state.buildEnv, args: state.args });
   run.inProgress.delete(index);
   run.planned.set(index, stage);
   return stage;
@@ -235,7 +282,7 @@ function parseTrigger(run: PlanRun, text: string, range: SourceRange): Instructi
 
 export function resolveTarget(run: Pick<PlanRun, 'stages' | 'parsed'>, target: string | undefined): number {
   if (target === undefined || target === '') return run.stages.length - 1;
-  const stage = run.stages.find((s) => s.name === target.toLowerCase());
+  const stage = findStage(run as PlanRun, target);
   if (stage) return stage.index;
   const names = run.stages.flatMap((s) => (s.name ? [s.name] : []));
   const near = closest(target, names);
@@ -249,11 +296,11 @@ export async function planBuild(parsed: ParsedDockerfile, options: PlanOptions =
   const { globals, stages } = splitStages(parsed, parseInstructions(parsed));
   const run: PlanRun = {
     parsed, stages, metaArgs: platformArgs() as Map<string, string | undefined>, buildArgs: options.buildArgs ?? new Map(),
-    usedArgs: new Set(), options, planned: new Map(), inProgress: new Set(), vertices: [], warnings: [], baseConfigs: new Map(),
+    usedArgs: new Set(), options, planned: new Map(), inProgress: new Set(), vertices: [], warnings: [], baseConfigs: new Map(), stageEnvs: new Map(),
   };
   declareGlobalArgs(run, globals);
   const target = resolveTarget(run, options.target);
-  run.baseConfigs = await resolveBases(run);
+  run.baseConfigs = await resolveBases(run, target);
   planStage(run, target);
   const unusedBuildArgs = [...run.buildArgs.keys()].filter((k) => !run.usedArgs.has(k) && !PROXY_ARGS.has(k));
   if (unusedBuildArgs.length) run.warnings.push({ message: `one or more build-args [${unusedBuildArgs.join(' ')}] were not consumed` });

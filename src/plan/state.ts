@@ -18,12 +18,15 @@ export interface StageState {
    * Docker). `config.Env` is written from it when a config is published (materializeEnv).
    */
   env: Map<string, string>;
+  /**
+   * The build environment RUN and expansion see: the image's ENV, then every ENV and every ARG
+   * with a value in instruction order, the last write winning. ARGs never reach `config.Env`.
+   */
+  buildEnv: Map<string, string>;
   /** Bumped on every ENV and ARG, so derived data (a RUN's environment) can be reused. */
   envVersion: number;
   /** The last RUN environment built, for `envVersion`. */
   runEnvMemo?: { version: number; env: string[]; buildArgs: string[] };
-  /** expansionEnv's view over `env` and `args`, made once. */
-  expansionView?: ReadonlyMap<string, string>;
 }
 
 export function cloneConfig(config: ImageConfig): ImageConfig {
@@ -62,32 +65,12 @@ export function materializeEnv(state: StageState): ImageConfig {
 }
 
 /**
- * Variables visible to expansion in a stage: ENV first, then ARGs with values. A read-only view
- * over both maps rather than a merged copy, so each instruction costs O(1) however large the
- * environment grows (the shell lexer only calls `get`).
+ * Variables visible to expansion in a stage: the build environment, where ENV and ARG values are
+ * written in order and the last write wins (BuildKit's LLB state env). It is a live map, so the
+ * same object serves every instruction at no cost.
  */
 export function expansionEnv(state: StageState): ReadonlyMap<string, string> {
-  // The view reads the live maps, so one per stage serves every instruction.
-  if (state.expansionView) return state.expansionView;
-  const { env, args } = state;
-  const get = (key: string): string | undefined => env.get(key) ?? args.get(key);
-  const view = {
-    get,
-    has: (key: string) => get(key) !== undefined,
-    get size() { return new Set([...env.keys(), ...[...args].filter(([, v]) => v !== undefined).map(([k]) => k)]).size; },
-    *entries(): MapIterator<[string, string]> {
-      for (const [k, v] of args) if (v !== undefined && !env.has(k)) yield [k, v];
-      yield* env.entries();
-    },
-    keys() { return [...this.entries()].map(([k]) => k)[Symbol.iterator]() as MapIterator<string>; },
-    values() { return [...this.entries()].map(([, v]) => v)[Symbol.iterator]() as MapIterator<string>; },
-    forEach(fn: (value: string, key: string, map: ReadonlyMap<string, string>) => void) {
-      for (const [k, v] of this.entries()) fn(v, k, view);
-    },
-    [Symbol.iterator]() { return this.entries(); },
-  };
-  state.expansionView = view as ReadonlyMap<string, string>;
-  return state.expansionView;
+  return state.buildEnv;
 }
 
 function wrap<T>(state: Pick<StageState, 'source'>, range: SourceRange, run: () => T): T {

@@ -44,9 +44,26 @@ describe('stages and targets', () => {
     expect(error.suggestion).toContain('build');
   });
 
-  it('rejects later-stage indexes and duplicate names', async () => {
+  it('rejects later-stage indexes and resolves a repeated stage name to its latest definition', async () => {
     expect((await planError('FROM scratch\nCOPY --from=0 /a /b\n')).message).toMatch(/current or later stage/);
-    expect((await planError('FROM scratch AS a\nFROM scratch AS a\n')).message).toMatch(/duplicate stage name/);
+    expect((await planError('FROM scratch\nCOPY --from=7 /a /b\n')).message).toMatch(/invalid stage index 7/);
+    const p = await plan('FROM scratch AS one\nLABEL v=1\nFROM one AS mid\nFROM scratch AS one\nLABEL v=2\nFROM mid\nCOPY --from=one /f /f\n');
+    const copy = p.vertices.find((v) => v.op.kind === 'copy')!.op as CopyOp;
+    expect(copy.from).toEqual({ kind: 'stage', stage: 2 });
+    expect(p.stages.find((s) => s.index === 1)!.base).toEqual({ kind: 'stage', stage: 0 });
+  });
+
+  it('never expands --from, as Docker does', async () => {
+    expect((await planError('FROM scratch AS one\nFROM scratch\nARG S=one\nCOPY --from=$S /a /b\n')).message).toMatch(/variable expansion is not supported for --from/);
+  });
+
+  it('looks up only the base images of stages the target needs', async () => {
+    const looked: string[] = [];
+    await plan('FROM unused.invalid/x:1 AS unused\nFROM other AS used\nFROM scratch\nCOPY --from=used /a /a\n', {
+      resolveImage: async (ref) => { looked.push(ref); return undefined; },
+    });
+    expect(looked).toEqual(['other']);
+    expect((await planError('ARG E\nFROM ${E} AS unused\nFROM scratch\n')).message).toMatch(/base name \(\$\{E\}\) should not be blank/);
   });
 
   it('refuses platforms other than linux/amd64 clearly', async () => {
@@ -78,6 +95,19 @@ describe('ARG and ENV scoping', () => {
     expect(last.config?.Env).toEqual(expect.arrayContaining(['def=hello', 'ghi=bye']));
   });
 
+  it('lets the last of ENV and ARG win in the build environment, leaving ARGs out of the image', async () => {
+    const p = await plan('FROM scratch\nENV X=env\nARG X=arg\nLABEL x=$X\nRUN echo\n');
+    expect(p.stages[0].config.Labels).toEqual({ x: 'arg' });
+    expect(runs(p)[0].env).toContain('X=arg');
+    expect(p.stages[0].config.Env).toContain('X=env');
+  });
+
+  it('carries ARG values into a stage built FROM it', async () => {
+    const p = await plan('FROM scratch AS p\nARG PA=x\nFROM p\nLABEL pa=$PA\nRUN echo\n');
+    expect(p.stages[1].config.Labels).toEqual({ pa: 'x' });
+    expect(runs(p).at(-1)!.env).toContain('PA=x');
+  });
+
   it('exposes automatic platform args only after ARG in a stage', async () => {
     const p = await plan('FROM scratch\nARG TARGETARCH\nRUN echo $TARGETARCH\n');
     expect(runs(p)[0].env).toContain('TARGETARCH=amd64');
@@ -105,6 +135,18 @@ describe('config', () => {
     expect(c.Healthcheck).toEqual({ Test: ['CMD-SHELL', 'curl -f http://x'], Interval: 5e9, Retries: 3 });
     expect(c.Cmd).toEqual(['/bin/bash', '-c', 'echo hi']);
     expect(c.OnBuild).toEqual(['RUN echo later']);
+  });
+
+  it('follows BuildKit for scratch, CMD, ENTRYPOINT [], WORKDIR, VOLUME and STOPSIGNAL', async () => {
+    const p = await plan('FROM scratch\nCMD ["a"]\nENTRYPOINT []\nVOLUME ["/a ", " /b"]\nWORKDIR /x/../y/\n');
+    const c = p.stages[0].config;
+    expect(c.ArgsEscaped).toBe(true);
+    expect(c.Entrypoint).toBeNull();
+    expect(Object.keys(c.Volumes!)).toEqual(['/a', '/b']);
+    expect(c.WorkingDir).toBe('/x/../y/');
+    expect((await plan('FROM scratch\nLABEL a=b\n')).stages[0].config.WorkingDir).toBe('/');
+    expect((await planError('FROM scratch\nSTOPSIGNAL SIGFOO\n')).message).toMatch(/Invalid signal: SIGFOO/);
+    await plan('FROM scratch\nSTOPSIGNAL SIGRTMIN+3\nSTOPSIGNAL 9\nSTOPSIGNAL usr1\n');
   });
 
   it('resets an inherited CMD when ENTRYPOINT is set, but not one set in the same stage', async () => {
