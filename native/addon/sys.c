@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -151,6 +152,20 @@ static napi_value js_flock(napi_env env, napi_callback_info info) {
     return result;
 }
 
+/* syncfs(fd): flushes the file system holding fd (a snapshot before it is committed). */
+static napi_value js_syncfs(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    int32_t fd = -1;
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+        napi_throw_type_error(env, NULL, "syncfs(fd)");
+        return NULL;
+    }
+    if (syncfs(fd) != 0) return throw_errno(env, "syncfs", "fd");
+    return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
     napi_property_descriptor props[] = {
         {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
@@ -158,6 +173,7 @@ static napi_value init(napi_env env, napi_value exports) {
         {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
         {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
         {"flock", NULL, js_flock, NULL, NULL, NULL, napi_default, NULL},
+        {"syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_default, NULL},
     };
     napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
     return exports;

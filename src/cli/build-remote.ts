@@ -27,7 +27,9 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
     let found = resolved.get(ref);
     if (!found) {
       found = (async () => {
-        if (!options.pull && (await resolveImage(stores.images, ref))) return ref;
+        // By digest from here on: a concurrent tag cannot swap the image between plan and build.
+        const local = options.pull ? undefined : await resolveImage(stores.images, ref);
+        if (local) return local.record.digest;
         try {
           options.log(`pulling ${ref}`);
           const pulled = await (await client()).pullImage(stores, ref, options.registry);

@@ -62,15 +62,22 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   const log = (message: string): void => { if (!quiet) process.stderr.write(`${message}\n`); };
   const registry = { insecureRegistries: flags.insecureRegistry };
   const bases = baseImages(stores, { pull: flags.pull === true, registry, log });
-  const plan = await planBuild(parsed, {
-    target: flags.target, buildArgs: parseBuildArgs(flags.buildArg), network: flags.network as 'default' | 'none' | 'host',
-    resolveImage: (ref) => bases.configFor(ref),
-  });
   const push = flags.push === true || outputs.some((o) => o.type === 'registry');
   if (push && flags.tag.length === 0) throw new BuildError('--push needs at least one -t NAME to push to');
+  // Held from the first pull to the last tag, so prune never removes what this build brings in.
+  const lock = await lockForBuild(stores.layout, () => process.stderr.write('waiting for berth prune to finish...\n'));
+  let plan;
+  try {
+    plan = await planBuild(parsed, {
+      target: flags.target, buildArgs: parseBuildArgs(flags.buildArg), network: flags.network as 'default' | 'none' | 'host',
+      resolveImage: (ref) => bases.configFor(ref),
+    });
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   const progress = createProgress(quiet ? 'quiet' : (flags.progress as ProgressMode));
   for (const warning of plan.warnings) process.stderr.write(`[warning]: ${warning.message}\n`);
-  const lock = await lockForBuild(stores.layout, () => process.stderr.write('waiting for berth prune to finish...\n'));
   const statCache = contextDir ? openStatCache(path.join(stores.layout.root, 'context-cache'), contextDir) : undefined;
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(new BuildError(`build interrupted by ${signal}`));

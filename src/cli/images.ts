@@ -7,6 +7,7 @@ import { familiarName } from '../image/reference.ts';
 import { findImage, listImages, loadResolved, removeImage, resolveImage, tagImage } from '../image/store.ts';
 import { collect, openStores } from './store.ts';
 import { unpackImage } from '../engine/images.ts';
+import { lockForBuild } from '../store/lock.ts';
 
 function shortId(digest: string): string {
   return digest.replace(/^sha256:/, '').slice(0, 12);
@@ -123,10 +124,15 @@ export function register(program: Command): void {
     .requiredOption('-i, --input <file>', 'archive to read')
     .action(async (opts: { input: string }, command: Command) => {
       const { images, layout, content } = openStores(command);
-      for (const image of await loadArchive(images, opts.input)) {
-        await unpackImage(layout, content, images, image.digest);
-        if (image.names.length) for (const n of image.names) process.stdout.write(`Loaded image: ${familiarName(n)}\n`);
-        else process.stdout.write(`Loaded image ID: ${image.digest}\n`);
+      const lock = await lockForBuild(layout);
+      try {
+        for (const image of await loadArchive(images, opts.input)) {
+          await unpackImage(layout, content, images, image.digest);
+          if (image.names.length) for (const n of image.names) process.stdout.write(`Loaded image: ${familiarName(n)}\n`);
+          else process.stdout.write(`Loaded image ID: ${image.digest}\n`);
+        }
+      } finally {
+        lock.release();
       }
     });
 
@@ -134,11 +140,17 @@ export function register(program: Command): void {
     .argument('<tarball>').argument('[name]')
     .option('-c, --change <instruction>', 'ENV, CMD, ENTRYPOINT, WORKDIR, USER, LABEL or EXPOSE to apply', collect, [])
     .action(async (file: string, name: string | undefined, opts: { change: string[] }, command: Command) => {
-      const { images } = openStores(command);
+      const { images, layout, content } = openStores(command);
       const { configFromChanges } = await import('./import-changes.ts');
-      const written = await importRootfs(images, file, name, { config: await configFromChanges(opts.change), comment: `Imported from ${file}` });
-      const { layout, content } = openStores(command);
-      await unpackImage(layout, content, images, written.record.digest);
+      // Prune must not collect the new blobs before the image that needs them is recorded.
+      const lock = await lockForBuild(layout);
+      let written;
+      try {
+        written = await importRootfs(images, file, name, { config: await configFromChanges(opts.change), comment: `Imported from ${file}` });
+        await unpackImage(layout, content, images, written.record.digest);
+      } finally {
+        lock.release();
+      }
       process.stdout.write(`${written.config.digest}\n`);
     });
 }

@@ -9,6 +9,7 @@ import type { RegistryOptions, TransferEvent } from '../registry/index.ts';
 const client = () => import('../registry/index.ts');
 import { collect, openStores } from './store.ts';
 import { unpackImage } from '../engine/images.ts';
+import { lockForBuild } from '../store/lock.ts';
 
 /** `berth pull`, `berth push`, `berth login`, `berth logout`, with Docker's output lines. */
 
@@ -107,8 +108,14 @@ export function register(program: Command): void {
           process.stdout.write(`${short(event.digest)}: Pull complete\n`);
         }
       });
-      const pulled = await (await client()).pullImage(stores, ref, { ...options, platform: parsePlatform(flags.platform) });
-      await unpackImage(stores.layout, stores.content, stores.images, pulled.manifestDigest);
+      const lock = await lockForBuild(stores.layout);
+      let pulled;
+      try {
+        pulled = await (await client()).pullImage(stores, ref, { ...options, platform: parsePlatform(flags.platform) });
+        await unpackImage(stores.layout, stores.content, stores.images, pulled.manifestDigest);
+      } finally {
+        lock.release();
+      }
       if (!flags.quiet) {
         process.stdout.write(`Digest: ${pulled.digest}\n`);
         const status = downloaded ? 'Downloaded newer image for' : 'Image is up to date for';

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type BigIntStats, closeSync, createReadStream, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { fsExtra } from '../sys/fsx.ts';
 
 /**
  * Remembers the content digest of context files by their stat data (device, inode, size, mode,
@@ -35,9 +36,16 @@ export function openStatCache(dir: string, contextDir: string): StatCache {
   return { file, entries, dirty: false, hits: 0, misses: 0 };
 }
 
+/**
+ * A file's content digest, and its file capabilities when it has any: COPY carries the
+ * `security.capability` xattr into the layer, so it is part of what the step reads. Setting it
+ * changes ctime, so a cached entry is never stale about it.
+ */
 async function hashFile(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  const capability = fsExtra().lgetxattr(file, 'security.capability');
+  if (capability !== null) hash.update(`\0security.capability\0${capability.toString('hex')}`);
   return hash.digest('hex');
 }
 

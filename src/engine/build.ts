@@ -180,8 +180,9 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
     }
     const key = stepKey(parent.key, op, extra);
     const history = [...parent.history];
+    const parentChainId = parent.chain.at(-1)?.chainId ?? '';
     const cached = skipsCache(req, vertex) ? undefined : readCacheRecord(req.layout.cache, key);
-    if (cached && (!cached.layer || (await hasBlob(req.content, cached.layer.blobDigest)))) {
+    if (cached && cached.parentChainId === parentChainId && (!cached.layer || (await hasBlob(req.content, cached.layer.blobDigest)))) {
       req.onRecord?.(vertex, cached);
       const chain = [...parent.chain];
       if (cached.layer) {
@@ -210,10 +211,14 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId);
       const createdAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
       const record: CacheRecord = {
-        key, createdAt, chainId: layer?.chainId,
+        key, createdAt, chainId: layer?.chainId, parentChainId,
         layer: layer && { diffId: layer.diffId, blobDigest: layer.blobDigest, blobSize: layer.blobSize, mediaType: layer.mediaType },
       };
-      await writeCacheRecord(req.layout.cache, record);
+      // A context file edited while it was copied: the layer may not match the key, so it is
+      // used for this build but never remembered.
+      const stable = op.kind !== 'copy' || op.from.kind !== 'context' || (await copySource(engine, vertex, inputs)).digest === copyInput!.digest;
+      if (stable) await writeCacheRecord(req.layout.cache, record);
+      else req.progress.log(step, 'stderr', 'the build context changed while it was copied: this step is not cached\n');
       req.onRecord?.(vertex, record);
       history.push({ created: createdAt, ...vertex.history!, ...(layer ? {} : { empty_layer: true }) });
       req.progress.done(step);

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Op, RunOp } from '../plan/index.ts';
-import { PROXY_ARGS } from '../plan/index.ts';
 
 /**
  * Cache keys: a vertex's key hashes its parent's key, its normalised operation and the content of
@@ -12,12 +11,13 @@ export function hashKey(parts: unknown): string {
   return `sha256:${createHash('sha256').update(JSON.stringify(parts)).digest('hex')}`;
 }
 
-/** The parts of a RUN that decide its result: proxy args are left out, as Docker does. */
+/**
+ * The parts of a RUN that decide its result. Proxy values given only with --build-arg are left
+ * out, as Docker does; a proxy set by ENV or ARG is an ordinary variable and keyed.
+ */
 function normalizeRun(op: RunOp): unknown {
-  const env = op.env.filter((e) => {
-    const name = e.slice(0, e.indexOf('='));
-    return !PROXY_ARGS.has(name) || op.buildArgs.some((b) => b.startsWith(`${name}=`));
-  });
+  const unkeyed = new Set(op.unkeyedEnv ?? []);
+  const env = unkeyed.size ? op.env.filter((e) => !unkeyed.has(e.slice(0, e.indexOf('=')))) : op.env;
   return {
     argv: op.argv, env, cwd: op.cwd, user: op.user, network: op.network, security: op.security,
     mounts: op.mounts.map((m) => ({ ...m, range: undefined })),

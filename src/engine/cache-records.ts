@@ -23,6 +23,12 @@ export interface CacheRecord {
   layer?: LayerRef;
   /** Snapshot (chain id) the layer was unpacked into on this machine; lets prune keep it. */
   chainId?: string;
+  /**
+   * Chain id of the file system the step ran on ('' for an empty one). A record is only reused on
+   * that same parent: a parent rebuilt with other contents (its own record pruned, or
+   * --no-cache-filter) must not get an old child layer stacked on it.
+   */
+  parentChainId?: string;
   createdAt: string;
 }
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { fsExtra } from '../sys/fsx.ts';
 import path from 'node:path';
 import { openBlob, type ContentStore } from '../content/index.ts';
 import { diffToTar } from '../layer/diff.ts';
@@ -38,8 +39,26 @@ export function makeTempDir(layout: StoreLayout, prefix: string): string {
   return dir;
 }
 
-/** Moves a finished directory into place; when another build got there first, ours is dropped. */
+/** Flushes a directory's file system, so what is renamed into the store survives a power loss. */
+function syncTree(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsExtra().syncfs(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Moves a finished directory into place (after flushing it to disk); when another build got there
+ * first, ours is dropped.
+ */
 export function commitDir(temp: string, final: string): void {
+  if (existsSync(final)) {
+    rmSync(temp, { recursive: true, force: true });
+    return;
+  }
+  syncTree(temp);
   if (existsSync(final)) {
     rmSync(temp, { recursive: true, force: true });
     return;

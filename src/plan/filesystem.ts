@@ -35,7 +35,7 @@ function heredocScript(ins: RunInstruction, state: StageState): string[] {
  * A RUN's process environment: the build environment (ENV and ARG, last write wins), then given
  * proxy args, and a default PATH. Reused while no ENV or ARG changes.
  */
-function runEnvironment(state: StageState, defaults: RunDefaults): { env: string[]; buildArgs: string[] } {
+function runEnvironment(state: StageState, defaults: RunDefaults): { env: string[]; buildArgs: string[]; unkeyedEnv: string[] } {
   const memo = state.runEnvMemo;
   if (memo && memo.version === state.envVersion) return memo;
   const env = new Map(state.buildEnv);
@@ -43,15 +43,20 @@ function runEnvironment(state: StageState, defaults: RunDefaults): { env: string
   // build environment has it now.
   const buildArgs: string[] = [];
   for (const [k, v] of state.args) if (v !== undefined) buildArgs.push(`${k}=${state.buildEnv.get(k) ?? v}`);
-  for (const [k, v] of defaults.proxyArgs) if (!env.has(k)) env.set(k, v);
+  const unkeyedEnv: string[] = [];
+  for (const [k, v] of defaults.proxyArgs) {
+    if (env.has(k)) continue;
+    env.set(k, v);
+    unkeyedEnv.push(k);
+  }
   if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-  state.runEnvMemo = { version: state.envVersion, env: mapToEnv(env), buildArgs };
+  state.runEnvMemo = { version: state.envVersion, env: mapToEnv(env), buildArgs, unkeyedEnv };
   return state.runEnvMemo;
 }
 
 export function planRun(ins: RunInstruction, state: StageState, defaults: RunDefaults, resolveFrom: FromResolver): RunOp {
   const argv = ins.heredocs.length > 0 ? heredocScript(ins, state) : commandArgv(ins.command, state);
-  const { env, buildArgs } = runEnvironment(state, defaults);
+  const { env, buildArgs, unkeyedEnv } = runEnvironment(state, defaults);
   const expandEnv = expansionEnv(state);
   const mounts = ins.mounts.map((flag) => {
     const text = expandIn(state, expandEnv, flag.value, flag.range);
@@ -61,7 +66,7 @@ export function planRun(ins: RunInstruction, state: StageState, defaults: RunDef
     kind: 'run', argv, env, cwd: state.config.WorkingDir || '/', user: state.config.User ?? '',
     network: (ins.network?.value as RunOp['network'] | undefined) ?? defaults.network,
     security: (ins.security?.value as RunOp['security'] | undefined) ?? 'sandbox',
-    mounts, heredocs: ins.heredocs, buildArgs,
+    mounts, heredocs: ins.heredocs, buildArgs, unkeyedEnv,
   };
 }
 

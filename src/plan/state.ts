@@ -26,7 +26,7 @@ export interface StageState {
   /** Bumped on every ENV and ARG, so derived data (a RUN's environment) can be reused. */
   envVersion: number;
   /** The last RUN environment built, for `envVersion`. */
-  runEnvMemo?: { version: number; env: string[]; buildArgs: string[] };
+  runEnvMemo?: { version: number; env: string[]; buildArgs: string[]; unkeyedEnv: string[] };
 }
 
 export function cloneConfig(config: ImageConfig): ImageConfig {

@@ -77,6 +77,8 @@ export interface RunOp {
   heredocs: Heredoc[];
   /** Build args that entered the environment (they are part of the cache key, like BuildKit). */
   buildArgs: string[];
+  /** Variables added only from --build-arg proxy values: in the environment, not in the cache key. */
+  unkeyedEnv: string[];
 }
 
 export interface CopyOp {

@@ -72,13 +72,20 @@ function checkRecord(value: unknown): CacheRecord | undefined {
   const record = value as Partial<CacheRecord> | null;
   if (!record || typeof record !== 'object' || typeof record.key !== 'string' || !KEY.test(record.key)) return undefined;
   if (typeof record.createdAt !== 'string') return undefined;
+  // Chain ids derive from diff ids alone, so they hold on every machine.
+  if (record.parentChainId !== undefined && record.parentChainId !== '' && !isDigest(record.parentChainId)) return undefined;
+  if (record.chainId !== undefined && !isDigest(record.chainId)) return undefined;
+  const chains = {
+    ...(record.parentChainId !== undefined ? { parentChainId: record.parentChainId } : {}),
+    ...(record.chainId !== undefined ? { chainId: record.chainId } : {}),
+  };
   const layer = record.layer;
   if (layer !== undefined) {
     if (!layer || !isDigest(layer.diffId) || !isDigest(layer.blobDigest) || typeof layer.mediaType !== 'string') return undefined;
     if (!Number.isSafeInteger(layer.blobSize) || layer.blobSize < 0) return undefined;
-    return { key: record.key, createdAt: record.createdAt, layer: { diffId: layer.diffId, blobDigest: layer.blobDigest, blobSize: layer.blobSize, mediaType: layer.mediaType } };
+    return { key: record.key, createdAt: record.createdAt, ...chains, layer: { diffId: layer.diffId, blobDigest: layer.blobDigest, blobSize: layer.blobSize, mediaType: layer.mediaType } };
   }
-  return { key: record.key, createdAt: record.createdAt };
+  return { key: record.key, createdAt: record.createdAt, ...chains };
 }
 
 export function parseCacheRecords(bytes: Buffer): CacheRecord[] {

@@ -15,6 +15,8 @@ export interface FsExtra {
   llistxattr(file: string): string[];
   /** Non-blocking flock(2): false when another holder has it. */
   flock(fd: number, operation: number): boolean;
+  /** syncfs(2): flushes the whole file system that holds `fd`. */
+  syncfs(fd: number): void;
 }
 
 export const LOCK_SH = 1;

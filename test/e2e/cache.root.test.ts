@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, lchownSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -121,5 +122,34 @@ describe('cache invalidation', () => {
   it('rebuilds a stage named in --no-cache-filter and nothing before it', async () => {
     const steps = await build(ctx, ['--no-cache-filter', '0']);
     expect([...steps.values()].every((c) => !c)).toBe(true);
+  });
+
+  it('never stacks a remembered layer on a parent that was rebuilt differently', async () => {
+    const twoStage = sb.context({
+      Dockerfile: 'FROM busybox:local AS a\nRUN cat /proc/sys/kernel/random/uuid > /d\nFROM a\nRUN cp /d /e\n',
+    });
+    await build(twoStage, [], 'cache/stale');
+    await build(twoStage, ['--no-cache-filter', 'a'], 'cache/stale');
+    const both = await sb.berth(['run', '--rm', 'cache/stale', 'sh', '-c', 'cat /d /e']);
+    const [d, e] = both.stdout.trim().split('\n');
+    expect(d).toBe(e);
+  });
+
+  it('keys proxy variables set by ENV like any other variable', async () => {
+    const dockerfile = (value: string) => sb.context({ Dockerfile: `FROM busybox:local\nENV HTTP_PROXY=${value}\nRUN echo $HTTP_PROXY > /p\n` });
+    await build(dockerfile('a'), [], 'cache/proxy');
+    expect(rebuilt(await build(dockerfile('b'), [], 'cache/proxy'))).toEqual(['RUN echo']);
+    expect((await sb.berth(['run', '--rm', 'cache/proxy', 'cat', '/p'])).stdout).toBe('b\n');
+    // A proxy given only with --build-arg reaches RUN but not the key (Docker's rule).
+    expect(rebuilt(await build(dockerfile('b'), ['--build-arg', 'http_proxy=http://elsewhere'], 'cache/proxy'))).toEqual([]);
+  });
+
+  it('sees a changed file capability (COPY carries security.capability)', async () => {
+    const ctx2 = sb.context({ Dockerfile: 'FROM busybox:local\nCOPY tool /tool\n', tool: 'x' });
+    const tool = path.join(ctx2, 'tool');
+    execFileSync('setcap', ['cap_net_raw+ep', tool]);
+    await build(ctx2, [], 'cache/caps');
+    execFileSync('setcap', ['cap_net_admin+ep', tool]);
+    expect(rebuilt(await build(ctx2, [], 'cache/caps'))).toEqual(['COPY tool']);
   });
 });
