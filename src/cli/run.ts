@@ -8,7 +8,8 @@ import { loadBaseImage } from '../engine/images.ts';
 import { ensureSnapshots, lowerDirsOf, makeTempDir } from '../engine/layers.ts';
 import { readUserDb } from '../engine/rootfs-users.ts';
 import { resolveExecUser, UserLookupError } from '../engine/users.ts';
-import { collect, openStores } from './store.ts';
+import { collect, openStores, type Stores } from './store.ts';
+import { lockForBuild } from '../store/lock.ts';
 
 interface RunFlags {
   rm?: boolean; env: string[]; volume: string[]; network: string; workdir?: string; user?: string;
@@ -26,6 +27,16 @@ function parseVolume(spec: string): MountSpec {
 /** `docker run`: the image's config (entrypoint, cmd, env, user, workdir) with the flags on top. */
 async function runImage(image: string, args: string[], flags: RunFlags, command: Command): Promise<void> {
   const stores = openStores(command);
+  // The container's layers must outlive it: prune waits until it is done.
+  const lock = await lockForBuild(stores.layout);
+  try {
+    await runLocked(stores, image, args, flags);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(stores: Stores, image: string, args: string[], flags: RunFlags): Promise<void> {
   const base = await loadBaseImage(stores.images, image, undefined, '');
   await ensureSnapshots(stores.layout, stores.content, base.chain);
   const config = base.config;

@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { fsExtra } from '../sys/fsx.ts';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { openBlob, type ContentStore } from '../content/index.ts';
 import { diffToTar } from '../layer/diff.ts';
@@ -39,26 +38,12 @@ export function makeTempDir(layout: StoreLayout, prefix: string): string {
   return dir;
 }
 
-/** Flushes a directory's file system, so what is renamed into the store survives a power loss. */
-function syncTree(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsExtra().syncfs(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
- * Moves a finished directory into place (after flushing it to disk); when another build got there
- * first, ours is dropped.
+ * Moves a finished directory into place; when another build got there first, ours is dropped.
+ * Snapshots are not flushed here (that would cost a sync of the whole file system per step): they
+ * are a cache of fsynced blobs, and the store discards them after a reboot (src/store/lock.ts).
  */
 export function commitDir(temp: string, final: string): void {
-  if (existsSync(final)) {
-    rmSync(temp, { recursive: true, force: true });
-    return;
-  }
-  syncTree(temp);
   if (existsSync(final)) {
     rmSync(temp, { recursive: true, force: true });
     return;

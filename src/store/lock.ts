@@ -1,4 +1,5 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../content/store.ts';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fsExtra, LOCK_EX, LOCK_SH, LOCK_UN } from '../sys/fsx.ts';
@@ -34,7 +35,50 @@ async function acquire(layout: StoreLayout, operation: number, onWait?: () => vo
   };
 }
 
-export function lockForBuild(layout: StoreLayout, onWait?: () => void): Promise<StoreLock> {
+function currentBootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Snapshots are unpacked layers written without fsync (their blobs are fsynced). After a reboot,
+ * which may have been a power loss, the snapshots of the previous boot cannot be trusted: they are
+ * dropped once, under the exclusive lock, and unpacked again from their blobs when next needed.
+ */
+async function dropSnapshotsAfterReboot(layout: StoreLayout): Promise<void> {
+  const marker = path.join(layout.snapshots, '.boot-id');
+  const boot = currentBootId();
+  const recorded = (): string | undefined => {
+    try {
+      return readFileSync(marker, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  if (recorded() === boot) return;
+  const exclusive = await acquire(layout, LOCK_EX);
+  try {
+    const seen = recorded();
+    if (seen === boot) return;
+    mkdirSync(layout.snapshots, { recursive: true });
+    if (seen !== undefined) {
+      for (const name of readdirSync(layout.snapshots)) {
+        if (name.startsWith('.')) continue;
+        rmSync(path.join(layout.snapshots, name), { recursive: true, force: true });
+      }
+    }
+    await writeFileAtomic(marker, `${boot}\n`);
+  } finally {
+    exclusive.release();
+  }
+}
+
+/** Shared lock for anything that writes to or reads snapshots and blobs (build, run, load, pull). */
+export async function lockForBuild(layout: StoreLayout, onWait?: () => void): Promise<StoreLock> {
+  await dropSnapshotsAfterReboot(layout);
   return acquire(layout, LOCK_SH, onWait);
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, mountsMentioning, sandboxProcesses, type Sandbox } from './harness.ts';
@@ -124,5 +124,25 @@ describe('berth build end to end', () => {
     const built = await sb.berth(['build', '-t', 'e2e/stdin', '-'], { input: 'FROM busybox:local\nRUN echo piped > /p\n' });
     expect(built.code).toBe(0);
     expect((await sb.berth(['run', '--rm', 'e2e/stdin', 'cat', '/p'])).stdout).toBe('piped\n');
+  });
+
+  it('drops unflushed snapshots after a reboot and unpacks them again from their blobs', async () => {
+    const ctx = sb.context({ Dockerfile: 'FROM busybox:local\nRUN echo kept > /k\n' });
+    expect((await sb.berth(['build', '-t', 'e2e/reboot', ctx])).code).toBe(0);
+    const snapshots = path.join(sb.root, 'snapshots');
+    const before = readdirSync(snapshots).filter((n) => !n.startsWith('.') && n !== 'empty');
+    expect(before.length).toBeGreaterThan(0);
+    const inodes = new Map(before.map((n) => [n, statSync(path.join(snapshots, n)).ino]));
+    // Pretend the store was last used in another boot (possibly ended by a power loss).
+    writeFileSync(path.join(snapshots, '.boot-id'), 'an-earlier-boot\n');
+    const ran = await sb.berth(['run', '--rm', 'e2e/reboot', 'cat', '/k']);
+    for (const [name, ino] of inodes) {
+      const now = existsSync(path.join(snapshots, name)) ? statSync(path.join(snapshots, name)).ino : undefined;
+      expect(now).not.toBe(ino);
+    }
+    expect(ran.stdout).toBe('kept\n');
+    expect(readFileSync(path.join(snapshots, '.boot-id'), 'utf8').trim()).toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+    const again = await sb.berth(['build', '--progress', 'plain', '-t', 'e2e/reboot', ctx]);
+    expect(again.stderr).toContain('CACHED');
   });
 });
