@@ -7,7 +7,7 @@ import type { StatCache } from '../context/stat-cache.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { runGraph } from '../solve/scheduler.ts';
 import { hashKey, stepKey } from './cache-key.ts';
-import { readCacheRecord, writeCacheRecord, type CacheRecord } from './cache-records.ts';
+import { readCacheRecord, touchCacheRecord, writeCacheRecord, type CacheRecord } from './cache-records.ts';
 import { contextCopyInput } from './copy-input.ts';
 import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
@@ -184,6 +184,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
     const cached = skipsCache(req, vertex) ? undefined : readCacheRecord(req.layout.cache, key);
     if (cached && cached.parentChainId === parentChainId && (!cached.layer || (await hasBlob(req.content, cached.layer.blobDigest)))) {
       req.onRecord?.(vertex, cached);
+      touchCacheRecord(req.layout.cache, key);
       const chain = [...parent.chain];
       if (cached.layer) {
         const layer: ChainLayer = { ...cached.layer, chainId: chainIdOf(parent.chain.at(-1)?.chainId, cached.layer.diffId) };

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { writeFileAtomic } from '../content/store.ts';
 import path from 'node:path';
 
@@ -51,8 +51,18 @@ export async function writeCacheRecord(dir: string, record: CacheRecord): Promis
 }
 
 /** Every record in the cache directory (for du, prune and cache export). */
-export function listCacheRecords(dir: string): Array<CacheRecord & { file: string; size: number }> {
-  const out: Array<CacheRecord & { file: string; size: number }> = [];
+/** Marks a record as just used (its file's mtime), so prune ages cache by last use, not creation. */
+export function touchCacheRecord(dir: string, key: string): void {
+  const now = new Date();
+  try {
+    utimesSync(recordPath(dir, key), now, now);
+  } catch {
+    // Gone meanwhile (a concurrent prune): nothing to mark.
+  }
+}
+
+export function listCacheRecords(dir: string): Array<CacheRecord & { file: string; size: number; usedAt: number }> {
+  const out: Array<CacheRecord & { file: string; size: number; usedAt: number }> = [];
   let shards: string[];
   try {
     shards = readdirSync(dir);
@@ -71,7 +81,8 @@ export function listCacheRecords(dir: string): Array<CacheRecord & { file: strin
       const file = path.join(dir, shard, name);
       try {
         const record = JSON.parse(readFileSync(file, 'utf8')) as CacheRecord;
-        out.push({ ...record, file, size: statSync(file).size });
+        const stat = statSync(file);
+        out.push({ ...record, file, size: stat.size, usedAt: stat.mtimeMs });
       } catch {
         // Removed meanwhile, or a stray file: not a record.
       }

@@ -86,8 +86,9 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
   const now = options.now ?? Date.now();
   const needed = await referencedBlobs(images);
   const result: PruneResult = { records: 0, blobs: 0, snapshots: 0, cacheMounts: 0, bytes: 0 };
-  const records = listCacheRecords(layout.cache).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-  const old = (r: CacheRecord): boolean => options.untilMs === undefined || now - Date.parse(r.createdAt) >= options.untilMs;
+  // Least recently used first; `until` and --keep-storage judge entries by their last use.
+  const records = listCacheRecords(layout.cache).sort((a, b) => a.usedAt - b.usedAt);
+  const old = (r: { usedAt: number }): boolean => options.untilMs === undefined || now - r.usedAt >= options.untilMs;
   const usedByImage = (r: CacheRecord): boolean => r.layer !== undefined && needed.has(r.layer.blobDigest as never);
   let candidates = records.filter((r) => old(r) && (options.all || !usedByImage(r)));
   if (options.keepBytes !== undefined) {
