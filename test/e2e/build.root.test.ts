@@ -143,4 +143,22 @@ describe('berth build end to end', () => {
     const again = await sb.berth(['build', '--progress', 'plain', '-t', 'e2e/reboot', ctx]);
     expect(again.stderr).toContain('CACHED');
   });
+
+  it('runs independent stages at the same time', async () => {
+    const ctx = sb.context({
+      Dockerfile: [
+        'FROM busybox:local AS left', 'RUN sleep 1 && echo l > /l',
+        'FROM busybox:local AS right', 'RUN sleep 1 && echo r > /r',
+        'FROM busybox:local', 'COPY --from=left /l /l', 'COPY --from=right /r /r', '',
+      ].join('\n'),
+    });
+    const built = await sb.berth(['build', '--progress', 'rawjson', '--jobs', '2', '-t', 'e2e/parallel', ctx]);
+    expect(built.code, built.stderr).toBe(0);
+    const events = built.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; step: number; name?: string });
+    const runSteps = events.filter((e) => e.type === 'start' && e.name?.includes('RUN sleep')).map((e) => e.step);
+    expect(runSteps.length).toBe(2);
+    // Both RUNs started before either finished.
+    const order = events.filter((e) => runSteps.includes(e.step) && (e.type === 'start' || e.type === 'done')).map((e) => e.type);
+    expect(order).toEqual(['start', 'start', 'done', 'done']);
+  });
 });
