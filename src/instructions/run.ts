@@ -1,7 +1,10 @@
+import { BuildError } from '../source/index.ts';
 import type { InstructionNode } from '../syntax/ast.ts';
 import { base, commandForm, fail, type ParseContext } from './common.ts';
 import { parseFlags } from './flags.ts';
 import type { RunInstruction } from './types.ts';
+
+const MOUNT_TYPES = ['bind', 'cache', 'tmpfs', 'secret', 'ssh'];
 
 export function parseRun(node: InstructionNode, ctx: ParseContext): RunInstruction {
   const flags = parseFlags(node, ctx.source);
@@ -16,8 +19,17 @@ export function parseRun(node: InstructionNode, ctx: ParseContext): RunInstructi
   if (security && !['sandbox', 'insecure'].includes(security.value)) {
     fail(node, ctx, `unsupported security mode "${security.value}" for RUN --security (sandbox or insecure)`);
   }
+  // The mount type is checked where Docker checks it, at parse time, so a mistake in a stage the
+  // target does not need is still an error (the other options are read when the stage is planned).
+  const mounts = flags.lists.get('mount') ?? [];
+  for (const mount of mounts) {
+    const type = /(?:^|,)type=([^,]*)/.exec(mount.value)?.[1];
+    if (type !== undefined && !type.includes('$') && !MOUNT_TYPES.includes(type)) {
+      throw new BuildError(`unsupported mount type "${type}"`, mount.range, { source: ctx.source });
+    }
+  }
   return {
     kind: 'run', ...base(node), command: commandForm(node), heredocs: node.heredocs,
-    mounts: flags.lists.get('mount') ?? [], network, security, devices: flags.lists.get('device') ?? [],
+    mounts, network, security, devices: flags.lists.get('device') ?? [],
   };
 }

@@ -184,6 +184,12 @@ describe('errors carry locations', () => {
     expect(e2.range?.start.line).toBe(2);
   });
 
+  it('rejects an unknown mount type even in a stage the target does not need', async () => {
+    const error = await planError('FROM scratch AS unused\nRUN --mount=type=foo true\nFROM scratch\n');
+    expect(error.message).toBe('unsupported mount type "foo"');
+    expect(error.range?.start).toEqual({ line: 2, column: 5 });
+  });
+
   it('rejects a Dockerfile without FROM', async () => {
     expect((await planError('RUN x\n')).message).toMatch(/FROM/);
   });
