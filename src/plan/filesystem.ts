@@ -5,7 +5,7 @@ import type { CopyInstruction, RunInstruction, WorkdirInstruction } from '../ins
 import type { Heredoc } from '../syntax/ast.ts';
 import { commandArgv } from './metadata.ts';
 import { parseMount, type FromResolver } from './mounts.ts';
-import { expandIn, expansionEnv, mapToEnv, type StageState } from './state.ts';
+import { expandIn, expansionEnv, type StageState } from './state.ts';
 import type { CopyOp, RunOp, WorkdirOp } from './types.ts';
 
 export interface RunDefaults {
@@ -38,19 +38,21 @@ function heredocScript(ins: RunInstruction, state: StageState): string[] {
 function runEnvironment(state: StageState, defaults: RunDefaults): { env: string[]; buildArgs: string[]; unkeyedEnv: string[] } {
   const memo = state.runEnvMemo;
   if (memo && memo.version === state.envVersion) return memo;
-  const env = new Map(state.buildEnv);
+  const buildEnv = state.buildEnv;
+  const env: string[] = [];
+  for (const [k, v] of buildEnv) env.push(`${k}=${v}`);
   // BuildKit's `|N K=V` history prefix and cache-relevant args: every ARG with a value, as the
   // build environment has it now.
   const buildArgs: string[] = [];
-  for (const [k, v] of state.args) if (v !== undefined) buildArgs.push(`${k}=${state.buildEnv.get(k) ?? v}`);
+  for (const [k, v] of state.args) if (v !== undefined) buildArgs.push(`${k}=${buildEnv.get(k) ?? v}`);
   const unkeyedEnv: string[] = [];
   for (const [k, v] of defaults.proxyArgs) {
-    if (env.has(k)) continue;
-    env.set(k, v);
+    if (buildEnv.has(k)) continue;
+    env.push(`${k}=${v}`);
     unkeyedEnv.push(k);
   }
-  if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-  state.runEnvMemo = { version: state.envVersion, env: mapToEnv(env), buildArgs, unkeyedEnv };
+  if (!buildEnv.has('PATH')) env.push('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  state.runEnvMemo = { version: state.envVersion, env, buildArgs, unkeyedEnv };
   return state.runEnvMemo;
 }
 
