@@ -12,11 +12,22 @@ import { fsExtra } from '../sys/fsx.ts';
  */
 export interface StatCache {
   file: string;
-  entries: Map<string, CachedStat>;
+  /** Per-file entries, read from disk on first use (a no-op build never needs them). */
+  readonly entries: Map<string, CachedStat>;
   dirty: boolean;
   hits: number;
   misses: number;
+  /**
+   * Whole-source fingerprints: the hash of every entry's stat data below one COPY source, with the
+   * digest it had. A source whose fingerprint is unchanged needs no per-file work at all.
+   */
+  prints: Map<string, CachedPrint>;
+  printsFile: string;
+  printsDirty: boolean;
 }
+
+/** [digest, newest ctime (ms) among the entries, when recorded (ms)]. */
+type CachedPrint = [digest: string, newestCtimeMs: number, recordedMs: number];
 
 type CachedStat = [dev: number, ino: number, size: number, mode: number, uid: number, gid: number, mtimeNs: string, ctimeNs: string, digest: string, recordedMs: number];
 
@@ -26,14 +37,44 @@ const RACY_WINDOW_MS = 2000;
 export function openStatCache(dir: string, contextDir: string): StatCache {
   const key = createHash('sha256').update(path.resolve(contextDir)).digest('hex').slice(0, 32);
   const file = path.join(dir, `${key}.json`);
-  let entries = new Map<string, CachedStat>();
+  const printsFile = path.join(dir, `${key}.prints.json`);
+  let entries: Map<string, CachedStat> | undefined;
+  let prints = new Map<string, CachedPrint>();
   try {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as { version: number; entries: Record<string, CachedStat> };
-    if (data.version === VERSION) entries = new Map(Object.entries(data.entries));
+    const data = JSON.parse(readFileSync(printsFile, 'utf8')) as { version: number; prints: Record<string, CachedPrint> };
+    if (data.version === VERSION) prints = new Map(Object.entries(data.prints));
   } catch {
     // Missing or unreadable: start empty; it is only a cache.
   }
-  return { file, entries, dirty: false, hits: 0, misses: 0 };
+  return {
+    file, printsFile, prints, dirty: false, printsDirty: false, hits: 0, misses: 0,
+    get entries() {
+      entries ??= readEntries(file);
+      return entries;
+    },
+  };
+}
+
+function readEntries(file: string): Map<string, CachedStat> {
+  try {
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { version: number; entries: Record<string, CachedStat> };
+    if (data.version === VERSION) return new Map(Object.entries(data.entries));
+  } catch {
+    // Missing or unreadable: start empty; it is only a cache.
+  }
+  return new Map();
+}
+
+/** The digest remembered for a fingerprint, unless its newest entry is too recent to trust. */
+export function cachedPrint(cache: StatCache, print: string): string | undefined {
+  const hit = cache.prints.get(print);
+  if (!hit || hit[1] + RACY_WINDOW_MS >= hit[2]) return undefined;
+  return hit[0];
+}
+
+export function rememberPrint(cache: StatCache, print: string, digest: string, newestCtimeMs: number): void {
+  cache.prints.set(print, [digest, newestCtimeMs, Date.now()]);
+  cache.printsDirty = true;
 }
 
 /**
@@ -76,18 +117,29 @@ export async function cachedFileDigest(cache: StatCache | undefined, hostPath: s
   return digest;
 }
 
-/** Writes the cache back (temp file, fsync, rename) when anything changed. */
-export function saveStatCache(cache: StatCache): void {
-  if (!cache.dirty) return;
-  mkdirSync(path.dirname(cache.file), { recursive: true });
-  const temp = `${cache.file}.${randomBytes(6).toString('hex')}.tmp`;
+function writeJsonAtomic(file: string, value: unknown): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   const fd = openSync(temp, 'wx');
   try {
-    writeSync(fd, JSON.stringify({ version: VERSION, entries: Object.fromEntries(cache.entries) }));
+    writeSync(fd, JSON.stringify(value));
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  renameSync(temp, cache.file);
-  cache.dirty = false;
+  renameSync(temp, file);
+}
+
+/** Writes the cache back (temp file, fsync, rename) when anything changed. */
+export function saveStatCache(cache: StatCache): void {
+  if (cache.dirty) {
+    writeJsonAtomic(cache.file, { version: VERSION, entries: Object.fromEntries(cache.entries) });
+    cache.dirty = false;
+  }
+  if (cache.printsDirty) {
+    // Only the latest fingerprints matter; keep the file small.
+    const recent = [...cache.prints].sort((a, b) => b[1][2] - a[1][2]).slice(0, 256);
+    writeJsonAtomic(cache.printsFile, { version: VERSION, prints: Object.fromEntries(recent) });
+    cache.printsDirty = false;
+  }
 }

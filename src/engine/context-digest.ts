@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { cachedFileDigest, type StatCache } from '../context/stat-cache.ts';
+import { cachedFileDigest, cachedPrint, rememberPrint, type StatCache } from '../context/stat-cache.ts';
 import type { WalkStats } from '../context/stats.ts';
 import type { RemoteFile, SourceEntry, SourceTree } from './source-tree.ts';
 
@@ -29,14 +29,42 @@ export async function digestSources(
       continue;
     }
     if (match.include) hash.update(`include ${JSON.stringify(match.include)}\0`);
-    for (const entry of tree.walk(match.entry)) {
-      const s = entry.stat;
-      const sub = subPath(match.entry.rel, entry.rel);
-      const kind = s.isDirectory() ? 'd' : s.isSymbolicLink() ? 'l' : s.isFile() ? 'f' : 'o';
-      hash.update(`${sub}\0${kind}\0${s.mode}\0${s.uid}:${s.gid}\0${s.size}\0`);
-      if (kind === 'l') hash.update(`${readlinkSync(entry.hostPath)}\0`);
-      if (kind === 'f') hash.update(`${await cachedFileDigest(statCache, entry.hostPath, (s as Partial<WalkStats>).big)}\0`);
-    }
+    hash.update(`${await digestMatch(tree, match.entry, statCache)}\0`);
   }
   return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * The digest of everything below one matched source. With a stat cache, a fingerprint of all the
+ * entries' stat data (inode, size, mode, owner, mtime and ctime in ns) is checked first: when it is
+ * the one seen last time, and no entry changed too close to that moment to be trusted, the
+ * remembered digest stands and no file is looked at again.
+ */
+async function digestMatch(tree: SourceTree, root: SourceEntry, statCache: StatCache | undefined): Promise<string> {
+  const entries = tree.walk(root);
+  let print: string | undefined;
+  let newestCtimeMs = 0;
+  if (statCache && entries.every((e) => (e.stat as Partial<WalkStats>).big !== undefined)) {
+    const printer = createHash('sha256');
+    for (const entry of entries) {
+      const b = (entry.stat as WalkStats).big;
+      printer.update(`${entry.rel}\0${b.mode}\0${b.uid}:${b.gid}\0${b.size}\0${b.dev}:${b.ino}\0${b.mtimeNs}\0${b.ctimeNs}\0`);
+      newestCtimeMs = Math.max(newestCtimeMs, entry.stat.ctimeMs);
+    }
+    print = printer.digest('hex');
+    const known = cachedPrint(statCache, print);
+    if (known) return known;
+  }
+  const hash = createHash('sha256');
+  for (const entry of entries) {
+    const s = entry.stat;
+    const sub = subPath(root.rel, entry.rel);
+    const kind = s.isDirectory() ? 'd' : s.isSymbolicLink() ? 'l' : s.isFile() ? 'f' : 'o';
+    hash.update(`${sub}\0${kind}\0${s.mode}\0${s.uid}:${s.gid}\0${s.size}\0`);
+    if (kind === 'l') hash.update(`${readlinkSync(entry.hostPath)}\0`);
+    if (kind === 'f') hash.update(`${await cachedFileDigest(statCache, entry.hostPath, (s as Partial<WalkStats>).big)}\0`);
+  }
+  const digest = hash.digest('hex');
+  if (statCache && print) rememberPrint(statCache, print, digest, newestCtimeMs);
+  return digest;
 }
