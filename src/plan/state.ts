@@ -49,15 +49,6 @@ export function mapToEnv(map: ReadonlyMap<string, string>): string[] {
   return [...map].map(([k, v]) => `${k}=${v}`);
 }
 
-/** Sets `key` in a `K=V` list, replacing in place (Docker keeps the original position). */
-export function setEnv(env: string[] | undefined, key: string, value: string): string[] {
-  const out = [...(env ?? [])];
-  const i = out.findIndex((e) => e === key || e.startsWith(`${key}=`));
-  if (i >= 0) out[i] = `${key}=${value}`;
-  else out.push(`${key}=${value}`);
-  return out;
-}
-
 /** Publishes the planning-time environment into `config.Env`. */
 export function materializeEnv(state: StageState): ImageConfig {
   if (state.env.size > 0 || state.config.Env !== undefined) state.config.Env = mapToEnv(state.env);
