@@ -148,7 +148,7 @@ async function extractEntry(x: Extraction, rel: string, header: TarHeader, body:
   await lutimes(path, seconds, seconds);
 }
 
-async function applyWhiteout(x: Extraction, rel: string): Promise<void> {
+async function applyWhiteout(x: Extraction, rel: string, header: TarHeader): Promise<void> {
   const dirRel = parentRel(rel);
   const name = baseRel(rel);
   if (name === OPAQUE_MARKER) {
@@ -174,6 +174,8 @@ async function applyWhiteout(x: Extraction, rel: string): Promise<void> {
     const path = join(dir, victim);
     await rm(path, { recursive: true, force: true });
     x.sys.mknod(path, S_IFCHR, 0, 0);
+    // The whiteout keeps the time the layer gives it, so a layer unpacked again diffs the same.
+    await lutimes(path, header.mtime, header.mtime);
     markWritten(x, dirRel === '' ? victim : `${dirRel}/${victim}`);
   } else {
     const dir = await x.dirs.resolve(dirRel, false);
@@ -223,7 +225,7 @@ export async function applyTar(source: Readable | AsyncIterable<Uint8Array>, des
       const rel = cleanMemberPath(header.name);
       entries++;
       if (rel === '') continue; // The root's own entry (`./`): the destination keeps its metadata.
-      if (baseRel(rel).startsWith(WHITEOUT_PREFIX)) await applyWhiteout(x, rel);
+      if (baseRel(rel).startsWith(WHITEOUT_PREFIX)) await applyWhiteout(x, rel, header);
       else {
         await extractEntry(x, rel, header, body);
         markWritten(x, rel);
