@@ -6,6 +6,7 @@ import { runContainer, type MountSpec } from '../exec/index.ts';
 import { ensureDir } from '../fsview/upper.ts';
 import { loadBaseImage } from '../engine/images.ts';
 import { ensureSnapshots, lowerDirsOf, makeTempDir } from '../engine/layers.ts';
+import { openLeases, type SnapshotLeases } from '../engine/snapshot-leases.ts';
 import { readUserDb } from '../engine/rootfs-users.ts';
 import { resolveExecUser, UserLookupError } from '../engine/users.ts';
 import { collect, openStores, type Stores } from './store.ts';
@@ -29,16 +30,18 @@ async function runImage(image: string, args: string[], flags: RunFlags, command:
   const stores = openStores(command);
   // The container's layers must outlive it: prune waits until it is done.
   const lock = await lockForBuild(stores.layout);
+  const leases = openLeases(stores.layout);
   try {
-    await runLocked(stores, image, args, flags);
+    await runLocked(stores, leases, image, args, flags);
   } finally {
+    leases.release();
     lock.release();
   }
 }
 
-async function runLocked(stores: Stores, image: string, args: string[], flags: RunFlags): Promise<void> {
+async function runLocked(stores: Stores, leases: SnapshotLeases, image: string, args: string[], flags: RunFlags): Promise<void> {
   const base = await loadBaseImage(stores.images, image, undefined, '');
-  await ensureSnapshots(stores.layout, stores.content, base.chain);
+  await ensureSnapshots(stores.layout, stores.content, base.chain, leases);
   const config = base.config;
   const entrypoint = flags.entrypoint !== undefined ? (flags.entrypoint ? [flags.entrypoint] : []) : (config.Entrypoint ?? []);
   const cmd = args.length ? args : flags.entrypoint !== undefined ? [] : (config.Cmd ?? []);
@@ -61,7 +64,7 @@ async function runLocked(stores: Stores, image: string, args: string[], flags: R
     const workDir = path.join(temp, 'work');
     const empty = path.join(temp, 'empty');
     for (const d of [upperDir, workDir, empty]) mkdirSync(d);
-    const lowerDirs = base.chain.length ? lowerDirsOf(stores.layout, base.chain) : [empty];
+    const lowerDirs = base.chain.length ? lowerDirsOf(stores.layout, base.chain, leases) : [empty];
     const view = { layers: [upperDir, ...lowerDirs] };
     const db = readUserDb(view);
     let user;

@@ -9,6 +9,8 @@ import { runGraph } from '../solve/scheduler.ts';
 import { hashKey, stepKey } from './cache-key.ts';
 import { readCacheRecord, touchCacheRecord, writeCacheRecord, type CacheRecord } from './cache-records.ts';
 import { contextCopyInput } from './copy-input.ts';
+import { lineageKey, reusableCopy, saveLineage, startCopyReuse } from './copy-reuse.ts';
+import { openLeases, type SnapshotLeases } from './snapshot-leases.ts';
 import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
 import { pruneNoopDirs } from './prune-upper.ts';
@@ -88,6 +90,8 @@ function skipsCache(req: BuildRequest, vertex: Vertex): boolean {
 interface Engine {
   req: BuildRequest;
   bases: Map<string, Promise<BaseImage>>;
+  /** Every snapshot this build reads is leased until it ends (src/engine/snapshot-leases.ts). */
+  leases: SnapshotLeases;
   context?: SourceTree;
 }
 
@@ -95,7 +99,7 @@ function base(engine: Engine, ref: string, vertex: Vertex): Promise<BaseImage> {
   let found = engine.bases.get(ref);
   if (!found) {
     found = engine.req.resolveBase(ref, vertex).then(async (image) => {
-      await ensureSnapshots(engine.req.layout, engine.req.content, image.chain);
+      await ensureSnapshots(engine.req.layout, engine.req.content, image.chain, engine.leases);
       return image;
     });
     engine.bases.set(ref, found);
@@ -140,7 +144,7 @@ async function copySource(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<st
     key = hashKey(['image', image.id]);
     describe = `image ${op.from.ref}`;
   }
-  const layers = chain.length ? lowerDirsOf(req.layout, chain) : [emptyLowerDir(req.layout)];
+  const layers = chain.length ? lowerDirsOf(req.layout, chain, engine.leases) : [emptyLowerDir(req.layout)];
   return { tree: mergedTree({ layers }, describe), digest: key };
 }
 
@@ -151,11 +155,11 @@ function runMountEnv(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string,
     rootOf: async (from) => {
       if (from.kind === 'stage') {
         const result = stageResultOf(req.plan, from.stage, inputs);
-        return { chain: result.chain, key: result.key };
+        return { chain: result.chain, key: result.key, lowerDirs: lowerDirsOf(req.layout, result.chain, engine.leases) };
       }
       if (from.kind === 'context') throw new Error('the context is not a root file system');
       const image = await base(engine, from.ref, vertex);
-      return { chain: image.chain, key: hashKey(['image', image.id]) };
+      return { chain: image.chain, key: hashKey(['image', image.id]), lowerDirs: lowerDirsOf(req.layout, image.chain, engine.leases) };
     },
     contextDir: req.contextDir, contextFilter: req.contextFilter, statCache: req.statCache,
     secrets: req.secrets ?? new Map(), allow: req.allow ?? [],
@@ -168,6 +172,8 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
   const op = vertex.op;
   const step = req.progress.start(stepLabel(req.plan, vertex));
   try {
+    // Context files changed less than the racy window before this are not trusted for reuse.
+    const startedAt = Date.now();
     let copyInput: { tree: SourceTree; digest: string } | undefined;
     let mountEnv: RunMountEnv | undefined;
     const extra: string[] = [];
@@ -188,7 +194,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       const chain = [...parent.chain];
       if (cached.layer) {
         const layer: ChainLayer = { ...cached.layer, chainId: chainIdOf(parent.chain.at(-1)?.chainId, cached.layer.diffId) };
-        await ensureSnapshots(req.layout, req.content, [layer]);
+        await ensureSnapshots(req.layout, req.content, [layer], engine.leases);
         chain.push(layer);
       }
       history.push({ created: cached.createdAt, ...vertex.history!, ...(cached.layer ? {} : { empty_layer: true }) });
@@ -199,17 +205,19 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
     try {
       const upperDir = path.join(tempDir, 'upper');
       mkdirSync(upperDir);
+      const lineage = op.kind === 'copy' && reusableCopy(op) ? lineageKey(parentChainId, op) : undefined;
+      const copyReuse = lineage ? startCopyReuse(req.layout, lineage, tempDir, { safeBeforeMs: startedAt, claim: !skipsCache(req, vertex) }) : undefined;
       const env: StepEnv = {
         layout: req.layout, vertex, source: req.source, tempDir, upperDir,
-        lowerDirs: parent.chain.length ? lowerDirsOf(req.layout, parent.chain) : [emptyLowerDir(req.layout)],
-        contextDir: req.contextDir, defaultNetwork: req.defaultNetwork, mounts: mountEnv,
+        lowerDirs: parent.chain.length ? lowerDirsOf(req.layout, parent.chain, engine.leases) : [emptyLowerDir(req.layout)],
+        contextDir: req.contextDir, defaultNetwork: req.defaultNetwork, mounts: mountEnv, copyReuse,
         onOutput: (stream, chunk) => req.progress.log(step, stream, chunk), signal: req.signal,
       };
       if (op.kind === 'run') await executeRun(env, op);
       else if (op.kind === 'copy') await executeCopyStep(env, op, copyInput!.tree);
       else if (op.kind === 'workdir') executeWorkdir(env, op);
       if (parent.chain.length) pruneNoopDirs(upperDir, env.lowerDirs);
-      const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId);
+      const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId, engine.leases);
       const createdAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
       const record: CacheRecord = {
         key, createdAt, chainId: layer?.chainId, parentChainId,
@@ -219,6 +227,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       // used for this build but never remembered.
       const stable = op.kind !== 'copy' || op.from.kind !== 'context' || (await copySource(engine, vertex, inputs)).digest === copyInput!.digest;
       if (stable) await writeCacheRecord(req.layout.cache, record);
+      if (stable && lineage && copyReuse && layer) saveLineage(req.layout, lineage, layer.chainId, copyReuse);
       else req.progress.log(step, 'stderr', 'the build context changed while it was copied: this step is not cached\n');
       req.onRecord?.(vertex, record);
       history.push({ created: createdAt, ...vertex.history!, ...(layer ? {} : { empty_layer: true }) });
@@ -236,7 +245,16 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
 /** Runs the plan's vertices (in parallel where the graph allows) and returns the target's result. */
 export async function executePlan(req: BuildRequest): Promise<VertexResult> {
   cleanStaleTemp(req.layout);
-  const engine: Engine = { req, bases: new Map() };
+  const engine: Engine = { req, bases: new Map(), leases: openLeases(req.layout) };
+  try {
+    return await runPlan(engine);
+  } finally {
+    engine.leases.release();
+  }
+}
+
+async function runPlan(engine: Engine): Promise<VertexResult> {
+  const { req } = engine;
   const results = await runGraph<Vertex, VertexResult>(req.plan.vertices, async (vertex, inputs) => {
     switch (vertex.op.kind) {
       case 'source': return sourceResult(engine, vertex, inputs);

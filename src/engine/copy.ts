@@ -5,9 +5,10 @@ import { compileIgnore, type IgnoreMatcher } from '../context/dockerignore.ts';
 import { BuildError, type SourceRange } from '../source/index.ts';
 import type { CopyOp } from '../plan/index.ts';
 import { lookup, resolveInRoot, type MergedView } from '../fsview/merged.ts';
-import { dirSlot, ensureDir, finishDir, setMeta, writeNonDir, type EntryMeta, type Owner } from '../fsview/upper.ts';
+import { adoptDir, dirSlot, ensureDir, finishDir, setMeta, writeNonDir, type EntryMeta, type Owner } from '../fsview/upper.ts';
 import { fsExtra } from '../sys/fsx.ts';
 import { extractArchive, isArchive } from './add.ts';
+import { forgetTarget, reusableFile, reusableTree, type CopyReuse } from './copy-reuse.ts';
 import { excludeMatcher, matchName, mayMatchBelow, type Match } from './copy-match.ts';
 import type { SourceChild, SourceTree } from './source-tree.ts';
 
@@ -32,6 +33,8 @@ export interface CopyContext {
   chmod?: ChmodFn;
   range: SourceRange;
   source: string;
+  /** Set when unchanged files may be moved from the step's previous snapshot (copy-reuse.ts). */
+  reuse?: CopyReuse;
 }
 
 /** State of one copy of one source (BuildKit makes a new copier per source). */
@@ -103,8 +106,13 @@ function writeFileLike(c: Copier, src: SourceChild, target: string, modeOverride
   }
   const linkTarget = stat.isSymbolicLink() ? readlinkSync(src.hostPath) : undefined;
   const meta = metaFor(c, stat, modeOverride);
-  writeNonDir(c.view, target, { hostPath: src.hostPath, stat, linkTarget }, meta, { hardlinkTo, times });
-  if (hardlinkTo === undefined && !stat.isSymbolicLink()) copyXattrs(src.hostPath, path.join(c.view.layers[0], target));
+  // Downloads and hard links are never taken from a donor (nor recorded for the next one).
+  const plainCopy = hardlinkTo === undefined && modeOverride === undefined && !times;
+  let moveFrom: string | undefined;
+  if (c.ctx.reuse && plainCopy) moveFrom = reusableFile(c.ctx.reuse, target, stat);
+  else forgetTarget(c.ctx.reuse, target);
+  const moved = writeNonDir(c.view, target, { hostPath: src.hostPath, stat, linkTarget }, meta, { hardlinkTo, times, moveFrom });
+  if (!moved && hardlinkTo === undefined && !stat.isSymbolicLink()) copyXattrs(src.hostPath, path.join(c.view.layers[0], target));
 }
 
 /** fsutil's copier: `comps` is the path below the copied source, '' for the source itself. */
@@ -133,6 +141,7 @@ function copyNode(c: Copier, src: SourceChild, comps: string, target: string, ov
     return;
   }
   makePendingParents(c);
+  if (adoptFromDonor(c, src, target)) return;
   const { hostPath, created } = dirSlot(c.view, target, false);
   for (const child of c.ctx.tree.children(src)) {
     const name = path.posix.basename(child.rel);
@@ -144,6 +153,27 @@ function copyNode(c: Copier, src: SourceChild, comps: string, target: string, ov
     copyXattrs(src.hostPath, hostPath);
     c.dirTimes.push({ rel: target, stat: src.stat });
   }
+}
+
+/**
+ * A rebuild moves a directory whose files are all unchanged from the step's previous snapshot in
+ * one rename (copy-reuse.ts), then gives its directories their metadata as copying would.
+ */
+function adoptFromDonor(c: Copier, src: SourceChild, target: string): boolean {
+  const reuse = c.ctx.reuse;
+  if (!reuse?.donor || c.include || c.exclude || target === '') return false;
+  const plan = reusableTree(reuse, c.ctx.tree, src, target);
+  if (!plan) return false;
+  const inside = { dirs: plan.dirs.map((d) => d.target).filter((t) => t !== target), files: [...plan.files.keys()] };
+  if (!adoptDir(c.view, target, path.join(reuse.donor.dir, target), inside)) return false;
+  for (const [file, signature] of plan.files) reuse.written.set(file, signature);
+  for (const { src: dir, target: at } of plan.dirs) {
+    const hostPath = path.join(c.view.layers[0], at);
+    setMeta(hostPath, metaFor(c, dir.stat), undefined, false);
+    copyXattrs(dir.hostPath, hostPath);
+    c.dirTimes.push({ rel: at, stat: dir.stat });
+  }
+  return true;
 }
 
 function newCopier(ctx: CopyContext, view: MergedView, match: Match, exclude: IgnoreMatcher | undefined): Copier {

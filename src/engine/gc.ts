@@ -5,6 +5,8 @@ import { listImages, loadResolved, referencedBlobs, type ImageStore } from '../i
 import type { StoreLayout } from '../store/layout.ts';
 import { listCacheRecords, type CacheRecord } from './cache-records.ts';
 import { chainIdOf } from './layers.ts';
+import { pruneLineage } from './copy-reuse.ts';
+import { removeStaleLeaseFiles } from './snapshot-leases.ts';
 
 /** What the store holds, for `berth du` and for prune's decisions. */
 export interface StoreUsage {
@@ -119,6 +121,10 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
     rmSync(path.join(layout.snapshots, name), { recursive: true, force: true });
     result.snapshots++;
   }
+  // Lineage hints and lease lock files of snapshots that are gone are dropped with them.
+  const liveSnapshots = new Set(listDirs(layout.snapshots));
+  pruneLineage(layout, liveSnapshots);
+  removeStaleLeaseFiles(layout, liveSnapshots);
   if (options.all) {
     for (const name of listDirs(layout.cacheMounts)) {
       rmSync(path.join(layout.cacheMounts, name), { recursive: true, force: true });

@@ -8,6 +8,7 @@ import { applyTar } from '../layer/apply.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import type { LayerRef } from './cache-records.ts';
 import { pidAlive } from '../store/pid.ts';
+import type { SnapshotLeases } from './snapshot-leases.ts';
 
 /**
  * Build layers are stored uncompressed: hashing a tar is several times faster than gzipping it,
@@ -63,7 +64,7 @@ export function commitDir(temp: string, final: string): void {
  * Returns undefined when the step changed nothing (an empty layer, as BuildKit drops them).
  */
 export async function commitUpper(
-  layout: StoreLayout, store: ContentStore, upperDir: string, parentChainId: string | undefined,
+  layout: StoreLayout, store: ContentStore, upperDir: string, parentChainId: string | undefined, leases: SnapshotLeases,
 ): Promise<ChainLayer | undefined> {
   if (readdirSync(upperDir).length === 0) {
     rmSync(upperDir, { recursive: true, force: true });
@@ -71,13 +72,18 @@ export async function commitUpper(
   }
   const stored = await storeLayer(store, diffToTar(upperDir), { compression: 'none' });
   const chainId = chainIdOf(parentChainId, stored.diffId);
+  leases.hold(chainId);
   commitDir(upperDir, snapshotDirOf(layout, chainId));
   return { diffId: stored.diffId, blobDigest: stored.digest, blobSize: stored.size, mediaType: LAYER_MEDIA_TYPE, chainId };
 }
 
-/** Makes sure every layer of a chain is unpacked into its snapshot dir (after load or prune). */
-export async function ensureSnapshots(layout: StoreLayout, store: ContentStore, chain: readonly ChainLayer[]): Promise<void> {
+/**
+ * Makes sure every layer of a chain is unpacked into its snapshot dir (after load or prune, or
+ * when a rebuild took it as a donor). With leases, each is held from before it is looked at.
+ */
+export async function ensureSnapshots(layout: StoreLayout, store: ContentStore, chain: readonly ChainLayer[], leases?: SnapshotLeases): Promise<void> {
   for (const layer of chain) {
+    leases?.hold(layer.chainId);
     const final = snapshotDirOf(layout, layer.chainId);
     if (existsSync(final)) continue;
     const temp = makeTempDir(layout, 'unpack');
@@ -91,8 +97,9 @@ export async function ensureSnapshots(layout: StoreLayout, store: ContentStore, 
   }
 }
 
-/** Snapshot dirs of a chain, top first, as overlay lower dirs. */
-export function lowerDirsOf(layout: StoreLayout, chain: readonly ChainLayer[]): string[] {
+/** Snapshot dirs of a chain, top first, as overlay lower dirs (held until the leases end). */
+export function lowerDirsOf(layout: StoreLayout, chain: readonly ChainLayer[], leases: SnapshotLeases): string[] {
+  for (const l of chain) leases.hold(l.chainId);
   return chain.map((l) => snapshotDirOf(layout, l.chainId)).reverse();
 }
 

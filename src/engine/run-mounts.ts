@@ -31,6 +31,8 @@ import { cleanSourcePath, contextTree, mergedTree } from './source-tree.ts';
 export interface MountRoot {
   chain: readonly ChainLayer[];
   key: string;
+  /** Its snapshot dirs, top first, leased for the build ([] for an empty one). */
+  lowerDirs: string[];
 }
 
 /** What RUN mounts need from the build besides the step itself. */
@@ -190,7 +192,7 @@ function contextMount(ctx: MountContext, n: number, m: RunMount, target: string)
 /** Lower dirs of a `from=` root and `source` resolved inside it (checked to exist). */
 async function fromRoot(ctx: MountContext, m: RunMount, from: FileSource): Promise<{ lowers: string[]; rel: string; key: string }> {
   const root = await ctx.env.rootOf(from);
-  const lowers = root.chain.length ? lowerDirsOf(ctx.layout, root.chain) : [];
+  const lowers = root.lowerDirs;
   const view: MergedView = { layers: lowers.length ? lowers : [emptyDir(ctx)] };
   const wanted = cleanSourcePath(m.source ?? '');
   const where = from.kind === 'image' ? `image ${from.ref}` : `stage ${from.kind === 'stage' ? from.stage : ''}`;

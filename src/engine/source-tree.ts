@@ -63,6 +63,9 @@ function lstatOrUndefined(file: string): Stats | undefined {
  */
 export function contextTree(root: string, filter: ContextFilter): SourceTree {
   const view: MergedView = { layers: [root] };
+  // Stat data the digest walk saw: the copy that follows reuses it instead of a second lstat per
+  // entry, and gets the nanosecond fields a rebuild's donor files are matched by (copy-reuse.ts).
+  const walked = new Map<string, Stats>();
   const visible = (rel: string, stat: Stats): boolean => rel === '' || !filter.excluded(rel) || (stat.isDirectory() && filter.mustDescend(rel));
   const children = (entry: SourceEntry): SourceChild[] => {
     let names: string[];
@@ -75,7 +78,7 @@ export function contextTree(root: string, filter: ContextFilter): SourceTree {
     for (const name of names.sort(byBytes)) {
       const rel = entry.rel ? `${entry.rel}/${name}` : name;
       const hostPath = path.join(root, rel);
-      const stat = lstatOrUndefined(hostPath);
+      const stat = walked.get(rel) ?? lstatOrUndefined(hostPath);
       if (!stat) continue;
       if (!filter.excluded(rel)) out.push({ rel, hostPath, stat });
       else if (stat.isDirectory() && filter.mustDescend(rel)) out.push({ rel, hostPath, stat, pending: true });
@@ -108,7 +111,10 @@ export function contextTree(root: string, filter: ContextFilter): SourceTree {
     },
     children,
     walk(entry) {
-      return walkContext(root, filter, entry.rel).map((e) => ({ rel: e.rel, stat: e.stat, hostPath: path.join(root, e.rel) }));
+      return walkContext(root, filter, entry.rel).map((e) => {
+        walked.set(e.rel, e.stat);
+        return { rel: e.rel, stat: e.stat, hostPath: path.join(root, e.rel) };
+      });
     },
   };
 }

@@ -11,6 +11,7 @@ import { executeCopy, matchSources, parseChmod } from './copy.ts';
 import { NO_RUN_MOUNT_ENV, prepareRunMounts, type RunMountEnv } from './run-mounts.ts';
 import { readUserDb } from './rootfs-users.ts';
 import type { SourceTree } from './source-tree.ts';
+import type { CopyReuse } from './copy-reuse.ts';
 import { resolveChown, resolveExecUser, UserLookupError } from './users.ts';
 
 /** Everything a filesystem step needs besides its op: where it writes and how to report. */
@@ -26,6 +27,8 @@ export interface StepEnv {
   defaultNetwork: 'none' | 'host';
   /** How RUN mounts reach other stages, images, the context filter, secrets and entitlements. */
   mounts?: RunMountEnv;
+  /** COPY only: unchanged files may come from the step's previous snapshot (copy-reuse.ts). */
+  copyReuse?: CopyReuse;
   onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void;
   signal?: AbortSignal;
 }
@@ -105,7 +108,7 @@ export async function executeCopyStep(env: StepEnv, op: CopyOp, tree: SourceTree
     return resolveChown(op.chown!, db.passwd, db.groups);
   }) : undefined;
   const chmod = op.chmod ? parseChmod(op.chmod, env.vertex.range, env.source) : undefined;
-  const ctx = { op, tree, view, owner, chmod, range: env.vertex.range, source: env.source };
+  const ctx = { op, tree, view, owner, chmod, range: env.vertex.range, source: env.source, reuse: env.copyReuse };
   const matches = matchSources(ctx);
   if (op.heredocs.length) {
     const docs = path.join(env.tempDir, 'heredocs');

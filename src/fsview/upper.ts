@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, rmSync, symlinkSync, type Stats } from 'node:fs';
+import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra } from '../sys/fsx.ts';
 import { lookup, lowerHasDir, type MergedView } from './merged.ts';
@@ -172,6 +172,32 @@ export function fileSlot(view: MergedView, rel: string, replaceDir: boolean): st
   return dest;
 }
 
+/**
+ * Moves a whole directory tree (a rebuild's donor, src/engine/copy-reuse.ts) to `rel`, which must
+ * be a new name inside a directory this step made fresh (so no lower layer has anything there).
+ * `dirs` and `files` list what it holds (root-relative), so the view's caches stay the whole truth.
+ * Returns false, changing nothing, when `rel` is not such a slot or `from` is gone.
+ */
+export function adoptDir(view: MergedView, rel: string, from: string, inside: { dirs: string[]; files: string[] }): boolean {
+  if (!underFreshDir(view, rel) || view.upperDirs?.has(rel) || view.upperFiles?.has(rel)) return false;
+  try {
+    renameSync(from, upperPath(view, rel));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+    throw error;
+  }
+  const upperDirs = (view.upperDirs ??= new Set());
+  const freshDirs = (view.freshDirs ??= new Set());
+  const upperFiles = (view.upperFiles ??= new Set());
+  for (const dir of [rel, ...inside.dirs]) {
+    upperDirs.add(dir);
+    freshDirs.add(dir);
+  }
+  for (const file of inside.files) upperFiles.add(file);
+  return true;
+}
+
 /** Sets owner, mode (not on symlinks) and times of an entry in the upper dir. */
 export function setMeta(hostPath: string, meta: EntryMeta, stat: Pick<Stats, 'atime' | 'mtime'> | undefined, isSymlink: boolean): void {
   lchownSync(hostPath, meta.uid, meta.gid);
@@ -183,14 +209,28 @@ export function setMeta(hostPath: string, meta: EntryMeta, stat: Pick<Stats, 'at
 /** What to write: a source entry (its host copy is read) and, for symlinks, its target. */
 export interface EntrySource { hostPath: string; stat: Stats; linkTarget?: string }
 
+/** Moves an identical file (a rebuild's donor, src/engine/copy-reuse.ts) into place; false if it is gone. */
+function moveInto(from: string, dest: string): boolean {
+  try {
+    renameSync(from, dest);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return false;
+    throw error;
+  }
+}
+
 /**
  * Writes one non-directory entry at `rel` in the upper dir: a copy of a regular file, a symlink, a
- * device or a fifo; or, with `hardlinkTo`, a hard link to an entry this step already wrote.
+ * device or a fifo; or, with `hardlinkTo`, a hard link to an entry this step already wrote. With
+ * `moveFrom`, a regular file is moved from there instead (the caller vouches that it has the
+ * content and metadata this write would give); returns true when that happened.
  */
 export function writeNonDir(
   view: MergedView, rel: string, source: EntrySource, meta: EntryMeta,
-  options: { hardlinkTo?: string; replaceDir?: boolean; times?: Pick<Stats, 'atime' | 'mtime'> } = {},
-): void {
+  options: { hardlinkTo?: string; replaceDir?: boolean; times?: Pick<Stats, 'atime' | 'mtime'>; moveFrom?: string } = {},
+): boolean {
   const dest = fileSlot(view, rel, options.replaceDir ?? false);
   const stat = source.stat;
   if (options.hardlinkTo !== undefined) {
@@ -198,12 +238,13 @@ export function writeNonDir(
   } else if (stat.isSymbolicLink()) {
     symlinkSync(source.linkTarget ?? '', dest);
   } else if (stat.isFile()) {
+    if (options.moveFrom !== undefined && moveInto(options.moveFrom, dest)) return true;
     copyFileSync(source.hostPath, dest);
     // libuv's copyfile gives the copy the source's owner and mode: only what differs is set.
     if (meta.uid === stat.uid && meta.gid === stat.gid && meta.mode === (stat.mode & 0o7777) && (meta.mode & 0o7000) === 0) {
       const times = options.times ?? stat;
       lutimesSync(dest, times.atime, times.mtime);
-      return;
+      return false;
     }
   } else if (stat.isCharacterDevice() || stat.isBlockDevice() || stat.isFIFO()) {
     const type = stat.isCharacterDevice() ? S_IFCHR : stat.isBlockDevice() ? S_IFBLK : S_IFIFO;
@@ -215,6 +256,7 @@ export function writeNonDir(
     throw Object.assign(new Error(`unsupported file type at ${source.hostPath}`), { code: 'EINVAL' });
   }
   setMeta(dest, meta, options.times ?? stat, stat.isSymbolicLink());
+  return false;
 }
 
 /** Copies one file, symlink or directory (not its contents) from `source` to `rel` in the upper. */

@@ -40,8 +40,13 @@ export async function storeLayer(
   const sink = async (bytes: AsyncIterable<Uint8Array>) => {
     blob = await writeBlob(content, bytes);
   };
-  if (compression === 'none') await pipeline(source, tap.stream, sink);
-  else await pipeline(source, tap.stream, compressor(compression), sink);
+  if (compression === 'none') {
+    // Stored as is, the blob is the tar: its digest is the diff id, and hashing twice would cost
+    // a second pass over every byte.
+    await pipeline(source, sink);
+    return { digest: blob!.digest, size: blob!.size, diffId: blob!.digest, uncompressedSize: blob!.size, compression };
+  }
+  await pipeline(source, tap.stream, compressor(compression), sink);
   const uncompressed = tap.result();
   return { digest: blob!.digest, size: blob!.size, diffId: uncompressed.digest, uncompressedSize: uncompressed.size, compression };
 }

@@ -1,0 +1,196 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import type { WalkStats } from '../context/stats.ts';
+import type { CopyOp } from '../plan/index.ts';
+import type { StoreLayout } from '../store/layout.ts';
+import { CACHE_KEY_VERSION, hashKey, normalizeOp } from './cache-key.ts';
+import { snapshotDirOf } from './layers.ts';
+import { claimSnapshot } from './snapshot-leases.ts';
+import type { SourceChild, SourceTree } from './source-tree.ts';
+import { fsExtra } from '../sys/fsx.ts';
+
+/**
+ * Rebuilding a COPY after a small change to the context. A plain rebuild copies every file
+ * again, and creating tens of thousands of files is what such a rebuild spends its time on. But
+ * the previous result of the same step (same parent file system, same instruction) usually holds
+ * almost all of them already: the step's snapshot is claimed as a donor (src/engine/snapshot-
+ * leases.ts) and each file whose source is provably unchanged is moved from it into the new layer
+ * instead of copied. Everything else (directories, metadata, order, conflicts) goes through the
+ * ordinary copy, so the result is the one a fresh copy gives.
+ *
+ * "Provably unchanged": the donor's manifest records, for each file it holds, the stat data of the
+ * context file it was copied from (device, inode, size, mode, owner, mtime and ctime in ns).
+ * Writing, chmod, chown, setting an xattr or replacing a file all move ctime, so equal stat data
+ * means equal content, mode, owner, times and capabilities. Like the stat cache, an entry whose
+ * ctime was too close to the copy is not recorded (it could still have changed within the same
+ * timestamp tick). Hard-linked sources are never moved: their links are the copy's business.
+ */
+export interface CopyReuse {
+  /** The claimed donor: a former snapshot of this step, now the build's own to take files from. */
+  donor?: { dir: string; files: ReadonlyMap<string, string> };
+  /** Target path -> source stat signature of every file this copy wrote that a later one may take. */
+  written: Map<string, string>;
+  /** Only sources whose ctime is older than this (ms) by the racy window are recorded. */
+  safeBeforeMs: number;
+}
+
+interface LineageRecord {
+  version: number;
+  chainId: string;
+  files: Record<string, string>;
+}
+
+const VERSION = 1;
+const RACY_WINDOW_MS = 2000;
+
+function lineageDir(layout: StoreLayout): string {
+  return path.join(layout.root, 'lineage');
+}
+
+/** Which COPYs take part: from the context, without ADD's archives and URLs or heredoc files. */
+export function reusableCopy(op: CopyOp): boolean {
+  return op.from.kind === 'context' && !op.add && op.heredocs.length === 0;
+}
+
+/** Names one step independently of what it reads: its parent file system and its instruction. */
+export function lineageKey(parentChainId: string, op: CopyOp): string {
+  return hashKey([CACHE_KEY_VERSION, 'copy-lineage', parentChainId, normalizeOp(op)]).replace(/^sha256:/, '');
+}
+
+function readLineage(layout: StoreLayout, key: string): LineageRecord | undefined {
+  try {
+    const record = JSON.parse(readFileSync(path.join(lineageDir(layout), `${key}.json`), 'utf8')) as LineageRecord;
+    return record.version === VERSION && typeof record.chainId === 'string' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts a reusing copy: claims the step's previous snapshot (if it exists and nobody uses it)
+ * into `tempDir/donor`. Without a donor (or with `claim` false: --no-cache copies everything
+ * afresh) the copy still records its manifest for the next build.
+ */
+export function startCopyReuse(layout: StoreLayout, key: string, tempDir: string, options: { safeBeforeMs: number; claim: boolean }): CopyReuse {
+  const reuse: CopyReuse = { written: new Map(), safeBeforeMs: options.safeBeforeMs };
+  const record = options.claim ? readLineage(layout, key) : undefined;
+  if (!record) return reuse;
+  const dir = path.join(tempDir, 'donor');
+  if (claimSnapshot(layout, record.chainId, snapshotDirOf(layout, record.chainId), dir)) {
+    reuse.donor = { dir, files: new Map(Object.entries(record.files)) };
+  }
+  return reuse;
+}
+
+/**
+ * The stat signature of a source file that may be recorded or matched, or undefined when it may
+ * not: not a regular file, hard-linked, without nanosecond stat data, or changed too recently.
+ */
+export function sourceSignature(reuse: CopyReuse, stat: Stats): string | undefined {
+  const big = (stat as Partial<WalkStats>).big;
+  if (!big || !stat.isFile() || stat.nlink !== 1) return undefined;
+  if (Number(big.ctimeNs) / 1e6 + RACY_WINDOW_MS >= reuse.safeBeforeMs) return undefined;
+  return `${big.dev}:${big.ino}:${big.size}:${big.mode}:${big.uid}:${big.gid}:${big.mtimeNs}:${big.ctimeNs}`;
+}
+
+/** Notes a file written at `target` and returns the donor's copy of it when that one is identical. */
+export function reusableFile(reuse: CopyReuse, target: string, stat: Stats): string | undefined {
+  const signature = sourceSignature(reuse, stat);
+  if (signature === undefined) {
+    reuse.written.delete(target);
+    return undefined;
+  }
+  reuse.written.set(target, signature);
+  return reuse.donor?.files.get(target) === signature ? path.join(reuse.donor.dir, target) : undefined;
+}
+
+/** A donor directory that can be taken whole: every file below it is unchanged, nothing extra. */
+export interface ReusableTree {
+  /** Subdirectories (the root included, parents after their children) with their sources. */
+  dirs: Array<{ src: SourceChild; target: string }>;
+  /** Files below it: target -> source signature. */
+  files: Map<string, string>;
+}
+
+/**
+ * Checks whether the donor's directory at `target` holds exactly what copying `src` there would
+ * write as files: the same names, every file matched by signature, every subdirectory likewise,
+ * and no extended attributes on the directories (whatever the source's are is set afresh, as are
+ * the directories' owner, mode and times). Anything else (symlinks, devices, filtered entries)
+ * leaves it to the file-by-file copy.
+ */
+export function reusableTree(reuse: CopyReuse, tree: SourceTree, src: SourceChild, target: string): ReusableTree | undefined {
+  const donor = reuse.donor;
+  if (!donor) return undefined;
+  const out: ReusableTree = { dirs: [], files: new Map() };
+  const visit = (dir: SourceChild, at: string): boolean => {
+    const host = path.join(donor.dir, at);
+    let names: string[];
+    try {
+      names = readdirSync(host);
+      if (fsExtra().llistxattr(host).length) return false;
+    } catch {
+      return false;
+    }
+    const children = tree.children(dir);
+    if (children.length !== names.length) return false;
+    const present = new Set(names);
+    for (const child of children) {
+      const name = path.posix.basename(child.rel);
+      const childTarget = `${at}/${name}`;
+      if (child.pending || !present.has(name)) return false;
+      if (child.stat.isDirectory()) {
+        if (!visit(child, childTarget)) return false;
+        continue;
+      }
+      const signature = sourceSignature(reuse, child.stat);
+      if (signature === undefined || donor.files.get(childTarget) !== signature) return false;
+      out.files.set(childTarget, signature);
+    }
+    out.dirs.push({ src: dir, target: at });
+    return true;
+  };
+  return visit(src, target) ? out : undefined;
+}
+
+/** Forgets a target that something other than a recorded file copy wrote. */
+export function forgetTarget(reuse: CopyReuse | undefined, target: string): void {
+  reuse?.written.delete(target);
+}
+
+/**
+ * Remembers what the step's new snapshot holds, for its next rebuild. Written to a temp name and
+ * renamed, without fsync: it is only a hint, read back only while its snapshot exists (snapshots
+ * do not survive a reboot), and a torn file fails to parse and is ignored.
+ */
+export function saveLineage(layout: StoreLayout, key: string, chainId: string, reuse: CopyReuse): void {
+  const dir = lineageDir(layout);
+  mkdirSync(dir, { recursive: true });
+  const record: LineageRecord = { version: VERSION, chainId, files: Object.fromEntries(reuse.written) };
+  const file = path.join(dir, `${key}.json`);
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    writeFileSync(temp, JSON.stringify(record));
+    renameSync(temp, file);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Drops lineage records whose snapshot is gone (prune; the store is exclusively locked). */
+export function pruneLineage(layout: StoreLayout, liveSnapshots: ReadonlySet<string>): void {
+  const dir = lineageDir(layout);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const key = name.replace(/\.json$/, '');
+    const record = name.endsWith('.json') ? readLineage(layout, key) : undefined;
+    if (!record || !liveSnapshots.has(record.chainId.replace(/^sha256:/, ''))) rmSync(path.join(dir, name), { force: true });
+  }
+}
