@@ -9,7 +9,7 @@ import { runGraph } from '../solve/scheduler.ts';
 import { hashKey, stepKey } from './cache-key.ts';
 import { readCacheRecord, touchCacheRecord, writeCacheRecord, type CacheRecord } from './cache-records.ts';
 import { contextCopyInput } from './copy-input.ts';
-import { lineageKey, reusableCopy, saveLineage, startCopyReuse } from './copy-reuse.ts';
+import { layerSplice, lineageKey, reusableCopy, saveLineage, startCopyReuse } from './copy-reuse.ts';
 import { openLeases, type SnapshotLeases } from './snapshot-leases.ts';
 import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
@@ -206,7 +206,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       const upperDir = path.join(tempDir, 'upper');
       mkdirSync(upperDir);
       const lineage = op.kind === 'copy' && reusableCopy(op) ? lineageKey(parentChainId, op) : undefined;
-      const copyReuse = lineage ? startCopyReuse(req.layout, lineage, tempDir, { safeBeforeMs: startedAt, claim: !skipsCache(req, vertex) }) : undefined;
+      const copyReuse = lineage ? startCopyReuse(req.layout, req.content, lineage, tempDir, { safeBeforeMs: startedAt, claim: !skipsCache(req, vertex) }) : undefined;
       const env: StepEnv = {
         layout: req.layout, vertex, source: req.source, tempDir, upperDir,
         lowerDirs: parent.chain.length ? lowerDirsOf(req.layout, parent.chain, engine.leases) : [emptyLowerDir(req.layout)],
@@ -217,7 +217,15 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       else if (op.kind === 'copy') await executeCopyStep(env, op, copyInput!.tree);
       else if (op.kind === 'workdir') executeWorkdir(env, op);
       if (parent.chain.length) pruneNoopDirs(upperDir, env.lowerDirs);
-      const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId, engine.leases);
+      // A rebuilt COPY's layer repeats the donor's members for the files it moved, and records
+      // where its own members are for the next rebuild.
+      const members = new Map<string, [number, number]>();
+      const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId, engine.leases, copyReuse && {
+        splice: layerSplice(copyReuse),
+        onEntry: (name, offset, length) => {
+          if (copyReuse.written.has(name)) members.set(name, [offset, length]);
+        },
+      });
       const createdAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
       const record: CacheRecord = {
         key, createdAt, chainId: layer?.chainId, parentChainId,
@@ -227,7 +235,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       // used for this build but never remembered.
       const stable = op.kind !== 'copy' || op.from.kind !== 'context' || (await copySource(engine, vertex, inputs)).digest === copyInput!.digest;
       if (stable) await writeCacheRecord(req.layout.cache, record);
-      if (stable && lineage && copyReuse && layer) saveLineage(req.layout, lineage, layer.chainId, copyReuse);
+      if (stable && lineage && copyReuse && layer) saveLineage(req.layout, lineage, layer, copyReuse, members);
       else req.progress.log(step, 'stderr', 'the build context changed while it was copied: this step is not cached\n');
       req.onRecord?.(vertex, record);
       history.push({ created: createdAt, ...vertex.history!, ...(layer ? {} : { empty_layer: true }) });

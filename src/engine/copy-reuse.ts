@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { WalkStats } from '../context/stats.ts';
+import { blobPath, type ContentStore } from '../content/index.ts';
+import type { LayerSplice } from '../layer/splice.ts';
 import type { CopyOp } from '../plan/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { CACHE_KEY_VERSION, hashKey, normalizeOp } from './cache-key.ts';
@@ -28,9 +30,17 @@ import { fsExtra } from '../sys/fsx.ts';
  */
 export interface CopyReuse {
   /** The claimed donor: a former snapshot of this step, now the build's own to take files from. */
-  donor?: { dir: string; files: ReadonlyMap<string, string> };
+  donor?: {
+    dir: string;
+    files: ReadonlyMap<string, string>;
+    /** The donor's layer blob (host path) and where each file's member is in it, when it is still stored. */
+    blob?: string;
+    members: ReadonlyMap<string, readonly [number, number]>;
+  };
   /** Target path -> source stat signature of every file this copy wrote that a later one may take. */
   written: Map<string, string>;
+  /** Targets that are the donor's files, moved and untouched: their layer members can be spliced. */
+  moved: Set<string>;
   /** Only sources whose ctime is older than this (ms) by the racy window are recorded. */
   safeBeforeMs: number;
 }
@@ -39,9 +49,12 @@ interface LineageRecord {
   version: number;
   chainId: string;
   files: Record<string, string>;
+  /** The layer blob made from that snapshot and each file's member in it: [offset, length]. */
+  blob?: string;
+  members?: Record<string, [number, number]>;
 }
 
-const VERSION = 1;
+const VERSION = 2;
 const RACY_WINDOW_MS = 2000;
 
 function lineageDir(layout: StoreLayout): string {
@@ -72,15 +85,36 @@ function readLineage(layout: StoreLayout, key: string): LineageRecord | undefine
  * into `tempDir/donor`. Without a donor (or with `claim` false: --no-cache copies everything
  * afresh) the copy still records its manifest for the next build.
  */
-export function startCopyReuse(layout: StoreLayout, key: string, tempDir: string, options: { safeBeforeMs: number; claim: boolean }): CopyReuse {
-  const reuse: CopyReuse = { written: new Map(), safeBeforeMs: options.safeBeforeMs };
+export function startCopyReuse(
+  layout: StoreLayout, content: ContentStore, key: string, tempDir: string, options: { safeBeforeMs: number; claim: boolean },
+): CopyReuse {
+  const reuse: CopyReuse = { written: new Map(), moved: new Set(), safeBeforeMs: options.safeBeforeMs };
   const record = options.claim ? readLineage(layout, key) : undefined;
   if (!record) return reuse;
   const dir = path.join(tempDir, 'donor');
   if (claimSnapshot(layout, record.chainId, snapshotDirOf(layout, record.chainId), dir)) {
-    reuse.donor = { dir, files: new Map(Object.entries(record.files)) };
+    const blob = record.blob && record.members ? blobPath(content, record.blob) : undefined;
+    reuse.donor = {
+      dir, files: new Map(Object.entries(record.files)),
+      blob: blob && existsSync(blob) ? blob : undefined,
+      members: new Map(Object.entries(record.members ?? {})),
+    };
   }
   return reuse;
+}
+
+/** What the new layer can copy from the donor's blob: the members of the files moved untouched. */
+export function layerSplice(reuse: CopyReuse): LayerSplice | undefined {
+  const donor = reuse.donor;
+  if (!donor?.blob || reuse.moved.size === 0) return undefined;
+  return { blob: donor.blob, members: donor.members, same: reuse.moved };
+}
+
+/** Notes whether the file now at `target` is the donor's, moved untouched. */
+export function noteWrite(reuse: CopyReuse | undefined, target: string, moved: boolean): void {
+  if (!reuse) return;
+  if (moved) reuse.moved.add(target);
+  else reuse.moved.delete(target);
 }
 
 /**
@@ -164,10 +198,15 @@ export function forgetTarget(reuse: CopyReuse | undefined, target: string): void
  * renamed, without fsync: it is only a hint, read back only while its snapshot exists (snapshots
  * do not survive a reboot), and a torn file fails to parse and is ignored.
  */
-export function saveLineage(layout: StoreLayout, key: string, chainId: string, reuse: CopyReuse): void {
+export function saveLineage(
+  layout: StoreLayout, key: string, layer: { chainId: string; blobDigest: string }, reuse: CopyReuse, members: ReadonlyMap<string, [number, number]>,
+): void {
   const dir = lineageDir(layout);
   mkdirSync(dir, { recursive: true });
-  const record: LineageRecord = { version: VERSION, chainId, files: Object.fromEntries(reuse.written) };
+  const record: LineageRecord = {
+    version: VERSION, chainId: layer.chainId, files: Object.fromEntries(reuse.written),
+    blob: layer.blobDigest, members: Object.fromEntries(members),
+  };
   const file = path.join(dir, `${key}.json`);
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {

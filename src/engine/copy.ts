@@ -8,7 +8,7 @@ import { lookup, resolveInRoot, type MergedView } from '../fsview/merged.ts';
 import { adoptDir, dirSlot, ensureDir, finishDir, setMeta, writeNonDir, type EntryMeta, type Owner } from '../fsview/upper.ts';
 import { fsExtra } from '../sys/fsx.ts';
 import { extractArchive, isArchive } from './add.ts';
-import { forgetTarget, reusableFile, reusableTree, type CopyReuse } from './copy-reuse.ts';
+import { forgetTarget, noteWrite, reusableFile, reusableTree, type CopyReuse } from './copy-reuse.ts';
 import { excludeMatcher, matchName, mayMatchBelow, type Match } from './copy-match.ts';
 import type { SourceChild, SourceTree } from './source-tree.ts';
 
@@ -112,6 +112,7 @@ function writeFileLike(c: Copier, src: SourceChild, target: string, modeOverride
   if (c.ctx.reuse && plainCopy) moveFrom = reusableFile(c.ctx.reuse, target, stat);
   else forgetTarget(c.ctx.reuse, target);
   const moved = writeNonDir(c.view, target, { hostPath: src.hostPath, stat, linkTarget }, meta, { hardlinkTo, times, moveFrom });
+  noteWrite(c.ctx.reuse, target, moved);
   if (!moved && hardlinkTo === undefined && !stat.isSymbolicLink()) copyXattrs(src.hostPath, path.join(c.view.layers[0], target));
 }
 
@@ -166,7 +167,10 @@ function adoptFromDonor(c: Copier, src: SourceChild, target: string): boolean {
   if (!plan) return false;
   const inside = { dirs: plan.dirs.map((d) => d.target).filter((t) => t !== target), files: [...plan.files.keys()] };
   if (!adoptDir(c.view, target, path.join(reuse.donor.dir, target), inside)) return false;
-  for (const [file, signature] of plan.files) reuse.written.set(file, signature);
+  for (const [file, signature] of plan.files) {
+    reuse.written.set(file, signature);
+    reuse.moved.add(file);
+  }
   for (const { src: dir, target: at } of plan.dirs) {
     const hostPath = path.join(c.view.layers[0], at);
     setMeta(hostPath, metaFor(c, dir.stat), undefined, false);

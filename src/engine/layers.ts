@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { openBlob, type ContentStore } from '../content/index.ts';
-import { diffToTar } from '../layer/diff.ts';
+import { diffToTar, type ArchiveOptions } from '../layer/diff.ts';
 import { storeLayer } from '../layer/store.ts';
 import { applyTar } from '../layer/apply.ts';
 import type { StoreLayout } from '../store/layout.ts';
@@ -65,12 +65,13 @@ export function commitDir(temp: string, final: string): void {
  */
 export async function commitUpper(
   layout: StoreLayout, store: ContentStore, upperDir: string, parentChainId: string | undefined, leases: SnapshotLeases,
+  archive: ArchiveOptions = {},
 ): Promise<ChainLayer | undefined> {
   if (readdirSync(upperDir).length === 0) {
     rmSync(upperDir, { recursive: true, force: true });
     return undefined;
   }
-  const stored = await storeLayer(store, diffToTar(upperDir), { compression: 'none' });
+  const stored = await storeLayer(store, diffToTar(upperDir, archive), { compression: 'none' });
   const chainId = chainIdOf(parentChainId, stored.diffId);
   leases.hold(chainId);
   commitDir(upperDir, snapshotDirOf(layout, chainId));

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { fsExtra } from '../sys/fsx.ts';
 import type { TarHeader } from './tar-format.ts';
 import { tarStream, type TarInput } from './tar-io.ts';
+import { openSpliceReader, type LayerSplice, type SpliceReader } from './splice.ts';
 
 /**
  * Directory → layer tar. `diffToTar` reads an overlayfs upper directory and writes the OCI
@@ -18,6 +19,10 @@ import { tarStream, type TarInput } from './tar-io.ts';
 export interface ArchiveOptions {
   /** Clamp every mtime to at most this many seconds since the epoch (SOURCE_DATE_EPOCH). */
   maxMtime?: number;
+  /** Members to copy from an earlier layer blob instead of archiving their files again. */
+  splice?: LayerSplice;
+  /** Told where each member's bytes went in the archive (for a later splice). */
+  onEntry?(name: string, offset: number, length: number): void;
 }
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -31,7 +36,8 @@ const UNSUPPORTED = ['trusted.overlay.redirect', 'trusted.overlay.metacopy'];
 interface Found {
   rel: string;
   abs: string;
-  stat: BigIntStats;
+  /** Undefined for a file whose member is spliced from an earlier blob (never looked at). */
+  stat?: BigIntStats;
 }
 
 const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -41,13 +47,18 @@ const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.
  * purpose: a layer is tens of thousands of small lstat calls, and each costs far less inline than
  * a round trip through the thread pool.
  */
-function walk(root: string): Found[] {
+function walk(root: string, splice: LayerSplice | undefined): Found[] {
   const found: Found[] = [];
   const visit = (abs: string, rel: string) => {
-    const names = readdirSync(abs).sort(byBytes);
-    for (const name of names) {
+    const dirents = readdirSync(abs, { withFileTypes: true }).sort((a, b) => byBytes(a.name, b.name));
+    for (const dirent of dirents) {
+      const name = dirent.name;
       const childAbs = join(abs, name);
       const childRel = rel === '' ? name : `${rel}/${name}`;
+      if (splice && dirent.isFile() && splice.same.has(childRel) && splice.members.has(childRel)) {
+        found.push({ rel: childRel, abs: childAbs });
+        continue;
+      }
       const stat = lstatSync(childAbs, { bigint: true });
       found.push({ rel: childRel, abs: childAbs, stat });
       if (stat.isDirectory()) visit(childAbs, childRel);
@@ -96,8 +107,8 @@ function baseOf(rel: string): string {
  * The entries of the archive for `root`, bodies not yet read. With `whiteouts`, `root` is read
  * as an overlay upper directory.
  */
-export async function archiveEntries(root: string, whiteouts: boolean, options: ArchiveOptions = {}): Promise<TarInput[]> {
-  const found = walk(root);
+export async function archiveEntries(root: string, whiteouts: boolean, options: ArchiveOptions = {}, splicer?: SpliceReader): Promise<TarInput[]> {
+  const found = walk(root, splicer && options.splice);
   const wanted = whiteouts ? [CAPABILITY, OPAQUE, ...UNSUPPORTED] : [CAPABILITY];
   const sys = fsExtra();
   const xattrsOf = (abs: string, stat: BigIntStats): Record<string, Buffer> => {
@@ -114,6 +125,10 @@ export async function archiveEntries(root: string, whiteouts: boolean, options: 
   const entries: TarInput[] = [];
   const firstPathOfInode = new Map<string, string>();
   for (const { rel, abs, stat } of found) {
+    if (!stat) {
+      entries.push({ name: rel, raw: () => splicer!.member(rel)! });
+      continue;
+    }
     const base = baseHeader(rel, stat, options);
     const attrs = xattrsOf(abs, stat);
     if (whiteouts) {
@@ -165,15 +180,20 @@ export async function archiveEntries(root: string, whiteouts: boolean, options: 
 }
 
 async function* lazy(root: string, whiteouts: boolean, options: ArchiveOptions): AsyncGenerator<TarInput> {
-  yield* await archiveEntries(root, whiteouts, options);
+  const splicer = options.splice && openSpliceReader(options.splice);
+  try {
+    yield* await archiveEntries(root, whiteouts, options, splicer);
+  } finally {
+    splicer?.close();
+  }
 }
 
 /** An overlay upper directory as an uncompressed OCI layer tar. */
 export function diffToTar(upperDir: string, options: ArchiveOptions = {}): Readable {
-  return tarStream(lazy(upperDir, true, options));
+  return tarStream(lazy(upperDir, true, options), { onEntry: options.onEntry });
 }
 
 /** A plain directory as an uncompressed tar (no whiteout semantics). */
 export function dirToTar(dir: string, options: ArchiveOptions = {}): Readable {
-  return tarStream(lazy(dir, false, options));
+  return tarStream(lazy(dir, false, options), { onEntry: options.onEntry });
 }

@@ -171,33 +171,66 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
 }
 
 /** An archive member to write; `body` must produce exactly `header.size` bytes. */
-export interface TarInput {
+export interface TarMember {
   header: TarHeader;
   body?: Uint8Array | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array> | Iterable<Uint8Array>);
+}
+
+/** A member copied as is from another archive: its header blocks, body and padding. */
+export interface RawTarMember {
+  name: string;
+  raw: () => Buffer;
+}
+
+export type TarInput = TarMember | RawTarMember;
+
+export interface PackOptions {
+  /** Told where each member's bytes (headers, body, padding) went in the stream. */
+  onEntry?(name: string, offset: number, length: number): void;
 }
 
 /**
  * Serialises entries into a tar byte stream (ending with the two zero blocks). Bodies are
  * pulled lazily, one entry at a time, so memory stays flat for large layers.
  */
-export async function* packTar(entries: AsyncIterable<TarInput> | Iterable<TarInput>): AsyncGenerator<Buffer> {
+export async function* packTar(entries: AsyncIterable<TarInput> | Iterable<TarInput>, options: PackOptions = {}): AsyncGenerator<Buffer> {
   // Small members are gathered into larger chunks: a layer of many small files would otherwise
   // cost a stream round trip per header, body and padding.
   let batch: Buffer[] = [];
   let batched = 0;
+  let offset = 0;
   const add = (chunk: Buffer): Buffer | undefined => {
-    batch.push(chunk);
+    // Chunks that lie next to each other in memory (members spliced from one read of an
+    // earlier blob) are joined as one view instead of copied.
+    const last = batch.at(-1);
+    if (last && last.buffer === chunk.buffer && last.byteOffset + last.length === chunk.byteOffset) {
+      batch[batch.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + chunk.length);
+    } else {
+      batch.push(chunk);
+    }
     batched += chunk.length;
+    offset += chunk.length;
     if (batched < BATCH_BYTES) return undefined;
-    const out = Buffer.concat(batch, batched);
+    const out = batch.length === 1 ? batch[0] : Buffer.concat(batch, batched);
     batch = [];
     batched = 0;
     return out;
   };
-  for await (const { header, body } of entries) {
+  for await (const input of entries) {
+    const start = offset;
+    if ('raw' in input) {
+      const ready = add(input.raw());
+      options.onEntry?.(input.name, start, offset - start);
+      if (ready) yield ready;
+      continue;
+    }
+    const { header, body } = input;
     let ready = add(encodeHeader(header));
     if (ready) yield ready;
-    if (header.type !== 'file') continue;
+    if (header.type !== 'file') {
+      options.onEntry?.(header.name, start, offset - start);
+      continue;
+    }
     let written = 0;
     if (body !== undefined) {
       const source = typeof body === 'function' ? body() : body instanceof Uint8Array ? [body] : body;
@@ -216,6 +249,7 @@ export async function* packTar(entries: AsyncIterable<TarInput> | Iterable<TarIn
       ready = add(pad);
       if (ready) yield ready;
     }
+    options.onEntry?.(header.name, start, offset - start);
   }
   const last = add(END_OF_ARCHIVE);
   yield last ?? Buffer.concat(batch, batched);
@@ -224,6 +258,6 @@ export async function* packTar(entries: AsyncIterable<TarInput> | Iterable<TarIn
 const BATCH_BYTES = 256 * 1024;
 
 /** packTar as a Node Readable, for pipelines. */
-export function tarStream(entries: AsyncIterable<TarInput> | Iterable<TarInput>): Readable {
-  return Readable.from(packTar(entries), { objectMode: false });
+export function tarStream(entries: AsyncIterable<TarInput> | Iterable<TarInput>, options: PackOptions = {}): Readable {
+  return Readable.from(packTar(entries, options), { objectMode: false });
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BLOCK, encodeHeader, openDecompressed, packTar, readTar, sniffCompression, type TarHeader, type TarInput } from '../../src/layer/index.ts';
+import { BLOCK, encodeHeader, openDecompressed, packTar, readTar, sniffCompression, type TarHeader, type TarInput, type TarMember } from '../../src/layer/index.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -41,7 +41,7 @@ describe('tar codec', () => {
   it('round-trips every entry type and the awkward fields', async () => {
     const longName = `${'d'.repeat(120)}/${'f'.repeat(90)}`;
     const veryLong = `${'x'.repeat(300)}/file`;
-    const entries: TarInput[] = [
+    const entries: TarMember[] = [
       { header: { ...base, name: 'etc/', type: 'directory', mode: 0o1755 } },
       { header: { ...base, name: 'etc/passwd', type: 'file', size: 5, uid: 1000, gid: 1001 }, body: Buffer.from('root\n') },
       { header: { ...base, name: 'bin/ping', type: 'file', size: 1, mode: 0o4755, xattrs: { 'security.capability': capability } }, body: Buffer.from('p') },
