@@ -24,7 +24,7 @@ import type { StatCache } from '../context/stat-cache.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { copyEntries, leaseCacheMount, mergeLocks, type CacheLease, type CacheSeed } from './cache-mounts.ts';
 import { digestSources } from './context-digest.ts';
-import { lowerDirsOf, type ChainLayer } from './layers.ts';
+import type { ChainLayer } from './layers.ts';
 import { cleanSourcePath, contextTree, mergedTree } from './source-tree.ts';
 
 /** The root file system of a `from=` stage or image, and its identity for cache keys. */
