@@ -1,14 +1,27 @@
 /**
- * Bundles the CLI into dist/cli (rolldown, a dev dependency): one module graph instead of a
- * hundred files to resolve and strip, so every berth command starts about twice as fast. bin/berth
- * uses the bundle only while it is newer than every source file; without rolldown (a production
- * install) this does nothing and berth runs from the TypeScript sources.
+ * Bundles the CLI (rolldown, a dev dependency): one module graph instead of a hundred files to
+ * resolve and strip, so every berth command starts about twice as fast. Two outputs:
+ *
+ *   dist/cli/main.js          an ES module bundle of src/cli/main.ts (run by bin/berth)
+ *   dist/snapshot/berth.blob  a V8 start-up snapshot of src/cli/snapshot.ts: Node starts with the
+ *                             whole bundle already evaluated (built-in modules loaded, Chevrotain's
+ *                             parsers analysed), so nothing is compiled or run before the command
+ *
+ * bin/berth uses the snapshot while it is newer than every source file and than node_modules'
+ * node, and was built for this checkout; else the bundle while it is newer than the sources; else
+ * the TypeScript sources. Without rolldown (a production install) this does nothing and berth runs
+ * from the sources. A snapshot that cannot be built or fails its smoke test is left out (with a
+ * note), never half-made: berth then runs from the bundle.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
 const out = path.join(root, 'dist', 'cli');
+const snapshotDir = path.join(root, 'dist', 'snapshot');
+/** The node bin/berth prefers; the snapshot only works with the binary that made it. */
+const node = path.join(root, 'node_modules', 'node', 'bin', 'node');
 
 let rolldown: typeof import('rolldown').rolldown;
 try {
@@ -18,10 +31,135 @@ try {
   process.exit(0);
 }
 
-// The bundle must sit two levels below the root, like src/<module>/: modules find native/ that way.
+// Both outputs get this time as their mtime: a source saved while bundling counts as newer.
+const started = new Date();
+
+// The bundles must sit two levels below the root, like src/<module>/: modules find native/ that way.
 rmSync(out, { recursive: true, force: true });
 const bundle = await rolldown({ input: path.join(root, 'src/cli/main.ts'), platform: 'node', logLevel: 'warn' });
 await bundle.write({ dir: out, format: 'esm' });
 await bundle.close();
 if (!existsSync(path.join(out, 'main.js'))) throw new Error('bundle: dist/cli/main.js was not written');
+utimesSync(path.join(out, 'main.js'), started, started);
 console.log('bundle: dist/cli/main.js');
+
+/**
+ * Code around the snapshot entry chunk. `node --build-snapshot` runs a CommonJS script whose
+ * `require` loads built-in modules only, and everything the script leaves in the heap is frozen
+ * into the blob. So:
+ *
+ * - While the bundle is evaluated, reading run-time state (environment, arguments, working
+ *   directory, standard streams, ids, clock, randomness, host facts) fails the snapshot build:
+ *   module-level code that did would otherwise see the builder's values for ever.
+ * - Lazily imported chunks (the registry client, ...) stay separate `.cjs` files, required at run
+ *   time with a real `require` (made on first use); they require the entry back, which must give
+ *   the snapshot's own module instance, not a second copy loaded from disk.
+ */
+function snapshotBanner(builtins: string[]): string {
+  return `var exports = {};
+var __berthSnapshot = ((builtin) => {
+  for (const id of ${JSON.stringify(builtins)}) builtin(id);
+  const violations = [];
+  const restore = [];
+  let building = true;
+  const fail = (name) => {
+    violations.push(name);
+    throw new Error(\`\${name} was used while the start-up snapshot was built: module-level code must not depend on run-time state\`);
+  };
+  const guard = (object, key, name) => {
+    const desc = Object.getOwnPropertyDescriptor(object, key);
+    if (!desc) return;
+    restore.push(() => Object.defineProperty(object, key, desc));
+    if (typeof desc.value === 'function') {
+      const original = desc.value;
+      // A reference kept at build time still works at run time.
+      const wrapped = function (...args) { if (building) fail(name); return Reflect.apply(original, this, args); };
+      Object.defineProperty(object, key, { ...desc, value: wrapped });
+    } else {
+      Object.defineProperty(object, key, { configurable: true, enumerable: desc.enumerable, get: () => fail(name), set: () => fail(name) });
+    }
+  };
+  for (const key of ['env', 'argv', 'execArgv', 'stdout', 'stderr', 'stdin', 'pid', 'ppid', 'title', 'cwd', 'chdir', 'umask', 'hrtime', 'uptime', 'getuid', 'geteuid', 'getgid', 'getegid', 'getgroups', 'dlopen']) guard(process, key, \`process.\${key}\`);
+  const os = builtin('node:os');
+  for (const key of ['homedir', 'tmpdir', 'hostname', 'userInfo', 'cpus', 'availableParallelism', 'totalmem', 'freemem', 'loadavg', 'uptime', 'networkInterfaces']) guard(os, key, \`os.\${key}\`);
+  const crypto = builtin('node:crypto');
+  for (const key of ['randomBytes', 'randomUUID', 'randomInt', 'randomFillSync']) guard(crypto, key, \`crypto.\${key}\`);
+  guard(Date, 'now', 'Date.now');
+  let user;
+  const load = (id) => {
+    if (!user) {
+      const Module = builtin('node:module');
+      const entry = new Module(__filename);
+      entry.filename = __filename;
+      entry.exports = exports;
+      entry.loaded = true;
+      Module._cache[__filename] = entry;
+      user = Module.createRequire(__filename);
+    }
+    return user(id);
+  };
+  return {
+    require: (id) => (id.startsWith('./') ? load(id) : builtin(id)),
+    done() {
+      building = false;
+      for (const undo of restore.reverse()) undo();
+      if (violations.length) throw new Error(\`start-up snapshot: run-time state used at build time: \${[...new Set(violations)].join(', ')}\`);
+    },
+  };
+})(require);
+var require = __berthSnapshot.require;
+`;
+}
+
+const SNAPSHOT_FOOTER = '__berthSnapshot.done();\n';
+
+/** Builds dist/snapshot; the reason when no usable snapshot came out. */
+async function buildSnapshot(): Promise<string | undefined> {
+  const snapshotBundle = await rolldown({ input: { snapshot: path.join(root, 'src/cli/snapshot.ts') }, platform: 'node', logLevel: 'warn' });
+  await snapshotBundle.write({
+    dir: snapshotDir,
+    format: 'cjs',
+    entryFileNames: '[name].js',
+    chunkFileNames: '[name]-[hash].cjs',
+    banner: (chunk) => (chunk.isEntry ? snapshotBanner(chunk.imports.filter((id) => id.startsWith('node:'))) : ''),
+    footer: (chunk) => (chunk.isEntry ? SNAPSHOT_FOOTER : ''),
+  });
+  await snapshotBundle.close();
+  // The entry is a script (the chunks are .cjs anyway), whatever the root package.json says.
+  writeFileSync(path.join(snapshotDir, 'package.json'), '{ "type": "commonjs" }\n');
+  // bin/berth uses the snapshot only from the checkout it was built in (the bundle's paths are baked in).
+  writeFileSync(path.join(snapshotDir, 'root'), `${root}\n`);
+
+  const temp = path.join(snapshotDir, 'berth.blob.tmp');
+  const blob = path.join(snapshotDir, 'berth.blob');
+  // A clean environment: nothing of the builder's (NODE_OPTIONS, compile cache, ...) gets in.
+  // Without V8's code cache the blob is half the size (5 MB, not 10): reading it costs less than
+  // compiling the functions a command runs.
+  const config = path.join(snapshotDir, 'snapshot-config.json');
+  writeFileSync(config, `${JSON.stringify({ builder: path.join(snapshotDir, 'snapshot.js'), withoutCodeCache: true })}\n`);
+  const made = spawnSync(node, ['--snapshot-blob', temp, '--build-snapshot-config', config], { cwd: snapshotDir, env: {}, encoding: 'utf8' });
+  if (made.status !== 0 || !existsSync(temp)) {
+    const detail = `${made.stderr}`.split('\n').filter((line) => line && !/built-in module|may still work|request support|trace-warnings/.test(line));
+    return `node --build-snapshot failed: ${detail.slice(0, 5).map((line) => line.slice(0, 200)).join(' / ') || made.error?.message || `status ${made.status}`}`;
+  }
+  // Smoke test: the command line, and the Dockerfile parser the snapshot holds ready-made.
+  const check = (args: string[], input: string, expect: RegExp): string | undefined => {
+    const ran = spawnSync(node, ['--snapshot-blob', temp, '--', ...args], { cwd: snapshotDir, input, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    return ran.status === 0 && expect.test(ran.stdout) ? undefined : `berth ${args.join(' ')} from the snapshot failed: ${ran.stderr.trim().split('\n')[0] ?? ''}`;
+  };
+  const failed = check(['--help'], '', /Usage: berth/) ?? check(['parse', '-f', '-'], 'FROM scratch\nRUN ["echo", "hi"]\n', /run/i);
+  if (failed) return failed;
+  utimesSync(temp, started, started);
+  renameSync(temp, blob);
+  return undefined;
+}
+
+rmSync(snapshotDir, { recursive: true, force: true });
+const reason = existsSync(node)
+  ? await buildSnapshot().catch((error: unknown) => `${(error as Error).message.split('\n')[0]}`)
+  : 'node_modules/node is not installed';
+if (reason === undefined) console.log('bundle: dist/snapshot/berth.blob');
+else {
+  rmSync(snapshotDir, { recursive: true, force: true });
+  console.log(`bundle: no start-up snapshot (${reason}); berth runs from dist/cli/main.js`);
+}

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { createDigester, digestHex, parseDigest, type Digest } from './digest.ts';
+import { createDigester, digestHex, parseDigest, sha256Digest, type Digest } from './digest.ts';
 
 /**
  * A content-addressed blob store in the OCI image-layout shape: `<root>/blobs/sha256/<hex>`.
@@ -107,12 +107,7 @@ export async function openBlobWriter(store: ContentStore): Promise<BlobWriter> {
       if (closed) throw new Error('blob writer already committed or aborted');
       const info: BlobInfo = { digest: digester.digest(), size: digester.size() };
       try {
-        if (expected.digest !== undefined && parseDigest(expected.digest) !== info.digest) {
-          throw new BlobVerifyError(`blob digest mismatch: expected ${expected.digest}, got ${info.digest}`);
-        }
-        if (expected.size !== undefined && expected.size !== info.size) {
-          throw new BlobVerifyError(`blob ${info.digest} size mismatch: expected ${expected.size}, got ${info.size}`);
-        }
+        checkExpected(info, expected);
         await handle.sync();
         closed = true;
         await handle.close();
@@ -134,6 +129,15 @@ export async function openBlobWriter(store: ContentStore): Promise<BlobWriter> {
   };
 }
 
+function checkExpected(info: BlobInfo, expected: Expected): void {
+  if (expected.digest !== undefined && parseDigest(expected.digest) !== info.digest) {
+    throw new BlobVerifyError(`blob digest mismatch: expected ${expected.digest}, got ${info.digest}`);
+  }
+  if (expected.size !== undefined && expected.size !== info.size) {
+    throw new BlobVerifyError(`blob ${info.digest} size mismatch: expected ${expected.size}, got ${info.size}`);
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -147,12 +151,22 @@ async function exists(path: string): Promise<boolean> {
 /** Anything a blob can be written from. */
 export type BlobSource = Uint8Array | string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>;
 
-/** Streams `source` into the store; verifies against `expected` when given. */
+/**
+ * Streams `source` into the store; verifies against `expected` when given. Bytes already in memory
+ * are hashed first: when the store already holds that digest (a rebuild writing the same config and
+ * manifest again), nothing is written or synced at all.
+ */
 export async function writeBlob(store: ContentStore, source: BlobSource, expected?: Expected): Promise<BlobInfo> {
+  if (typeof source === 'string' || source instanceof Uint8Array) {
+    const bytes = typeof source === 'string' ? Buffer.from(source) : source;
+    const info: BlobInfo = { digest: sha256Digest(bytes), size: bytes.byteLength };
+    checkExpected(info, expected ?? {});
+    if (await exists(blobPath(store, info.digest))) return info;
+    source = bytes;
+  }
   const writer = await openBlobWriter(store);
   try {
-    if (typeof source === 'string') await writer.write(Buffer.from(source));
-    else if (source instanceof Uint8Array) await writer.write(source);
+    if (source instanceof Uint8Array) await writer.write(source);
     else {
       for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
         await writer.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);

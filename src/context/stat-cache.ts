@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type BigIntStats, closeSync, createReadStream, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fsExtra } from '../sys/fsx.ts';
+import { lstatWalkStats, type WalkStats } from './stats.ts';
 
 /**
  * Remembers the content digest of context files by their stat data (device, inode, size, mode,
@@ -29,9 +30,14 @@ export interface StatCache {
 /** [digest, newest ctime (ms) among the entries, when recorded (ms)]. */
 type CachedPrint = [digest: string, newestCtimeMs: number, recordedMs: number];
 
-type CachedStat = [dev: number, ino: number, size: number, mode: number, uid: number, gid: number, mtimeNs: string, ctimeNs: string, digest: string, recordedMs: number];
+/** Times as whole seconds and nanoseconds: exact, and comparable without BigInts or strings. */
+type CachedStat = [
+  dev: number, ino: number, size: number, mode: number, uid: number, gid: number,
+  mtimeSec: number, mtimeNsec: number, ctimeSec: number, ctimeNsec: number, digest: string, recordedMs: number,
+];
 
-const VERSION = 2;
+// 3: times as sec + nsec numbers; fingerprints over packed stat records (scanContext in walk.ts).
+const VERSION = 3;
 const RACY_WINDOW_MS = 2000;
 
 export function openStatCache(dir: string, contextDir: string): StatCache {
@@ -55,10 +61,25 @@ export function openStatCache(dir: string, contextDir: string): StatCache {
   };
 }
 
+type CachedStatV2 = [dev: number, ino: number, size: number, mode: number, uid: number, gid: number, mtimeNs: string, ctimeNs: string, digest: string, recordedMs: number];
+
+/** Whole seconds and nanoseconds (0 to 1e9 - 1, also before 1970) of a decimal ns count. */
+function secNsec(ns: string): [number, number] {
+  const n = BigInt(ns);
+  const nsec = ((n % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+  return [Number((n - nsec) / 1_000_000_000n), Number(nsec)];
+}
+
 function readEntries(file: string): Map<string, CachedStat> {
   try {
     const data = JSON.parse(readFileSync(file, 'utf8')) as { version: number; entries: Record<string, CachedStat> };
     if (data.version === VERSION) return new Map(Object.entries(data.entries));
+    // Version 2 held the same data with ns times as strings: converted, an upgrade reads no file again.
+    if (data.version === 2) {
+      return new Map(Object.entries(data.entries as unknown as Record<string, CachedStatV2>).map(([file, e]) => [
+        file, [e[0], e[1], e[2], e[3], e[4], e[5], ...secNsec(e[6]), ...secNsec(e[7]), e[8], e[9]],
+      ]));
+    }
   } catch {
     // Missing or unreadable: start empty; it is only a cache.
   }
@@ -91,26 +112,24 @@ async function hashFile(file: string): Promise<string> {
 }
 
 /** The sha256 (hex) of a regular file's content, from the cache when its stat data is unchanged. */
-export async function cachedFileDigest(cache: StatCache | undefined, hostPath: string, known?: BigIntStats): Promise<string> {
+export async function cachedFileDigest(cache: StatCache | undefined, hostPath: string, known?: WalkStats): Promise<string> {
   if (!cache) return hashFile(hostPath);
-  const s = known ?? lstatSync(hostPath, { bigint: true });
+  const s = known ?? lstatWalkStats(hostPath);
   const entry = cache.entries.get(hostPath);
-  // Cheap number comparisons first; the nanosecond times are compared as decimal strings.
-  if (entry && entry[2] === Number(s.size) && entry[1] === Number(s.ino) && entry[0] === Number(s.dev)
-    && entry[3] === Number(s.mode) && entry[4] === Number(s.uid) && entry[5] === Number(s.gid)
-    && Number(s.ctimeNs) / 1e6 + RACY_WINDOW_MS < entry[9]
-    && entry[7] === String(s.ctimeNs) && entry[6] === String(s.mtimeNs)) {
+  if (entry && entry[2] === s.size && entry[1] === s.ino && entry[0] === s.dev
+    && entry[3] === s.mode && entry[4] === s.uid && entry[5] === s.gid
+    && entry[8] === s.ctimeSec && entry[9] === s.ctimeNsec && entry[6] === s.mtimeSec && entry[7] === s.mtimeNsec
+    && s.ctimeMs + RACY_WINDOW_MS < entry[11]) {
     cache.hits++;
-    return entry[8];
+    return entry[10];
   }
   cache.misses++;
   const digest = await hashFile(hostPath);
   // Re-check: a file that changed while we read it must not be cached under the old stat data.
-  const after = lstatSync(hostPath, { bigint: true });
-  if (after.ctimeNs === s.ctimeNs && after.size === s.size) {
+  const after = lstatWalkStats(hostPath);
+  if (after.ctimeSec === s.ctimeSec && after.ctimeNsec === s.ctimeNsec && after.size === s.size) {
     cache.entries.set(hostPath, [
-      Number(s.dev), Number(s.ino), Number(s.size), Number(s.mode), Number(s.uid), Number(s.gid),
-      String(s.mtimeNs), String(s.ctimeNs), digest, Date.now(),
+      s.dev, s.ino, s.size, s.mode, s.uid, s.gid, s.mtimeSec, s.mtimeNsec, s.ctimeSec, s.ctimeNsec, digest, Date.now(),
     ]);
     cache.dirty = true;
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { cachedFileDigest, cachedPrint, rememberPrint, type StatCache } from '../context/stat-cache.ts';
-import type { WalkStats } from '../context/stats.ts';
+import { WalkStats } from '../context/stats.ts';
 import type { RemoteFile, SourceEntry, SourceTree } from './source-tree.ts';
 
 /** `rel` below `base` (walks list a source's entries under it), without path.relative's cost. */
@@ -36,25 +36,20 @@ export async function digestSources(
 
 /**
  * The digest of everything below one matched source. With a stat cache, a fingerprint of all the
- * entries' stat data (inode, size, mode, owner, mtime and ctime in ns) is checked first: when it is
+ * entries' stat data (taken during the context walk, see scanContext) is checked first: when it is
  * the one seen last time, and no entry changed too close to that moment to be trusted, the
- * remembered digest stands and no file is looked at again.
+ * remembered digest stands and no file is looked at again (nor an entry object made).
  */
 async function digestMatch(tree: SourceTree, root: SourceEntry, statCache: StatCache | undefined): Promise<string> {
-  const entries = tree.walk(root);
+  const scan = tree.scan?.(root);
   let print: string | undefined;
   let newestCtimeMs = 0;
-  if (statCache && entries.every((e) => (e.stat as Partial<WalkStats>).big !== undefined)) {
-    const printer = createHash('sha256');
-    for (const entry of entries) {
-      const b = (entry.stat as WalkStats).big;
-      printer.update(`${entry.rel}\0${b.mode}\0${b.uid}:${b.gid}\0${b.size}\0${b.dev}:${b.ino}\0${b.mtimeNs}\0${b.ctimeNs}\0`);
-      newestCtimeMs = Math.max(newestCtimeMs, entry.stat.ctimeMs);
-    }
-    print = printer.digest('hex');
+  if (statCache && scan) {
+    ({ print, newestCtimeMs } = scan.fingerprint());
     const known = cachedPrint(statCache, print);
     if (known) return known;
   }
+  const entries = scan ? scan.entries() : tree.walk(root);
   const hash = createHash('sha256');
   for (const entry of entries) {
     const s = entry.stat;
@@ -62,7 +57,7 @@ async function digestMatch(tree: SourceTree, root: SourceEntry, statCache: StatC
     const kind = s.isDirectory() ? 'd' : s.isSymbolicLink() ? 'l' : s.isFile() ? 'f' : 'o';
     hash.update(`${sub}\0${kind}\0${s.mode}\0${s.uid}:${s.gid}\0${s.size}\0`);
     if (kind === 'l') hash.update(`${readlinkSync(entry.hostPath)}\0`);
-    if (kind === 'f') hash.update(`${await cachedFileDigest(statCache, entry.hostPath, (s as Partial<WalkStats>).big)}\0`);
+    if (kind === 'f') hash.update(`${await cachedFileDigest(statCache, entry.hostPath, s instanceof WalkStats ? s : undefined)}\0`);
   }
   const digest = hash.digest('hex');
   if (statCache && print) rememberPrint(statCache, print, digest, newestCtimeMs);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import type { WalkStats } from '../context/stats.ts';
+import { WalkStats } from '../context/stats.ts';
 import { blobPath, type ContentStore } from '../content/index.ts';
 import type { LayerSplice } from '../layer/splice.ts';
 import type { CopyOp } from '../plan/index.ts';
@@ -122,10 +122,9 @@ export function noteWrite(reuse: CopyReuse | undefined, target: string, moved: b
  * not: not a regular file, hard-linked, without nanosecond stat data, or changed too recently.
  */
 export function sourceSignature(reuse: CopyReuse, stat: Stats): string | undefined {
-  const big = (stat as Partial<WalkStats>).big;
-  if (!big || !stat.isFile() || stat.nlink !== 1) return undefined;
-  if (Number(big.ctimeNs) / 1e6 + RACY_WINDOW_MS >= reuse.safeBeforeMs) return undefined;
-  return `${big.dev}:${big.ino}:${big.size}:${big.mode}:${big.uid}:${big.gid}:${big.mtimeNs}:${big.ctimeNs}`;
+  if (!(stat instanceof WalkStats) || !stat.isFile() || stat.nlink !== 1) return undefined;
+  if (stat.ctimeMs + RACY_WINDOW_MS >= reuse.safeBeforeMs) return undefined;
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mode}:${stat.uid}:${stat.gid}:${stat.mtimeSec}.${stat.mtimeNsec}:${stat.ctimeSec}.${stat.ctimeNsec}`;
 }
 
 /** Notes a file written at `target` and returns the donor's copy of it when that one is identical. */

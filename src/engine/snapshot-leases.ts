@@ -27,7 +27,13 @@ export interface SnapshotLeases {
   release(): void;
 }
 
-const WAIT = new Int32Array(new SharedArrayBuffer(4));
+// Made on first use: a module-level SharedArrayBuffer cannot go into the start-up snapshot.
+let waitCell: Int32Array | undefined;
+
+function pause(ms: number): void {
+  waitCell ??= new Int32Array(new SharedArrayBuffer(4));
+  Atomics.wait(waitCell, 0, 0, ms);
+}
 
 function lockDir(layout: StoreLayout): string {
   return path.join(layout.locks, 'snapshots');
@@ -54,7 +60,7 @@ export function openLeases(layout: StoreLayout): SnapshotLeases {
       if (held.has(chainId)) return;
       const fd = openLockFile(layout, chainId);
       // A claim holds the exclusive lock only for one rename: a short sleep-and-retry is enough.
-      while (!fsExtra().flock(fd, LOCK_SH)) Atomics.wait(WAIT, 0, 0, 2);
+      while (!fsExtra().flock(fd, LOCK_SH)) pause(2);
       held.set(chainId, fd);
     },
     release() {

@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { globMatch, hasGlobMeta } from '../context/glob.ts';
-import { walkContext, type ContextFilter } from '../context/walk.ts';
+import { scanContext, walkContext, type ContextFilter, type ContextScan } from '../context/walk.ts';
 import { lookup, readMergedDir, resolveInRoot, type MergedView } from '../fsview/merged.ts';
 
 /** One file system object a COPY reads, wherever it lives. */
@@ -43,6 +43,8 @@ export interface SourceTree {
   children(entry: SourceEntry): SourceChild[];
   /** `rel` and everything below it, parents first, sorted. */
   walk(entry: SourceEntry): SourceEntry[];
+  /** The same walk with a fingerprint of its stat data besides (the build context has one). */
+  scan?(entry: SourceEntry): ContextScan;
   /** Files ADD fetched from URLs for this step, by URL. */
   remote?: ReadonlyMap<string, RemoteFile>;
 }
@@ -63,9 +65,18 @@ function lstatOrUndefined(file: string): Stats | undefined {
  */
 export function contextTree(root: string, filter: ContextFilter): SourceTree {
   const view: MergedView = { layers: [root] };
-  // Stat data the digest walk saw: the copy that follows reuses it instead of a second lstat per
+  // Stat data the digest walks saw: the copy that follows reuses it instead of a second lstat per
   // entry, and gets the nanosecond fields a rebuild's donor files are matched by (copy-reuse.ts).
-  const walked = new Map<string, Stats>();
+  // Indexed only when a copy asks (a cached step never does).
+  const scans: ContextScan[] = [];
+  let walked: Map<string, Stats> | undefined;
+  const statOf = (rel: string, hostPath: string): Stats | undefined => {
+    if (!walked) {
+      walked = new Map();
+      for (const scan of scans) for (const e of scan.entries()) walked.set(e.rel, e.stat);
+    }
+    return walked.get(rel) ?? lstatOrUndefined(hostPath);
+  };
   const visible = (rel: string, stat: Stats): boolean => rel === '' || !filter.excluded(rel) || (stat.isDirectory() && filter.mustDescend(rel));
   const children = (entry: SourceEntry): SourceChild[] => {
     let names: string[];
@@ -78,7 +89,7 @@ export function contextTree(root: string, filter: ContextFilter): SourceTree {
     for (const name of names.sort(byBytes)) {
       const rel = entry.rel ? `${entry.rel}/${name}` : name;
       const hostPath = path.join(root, rel);
-      const stat = walked.get(rel) ?? lstatOrUndefined(hostPath);
+      const stat = statOf(rel, hostPath);
       if (!stat) continue;
       if (!filter.excluded(rel)) out.push({ rel, hostPath, stat });
       else if (stat.isDirectory() && filter.mustDescend(rel)) out.push({ rel, hostPath, stat, pending: true });
@@ -111,10 +122,13 @@ export function contextTree(root: string, filter: ContextFilter): SourceTree {
     },
     children,
     walk(entry) {
-      return walkContext(root, filter, entry.rel).map((e) => {
-        walked.set(e.rel, e.stat);
-        return { rel: e.rel, stat: e.stat, hostPath: path.join(root, e.rel) };
-      });
+      return walkContext(root, filter, entry.rel);
+    },
+    scan(entry) {
+      const scan = scanContext(root, filter, entry.rel);
+      scans.push(scan);
+      walked = undefined;
+      return scan;
     },
   };
 }

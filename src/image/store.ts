@@ -116,17 +116,33 @@ export async function getImageRecord(store: ImageStore, digest: Digest): Promise
   }
 }
 
+/** The tag `name` (normalised), read from its own file; undefined when there is none. */
+async function readTag(store: ImageStore, name: string): Promise<TagRecord | undefined> {
+  try {
+    const tag = JSON.parse(await readFile(tagFile(store, name), 'utf8')) as TagRecord;
+    return tag.name === name ? tag : undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 export async function listTags(store: ImageStore): Promise<TagRecord[]> {
   return (await readJsonFiles<TagRecord>(tagsDir(store))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** Points `name` (normalised, `latest` by default) at an image in the store. */
+/**
+ * Points `name` (normalised, `latest` by default) at an image in the store. A tag that already
+ * says exactly that is left alone (a no-op rebuild then writes and syncs nothing).
+ */
 export async function tagImage(store: ImageStore, name: string, digest: Digest): Promise<TagRecord> {
   const normalized = normalizeName(name);
   if (parseReference(normalized).digest !== undefined) throw new BuildError(`cannot tag with a digest reference: ${name}`);
   if (!(await getImageRecord(store, digest))) throw new Error(`no image ${digest} in the store`);
   const record: TagRecord = { name: normalized, digest };
-  await writeFileAtomic(tagFile(store, normalized), `${JSON.stringify(record)}\n`);
+  const file = tagFile(store, normalized);
+  const text = `${JSON.stringify(record)}\n`;
+  if ((await readFile(file, 'utf8').catch(() => undefined)) !== text) await writeFileAtomic(file, text);
   return record;
 }
 
@@ -155,6 +171,12 @@ export async function findImage(store: ImageStore, text: string): Promise<ImageR
   const hex = /^(?:sha256:)?([a-f0-9]{4,64})$/.exec(text);
   if (hex) {
     const prefix = hex[1];
+    // A whole manifest digest names its record's file: no need to read every record (a build
+    // resolves its base images by digest).
+    if (prefix.length === 64) {
+      const record = await getImageRecord(store, `sha256:${prefix}`);
+      if (record) return record;
+    }
     const records = await readJsonFiles<ImageRecord>(imagesDir(store));
     const matches = records.filter((r) => digestHex(r.digest).startsWith(prefix) || digestHex(r.config).startsWith(prefix));
     const unique = new Set(matches.map((r) => r.digest));
@@ -168,8 +190,7 @@ export async function findImage(store: ImageStore, text: string): Promise<ImageR
     if (!isDigest(ref.digest)) return undefined;
     return getImageRecord(store, ref.digest);
   }
-  const wanted = normalizeName(text);
-  const tag = (await listTags(store)).find((entry) => entry.name === wanted);
+  const tag = await readTag(store, normalizeName(text));
   return tag ? getImageRecord(store, tag.digest) : undefined;
 }
 

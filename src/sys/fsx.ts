@@ -4,7 +4,8 @@ import path from 'node:path';
 
 /**
  * File system calls Node's fs lacks, from the native addon (native/addon/sys.c): mknod for
- * whiteouts and device nodes, and the l*xattr family for opaque directories and capabilities.
+ * whiteouts and device nodes, the l*xattr family for opaque directories and capabilities, and a
+ * directory read that stats every entry in the same call (the context walk, src/context/stats.ts).
  * All synchronous; errors are thrown with errno's code in `code`.
  */
 export interface FsExtra {
@@ -17,6 +18,15 @@ export interface FsExtra {
   flock(fd: number, operation: number): boolean;
   /** syncfs(2): flushes the whole file system that holds `fd`. */
   syncfs(fd: number): void;
+  /**
+   * The entries of a directory (no `.`/`..`) sorted as JavaScript sorts strings, each with `prefix`
+   * in front, joined with NULs; and their lstat data in the same order, packed as StatChunk in
+   * src/context/stats.ts reads it. Errors are Node-like: code, errno, syscall (`scandir`, or
+   * `lstat` for an entry) and path.
+   */
+  readdirStat(dir: string, prefix: string): [names: string, stats: ArrayBuffer];
+  /** lstat(2) of one path, packed as one readdirStat record. */
+  lstatPacked(file: string): ArrayBuffer;
 }
 
 export const LOCK_SH = 1;

@@ -95,6 +95,19 @@ describe('content store', () => {
     expect(await ingestFiles()).toEqual([]);
   });
 
+  it('writes nothing for bytes whose digest is already stored, but still verifies them', async () => {
+    const info = await writeBlob(store, 'again');
+    // An ingest path that cannot be used: any attempt to write would fail.
+    await rm(join(root, 'ingest'), { recursive: true, force: true });
+    await writeFile(join(root, 'ingest'), 'not a directory');
+    expect(await writeBlob(store, 'again', { digest: info.digest, size: 5 })).toEqual(info);
+    expect(await writeBlob(store, Buffer.from('again'))).toEqual(info);
+    await expect(writeBlob(store, 'again', { size: 6 })).rejects.toThrow(/size mismatch/);
+    await expect(writeBlob(store, 'again', { digest: sha256Digest('other') })).rejects.toBeInstanceOf(BlobVerifyError);
+    await expect(writeBlob(store, 'new bytes')).rejects.toThrow();
+    expect((await readBlob(store, info.digest)).toString()).toBe('again');
+  });
+
   it('never shows a blob before commit, and abort discards it', async () => {
     const writer = await openBlobWriter(store);
     await writer.write(Buffer.from('partial'));

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -94,6 +94,32 @@ describe('tags and lookup', () => {
     await expect(tagImage(store, 'x', 'sha256:' + '0'.repeat(64) as `sha256:${string}`)).rejects.toThrow(/no image/);
     await expect(tagImage(store, `app@${a.descriptor.digest}`, a.descriptor.digest)).rejects.toThrow(/digest/);
     expect((await readdir(join(root, 'tags'))).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('looks up a name or a whole manifest digest by its own file, whatever else the store holds', async () => {
+    const image = await makeImage(store, { f: 'x' }, ['busybox:local']);
+    const long = `registry.example/${'a'.repeat(100)}/${'b'.repeat(100)}:v1`;
+    await tagImage(store, long, image.descriptor.digest);
+    // Records nobody asked for are not read (a store with many images stays as fast).
+    await writeFile(join(root, 'tags', 'unrelated.json'), '{ not json');
+    await writeFile(join(root, 'images', 'unrelated.json'), '{ not json');
+    expect((await findImage(store, 'busybox:local'))?.digest).toBe(image.descriptor.digest);
+    expect((await findImage(store, long))?.digest).toBe(image.descriptor.digest);
+    expect((await findImage(store, image.descriptor.digest))?.digest).toBe(image.descriptor.digest);
+    expect(await findImage(store, 'busybox:other')).toBeUndefined();
+  });
+
+  it('leaves a tag that already points at the image untouched', async () => {
+    const a = await makeImage(store, { f: 'a' }, ['app']);
+    const b = await makeImage(store, { f: 'b' });
+    const file = join(root, 'tags', (await readdir(join(root, 'tags')))[0]);
+    const before = await stat(file);
+    await tagImage(store, 'app', a.descriptor.digest);
+    await tagImage(store, 'docker.io/library/app:latest', a.descriptor.digest);
+    expect((await stat(file)).ino).toBe(before.ino);
+    await tagImage(store, 'app', b.descriptor.digest);
+    expect((await stat(file)).ino).not.toBe(before.ino);
+    expect((await findImage(store, 'app'))?.digest).toBe(b.descriptor.digest);
   });
 
   it('removes like docker rmi', async () => {

@@ -1,0 +1,64 @@
+import { Command, CommanderError } from 'commander';
+import { BuildError, formatBuildError } from '../source/index.ts';
+import { registerCheck } from './check.ts';
+import { registerParse } from './parse.ts';
+import { registerPlan } from './plan.ts';
+import { register as registerBuild } from './build.ts';
+import { register as registerImages } from './images.ts';
+import { register as registerRun } from './run.ts';
+import { register as registerCache } from './cache.ts';
+import { register as registerRegistry } from './registry.ts';
+
+/**
+ * The berth command line, without the side effects of an entry point: main.ts (the ES module
+ * entry) and snapshot.ts (the V8 start-up snapshot entry) both run it.
+ */
+
+/** Each command lives in its own module and registers itself here. */
+const REGISTRARS: Array<(program: Command) => void> = [
+  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun, registerCache, registerRegistry,
+];
+
+export function reportError(error: unknown): number {
+  if (error instanceof BuildError) {
+    process.stderr.write(`error: ${formatBuildError(error)}\n`);
+    return 1;
+  }
+  if (error instanceof CommanderError) return error.exitCode;
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`error: ${message}\n`);
+  if (process.env.BERTH_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  return 1;
+}
+
+/** The command tree. Building it reads no run-time state, so the start-up snapshot holds it ready-made. */
+export function createProgram(): Command {
+  const program = new Command('berth')
+    .description('A daemonless Dockerfile builder')
+    .option('--root <dir>', 'store root (default $BERTH_ROOT or /var/lib/berth)')
+    .exitOverride()
+    .enablePositionalOptions()
+    .showHelpAfterError();
+  for (const register of REGISTRARS) register(program);
+  return program;
+}
+
+/** Parses `argv` (node, script, args...) with a fresh (or the given, unused) program; the exit code. */
+export async function main(argv: string[], program: Command = createProgram()): Promise<number> {
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+/** Runs berth with `argv` and sets the exit code. */
+export async function run(argv: string[], program?: Command): Promise<void> {
+  // `berth images | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+  process.exitCode = await main(argv, program);
+}

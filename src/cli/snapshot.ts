@@ -1,0 +1,16 @@
+/**
+ * Entry of berth's V8 start-up snapshot (scripts/bundle.ts builds it; bin/berth runs it): the
+ * whole CLI is evaluated, and its command tree built, when the snapshot is made; each run only
+ * parses its arguments. Nothing here or at any module's top level may read run-time state
+ * (environment, arguments, working directory, standard streams): it would be frozen into the
+ * snapshot (the bundle's guards refuse to build one that does).
+ */
+import { startupSnapshot } from 'node:v8';
+import { createProgram, run } from './program.ts';
+
+const program = createProgram();
+
+startupSnapshot.setDeserializeMainFunction(() => {
+  // From a snapshot, process.argv is [node, ...arguments]: no script path in between.
+  void run([process.argv[0], 'berth', ...process.argv.slice(1)], program);
+});
