@@ -2,8 +2,8 @@ import type { SourceRange } from '../source/index.ts';
 import type { BuildPlan, ImageConfig } from '../plan/index.ts';
 import type { BaseImage } from '../engine/build.ts';
 import type { CacheRecord } from '../engine/cache-records.ts';
-import { loadBaseImage } from '../engine/images.ts';
-import { resolveImage } from '../image/store.ts';
+import { baseImageOf, loadBaseImage } from '../engine/images.ts';
+import { resolveImage, type ResolvedImage } from '../image/store.ts';
 import type { RegistryOptions } from '../registry/index.ts';
 
 /** Loaded on first use: most builds never talk to a registry, and its HTTP stack is slow to load. */
@@ -21,19 +21,19 @@ export interface BaseImages {
 }
 
 export function baseImages(stores: Stores, options: { pull: boolean; registry: RegistryOptions; log(message: string): void }): BaseImages {
-  const resolved = new Map<string, Promise<string | undefined>>();
-  // The local name (or digest) to read `ref` from, pulling when needed; undefined when nowhere.
-  const locate = (ref: string): Promise<string | undefined> => {
+  const resolved = new Map<string, Promise<ResolvedImage | undefined>>();
+  // The stored image `ref` names, pulling it when needed; undefined when nowhere. Resolved once:
+  // by digest from here on, so a concurrent tag cannot swap the image between plan and build.
+  const locate = (ref: string): Promise<ResolvedImage | undefined> => {
     let found = resolved.get(ref);
     if (!found) {
       found = (async () => {
-        // By digest from here on: a concurrent tag cannot swap the image between plan and build.
-        const local = options.pull ? undefined : await resolveImage(stores.images, ref);
-        if (local) return local.record.digest;
+        const local = options.pull ? undefined : await resolveImage(stores.images, ref, { names: false });
+        if (local) return local;
         try {
           options.log(`pulling ${ref}`);
           const pulled = await (await client()).pullImage(stores, ref, options.registry);
-          return pulled.manifestDigest;
+          return resolveImage(stores.images, pulled.manifestDigest, { names: false });
         } catch (error) {
           if (options.pull) throw error;
           options.log(`could not pull ${ref}: ${(error as Error).message}`);
@@ -46,13 +46,12 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
   };
   return {
     async configFor(ref) {
-      const local = await locate(ref);
-      const image = local ? await resolveImage(stores.images, local) : undefined;
+      const image = await locate(ref);
       return image ? { config: (image.config.config ?? {}) as ImageConfig } : undefined;
     },
     async load(ref, range, source) {
-      const local = await locate(ref);
-      return loadBaseImage(stores.images, local ?? ref, range, source);
+      const image = await locate(ref);
+      return image ? baseImageOf(image, ref, range, source) : loadBaseImage(stores.images, ref, range, source);
     },
   };
 }

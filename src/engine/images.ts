@@ -3,7 +3,7 @@ import type { BuildPlan, ImageConfig as ContainerConfig } from '../plan/index.ts
 import type { Digest } from '../content/digest.ts';
 import { newImageConfig, type HistoryEntry as OciHistory, type ImageConfig } from '../image/config.ts';
 import { writeImage } from '../image/commit.ts';
-import { resolveImage, type ImageRecord, type ImageStore } from '../image/store.ts';
+import { resolveImage, type ImageRecord, type ImageStore, type ResolvedImage } from '../image/store.ts';
 import type { BaseImage, VertexResult } from './build.ts';
 import { chainIdOf, ensureSnapshots, LAYER_MEDIA_TYPE, type ChainLayer } from './layers.ts';
 import type { ContentStore } from '../content/index.ts';
@@ -11,10 +11,15 @@ import type { StoreLayout } from '../store/layout.ts';
 
 /** A stored image as the engine uses it for FROM and COPY --from. */
 export async function loadBaseImage(store: ImageStore, ref: string, range: SourceRange | undefined, source: string): Promise<BaseImage> {
-  const image = await resolveImage(store, ref);
+  const image = await resolveImage(store, ref, { names: false });
   if (!image) {
     throw new BuildError(`failed to resolve source metadata for ${ref}: no such image in the local store (load it with \`berth load\` or \`berth import\`)`, range, { source });
   }
+  return baseImageOf(image, ref, range, source);
+}
+
+/** An image already read from the store, as the engine uses it. */
+export function baseImageOf(image: ResolvedImage, ref: string, range: SourceRange | undefined, source: string): BaseImage {
   const diffIds = image.config.rootfs.diff_ids;
   if (diffIds.length !== image.manifest.layers.length) {
     throw new BuildError(`image ${ref} is inconsistent: ${diffIds.length} diff_ids for ${image.manifest.layers.length} layers`, range, { source });

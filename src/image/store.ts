@@ -195,16 +195,17 @@ export async function findImage(store: ImageStore, text: string): Promise<ImageR
 }
 
 /** findImage plus the parsed manifest and config; undefined when nothing matches. */
-export async function resolveImage(store: ImageStore, text: string): Promise<ResolvedImage | undefined> {
+/** With `names` false, the names pointing at the image are not gathered (that reads every tag). */
+export async function resolveImage(store: ImageStore, text: string, options: { names?: boolean } = {}): Promise<ResolvedImage | undefined> {
   const record = await findImage(store, text);
   if (!record) return undefined;
-  return loadResolved(store, record);
+  return loadResolved(store, record, options);
 }
 
-export async function loadResolved(store: ImageStore, record: ImageRecord): Promise<ResolvedImage> {
+export async function loadResolved(store: ImageStore, record: ImageRecord, options: { names?: boolean } = {}): Promise<ResolvedImage> {
   const manifest = parseManifest(await readBlob(store.content, record.digest));
   const config = parseImageConfig(await readBlob(store.content, manifest.config.digest));
-  const names = (await listTags(store)).filter((tag) => tag.digest === record.digest).map((tag) => tag.name);
+  const names = options.names === false ? [] : (await listTags(store)).filter((tag) => tag.digest === record.digest).map((tag) => tag.name);
   return { record, names, manifest, config };
 }
 
