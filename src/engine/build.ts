@@ -234,9 +234,12 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       // A context file edited while it was copied: the layer may not match the key, so it is
       // used for this build but never remembered.
       const stable = op.kind !== 'copy' || op.from.kind !== 'context' || (await copySource(engine, vertex, inputs)).digest === copyInput!.digest;
-      if (stable) await writeCacheRecord(req.layout.cache, record);
-      if (stable && lineage && copyReuse && layer) saveLineage(req.layout, lineage, layer, copyReuse, members);
-      else req.progress.log(step, 'stderr', 'the build context changed while it was copied: this step is not cached\n');
+      if (stable) {
+        await writeCacheRecord(req.layout.cache, record);
+        if (lineage && copyReuse && layer) saveLineage(req.layout, lineage, layer, copyReuse, members);
+      } else {
+        req.progress.log(step, 'stderr', 'the build context changed while it was copied: this step is not cached\n');
+      }
       req.onRecord?.(vertex, record);
       history.push({ created: createdAt, ...vertex.history!, ...(layer ? {} : { empty_layer: true }) });
       req.progress.done(step);

@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, mkdirSync, appendFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
@@ -61,7 +62,10 @@ async function inspect(tag: string): Promise<Built> {
 
 /** Builds with the cache (reusing), then with --no-cache, and checks both give the same result. */
 async function rebuildMatchesNoCache(ctx: string): Promise<Built> {
-  await berthOk(['build', '-q', '-t', 'reuse/app', ctx]);
+  const built = await sb.berth(['build', '--progress', 'plain', '-t', 'reuse/app', ctx]);
+  expect(built.code, built.stderr).toBe(0);
+  // A context nobody edits during the build is never reported as changed mid-copy.
+  expect(built.stderr).not.toMatch(/changed while it was copied/);
   const reused = await inspect('reuse/app');
   await berthOk(['build', '-q', '--no-cache', '-t', 'reuse/fresh', ctx]);
   const fresh = await inspect('reuse/fresh');
@@ -159,6 +163,21 @@ describe('COPY rebuilds reuse unchanged files from the previous snapshot', () =>
     const lines = out.trim().split('\n');
     expect(lines[0]).toBe(lines[1]);
     expect(lines[2]).toBe('before the run');
+  }, 120_000);
+
+  it('does not remember a COPY whose context was edited while it was copied', async () => {
+    const grow = path.join(ctx, 'grow.txt');
+    writeFileSync(grow, '');
+    const writer = spawn('sh', ['-c', `while :; do echo x >> '${grow}'; done`], { stdio: 'ignore' });
+    try {
+      const r = await sb.berth(['build', '--progress', 'plain', '-t', 'reuse/app', ctx]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/changed while it was copied: this step is not cached/);
+    } finally {
+      writer.kill('SIGKILL');
+    }
+    rmSync(grow);
+    await rebuildMatchesNoCache(ctx);
   }, 120_000);
 
   it('prune drops lineage records whose snapshots are gone', async () => {
