@@ -20,11 +20,20 @@ export interface StoreUsage {
 function treeSize(dir: string): number {
   let total = 0;
   const visit = (p: string): void => {
-    const s = lstatSync(p);
+    // A running build may take a snapshot away meanwhile (a rebuilt COPY claims its donor).
+    let s;
+    let names: string[] = [];
+    try {
+      s = lstatSync(p);
+      if (s.isDirectory()) names = readdirSync(p);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
     total += s.isFile() ? s.size : 0;
-    if (s.isDirectory()) for (const n of readdirSync(p)) visit(path.join(p, n));
+    for (const n of names) visit(path.join(p, n));
   };
-  if (existsSync(dir)) visit(dir);
+  visit(dir);
   return total;
 }
 
