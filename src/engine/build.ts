@@ -7,7 +7,7 @@ import type { StatCache } from '../context/stat-cache.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { runGraph } from '../solve/scheduler.ts';
 import { hashKey, stepKey } from './cache-key.ts';
-import { readCacheRecord, touchCacheRecord, writeCacheRecord, type CacheRecord } from './cache-records.ts';
+import { readCacheRecord, touchCacheRecord, writeCacheRecord, writeCacheRecordIfAbsent, type CacheRecord } from './cache-records.ts';
 import { contextCopyInput } from './copy-input.ts';
 import { layerSplice, lineageKey, reusableCopy, saveLineage, startCopyReuse } from './copy-reuse.ts';
 import { openLeases, type SnapshotLeases } from './snapshot-leases.ts';
@@ -166,6 +166,26 @@ function runMountEnv(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string,
   };
 }
 
+/** A record can stand for a step run on `parentChainId` when it was made there and its blob is stored. */
+async function usableRecord(engine: Engine, record: CacheRecord, parentChainId: string): Promise<boolean> {
+  return record.parentChainId === parentChainId && (!record.layer || (await hasBlob(engine.req.content, record.layer.blobDigest)));
+}
+
+/** The step's result from a cache record: its layer (unpacked if need be) on the parent's chain. */
+async function fromRecord(engine: Engine, vertex: Vertex, parent: VertexResult, record: CacheRecord): Promise<VertexResult> {
+  const { req } = engine;
+  req.onRecord?.(vertex, record);
+  touchCacheRecord(req.layout.cache, record.key);
+  const chain = [...parent.chain];
+  if (record.layer) {
+    const layer: ChainLayer = { ...record.layer, chainId: chainIdOf(parent.chain.at(-1)?.chainId, record.layer.diffId) };
+    await ensureSnapshots(req.layout, req.content, [layer], engine.leases);
+    chain.push(layer);
+  }
+  const history = [...parent.history, { created: record.createdAt, ...vertex.history!, ...(record.layer ? {} : { empty_layer: true }) }];
+  return { key: record.key, chain, history, config: vertex.config ?? parent.config, created: record.layer ? record.createdAt : parent.created };
+}
+
 async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<VertexResult> {
   const { req } = engine;
   const parent = inputs.get(vertex.inputs[0])!;
@@ -188,18 +208,10 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
     const history = [...parent.history];
     const parentChainId = parent.chain.at(-1)?.chainId ?? '';
     const cached = skipsCache(req, vertex) ? undefined : readCacheRecord(req.layout.cache, key);
-    if (cached && cached.parentChainId === parentChainId && (!cached.layer || (await hasBlob(req.content, cached.layer.blobDigest)))) {
-      req.onRecord?.(vertex, cached);
-      touchCacheRecord(req.layout.cache, key);
-      const chain = [...parent.chain];
-      if (cached.layer) {
-        const layer: ChainLayer = { ...cached.layer, chainId: chainIdOf(parent.chain.at(-1)?.chainId, cached.layer.diffId) };
-        await ensureSnapshots(req.layout, req.content, [layer], engine.leases);
-        chain.push(layer);
-      }
-      history.push({ created: cached.createdAt, ...vertex.history!, ...(cached.layer ? {} : { empty_layer: true }) });
+    if (cached && (await usableRecord(engine, cached, parentChainId))) {
+      const result = await fromRecord(engine, vertex, parent, cached);
       req.progress.cached(step);
-      return { key, chain, history, config: vertex.config ?? parent.config, created: cached.layer ? cached.createdAt : parent.created };
+      return result;
     }
     const tempDir = makeTempDir(req.layout, 'step');
     try {
@@ -235,7 +247,20 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       // used for this build but never remembered.
       const stable = op.kind !== 'copy' || op.from.kind !== 'context' || (await copySource(engine, vertex, inputs)).digest === copyInput!.digest;
       if (stable) {
-        await writeCacheRecord(req.layout.cache, record);
+        // Another build that ran this step at the same time and finished first decides its
+        // result, as if this one had found its record a moment later: both images then share it.
+        // --no-cache always replaces the record with its own result.
+        if (!skipsCache(req, vertex) && !(await writeCacheRecordIfAbsent(req.layout.cache, record))) {
+          const theirs = readCacheRecord(req.layout.cache, key);
+          if (theirs && (await usableRecord(engine, theirs, parentChainId))) {
+            const result = await fromRecord(engine, vertex, parent, theirs);
+            req.progress.done(step);
+            return result;
+          }
+          await writeCacheRecord(req.layout.cache, record);
+        } else if (skipsCache(req, vertex)) {
+          await writeCacheRecord(req.layout.cache, record);
+        }
         if (lineage && copyReuse && layer) saveLineage(req.layout, lineage, layer, copyReuse, members);
       } else {
         req.progress.log(step, 'stderr', 'the build context changed while it was copied: this step is not cached\n');

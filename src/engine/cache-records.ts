@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
-import { writeFileAtomic } from '../content/store.ts';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, unlink } from 'node:fs/promises';
+import { syncDir, writeFileAtomic } from '../content/store.ts';
 import path from 'node:path';
 
 /**
@@ -48,6 +50,35 @@ export function readCacheRecord(dir: string, key: string): CacheRecord | undefin
 
 export async function writeCacheRecord(dir: string, record: CacheRecord): Promise<void> {
   await writeFileAtomic(recordPath(dir, record.key), JSON.stringify(record));
+}
+
+/**
+ * Writes a record unless one for its key exists (temp file, fsync, then link(2), which never
+ * replaces): of two builds that ran the same step at once, the first to finish decides. Returns
+ * false, writing nothing, when a record was there.
+ */
+export async function writeCacheRecordIfAbsent(dir: string, record: CacheRecord): Promise<boolean> {
+  const file = recordPath(dir, record.key);
+  const shard = path.dirname(file);
+  await mkdir(shard, { recursive: true });
+  const temp = path.join(shard, `.${randomBytes(8).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', 0o644);
+  try {
+    await handle.writeFile(JSON.stringify(record));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(temp, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  await syncDir(shard);
+  return true;
 }
 
 /** Every record in the cache directory (for du, prune and cache export). */

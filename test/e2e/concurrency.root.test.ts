@@ -24,7 +24,8 @@ function exitOf(child: ReturnType<Sandbox['spawnBerth']>): Promise<number | null
 
 describe('concurrent use of one store', () => {
   it('runs two builds at once, sharing steps, without corruption or duplicate blobs', async () => {
-    const shared = 'FROM busybox:local\nRUN echo shared > /shared && sleep 1\n';
+    // The shared step's output differs from run to run (a random stamp), as real steps' often do.
+    const shared = 'FROM busybox:local\nRUN echo shared > /shared && cat /proc/sys/kernel/random/uuid > /stamp && sleep 1\n';
     const a = sb.context({ Dockerfile: `${shared}RUN echo a > /who\n` });
     const b = sb.context({ Dockerfile: `${shared}RUN echo b > /who\n` });
     const [ra, rb] = await Promise.all([
@@ -35,6 +36,9 @@ describe('concurrent use of one store', () => {
     expect(rb.code).toBe(0);
     expect((await sb.berth(['run', '--rm', 'conc/a', 'cat', '/shared', '/who'])).stdout).toBe('shared\na\n');
     expect((await sb.berth(['run', '--rm', 'conc/b', 'cat', '/shared', '/who'])).stdout).toBe('shared\nb\n');
+    // Whichever finished the shared step first decided it for both (the other adopted its record).
+    const layers = async (tag: string) => (JSON.parse((await sb.berth(['inspect', tag])).stdout) as Array<{ RootFS: { Layers: string[] } }>)[0].RootFS.Layers;
+    expect((await layers('conc/a'))[1]).toBe((await layers('conc/b'))[1]);
     const blobs = readdirSync(path.join(sb.root, 'blobs', 'sha256'));
     expect(blobs.every((name) => /^[0-9a-f]{64}$/.test(name))).toBe(true);
     // Rebuilding either is fully cached afterwards.
