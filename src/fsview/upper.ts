@@ -174,12 +174,18 @@ export function fileSlot(view: MergedView, rel: string, replaceDir: boolean): st
 
 /**
  * Moves a whole directory tree (a rebuild's donor, src/engine/copy-reuse.ts) to `rel`, which must
- * be a new name inside a directory this step made fresh (so no lower layer has anything there).
- * `dirs` and `files` list what it holds (root-relative), so the view's caches stay the whole truth.
- * Returns false, changing nothing, when `rel` is not such a slot or `from` is gone.
+ * be a name nothing uses, in the upper dir (not even a whiteout) or below: where a new directory
+ * would be made fresh. `dirs` and `files` list what it holds (root-relative), so the view's caches
+ * stay the whole truth. Returns false, changing nothing, when `rel` is not such a slot or `from`
+ * is gone.
  */
 export function adoptDir(view: MergedView, rel: string, from: string, inside: { dirs: string[]; files: string[] }): boolean {
-  if (!underFreshDir(view, rel) || view.upperDirs?.has(rel) || view.upperFiles?.has(rel)) return false;
+  if (underFreshDir(view, rel)) {
+    if (view.upperDirs?.has(rel) || view.upperFiles?.has(rel)) return false;
+  } else {
+    if (lookup(view, rel) || existsInUpper(view, rel)) return false;
+    copyUpParents(view, rel);
+  }
   try {
     renameSync(from, upperPath(view, rel));
   } catch (error) {
@@ -196,6 +202,15 @@ export function adoptDir(view: MergedView, rel: string, from: string, inside: { 
   }
   for (const file of inside.files) upperFiles.add(file);
   return true;
+}
+
+function existsInUpper(view: MergedView, rel: string): boolean {
+  try {
+    lstatSync(upperPath(view, rel));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Sets owner, mode (not on symlinks) and times of an entry in the upper dir. */

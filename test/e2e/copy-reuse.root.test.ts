@@ -43,7 +43,7 @@ async function layerEntries(diffId: string): Promise<string[]> {
   for await (const { header, body } of readTar(createReadStream(blob))) {
     const hash = createHash('sha256');
     for await (const chunk of body) hash.update(chunk);
-    if (header.name === 'app/') continue;
+    if (header.name === 'app/' || header.name === 'srv/') continue;
     const xattrs = Object.entries(header.xattrs ?? {}).map(([k, v]) => `${k}=${v.toString('hex')}`).join(',');
     out.push([header.name, header.type, header.mode.toString(8), `${header.uid}:${header.gid}`, header.size, header.mtime, header.linkname ?? '', xattrs, hash.digest('hex')].join(' '));
   }
@@ -189,5 +189,35 @@ describe('COPY rebuilds reuse unchanged files from the previous snapshot', () =>
       expect(existsSync(path.join(sb.root, 'snapshots', record.chainId.replace(/^sha256:/, '')))).toBe(true);
     }
     await rebuildMatchesNoCache(ctx);
+  }, 120_000);
+});
+
+describe('COPY rebuilds into a directory an earlier step made (WORKDIR, then COPY . .)', () => {
+  let ctx: string;
+  const dockerfile = [
+    'FROM busybox:local',
+    'WORKDIR /srv',
+    'COPY . .',
+    'RUN find . -mindepth 1 | sort | xargs stat -c "%n %f %u:%g %s %Y %h" > /listing.txt && find . -type f | sort | xargs md5sum > /sums.txt',
+    '',
+  ].join('\n');
+  beforeAll(async () => {
+    const files: Record<string, string> = { Dockerfile: dockerfile, 'top.txt': 'top\n' };
+    for (let d = 0; d < 3; d++) for (let f = 0; f < 4; f++) files[`d${d}/f${f}.txt`] = `dir ${d} file ${f}\n`;
+    ctx = sb.context(files);
+    await sleep(2200);
+    await rebuildMatchesNoCache(ctx);
+    await berthOk(['build', '-q', '-t', 'reuse/app', ctx]);
+  }, 120_000);
+
+  it('moves unchanged directories and files in, and gives what --no-cache gives', async () => {
+    const dirFile = await inodeOf('reuse/app', '/srv/d1/f1.txt');
+    const topFile = await inodeOf('reuse/app', '/srv/top.txt');
+    appendFileSync(path.join(ctx, 'd0/f2.txt'), 'more\n');
+    writeFileSync(path.join(ctx, 'new.txt'), 'new\n');
+    unlinkSync(path.join(ctx, 'd2/f0.txt'));
+    await rebuildMatchesNoCache(ctx);
+    expect(await inodeOf('reuse/app', '/srv/d1/f1.txt')).toBe(dirFile);
+    expect(await inodeOf('reuse/app', '/srv/top.txt')).toBe(topFile);
   }, 120_000);
 });
