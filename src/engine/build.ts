@@ -217,7 +217,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
     try {
       const upperDir = path.join(tempDir, 'upper');
       mkdirSync(upperDir);
-      const lineage = op.kind === 'copy' && reusableCopy(op) ? lineageKey(parentChainId, op) : undefined;
+      const lineage = op.kind === 'copy' && reusableCopy(op) && req.contextDir ? lineageKey(parentChainId, op, req.contextDir) : undefined;
       const copyReuse = lineage ? startCopyReuse(req.layout, req.content, lineage, tempDir, { safeBeforeMs: startedAt, claim: !skipsCache(req, vertex) }) : undefined;
       const env: StepEnv = {
         layout: req.layout, vertex, source: req.source, tempDir, upperDir,

@@ -66,9 +66,12 @@ export async function writeCacheRecordIfAbsent(dir: string, record: CacheRecord)
   try {
     await handle.writeFile(JSON.stringify(record));
     await handle.sync();
-  } finally {
+  } catch (error) {
     await handle.close();
+    await unlink(temp).catch(() => undefined);
+    throw error;
   }
+  await handle.close();
   try {
     await link(temp, file);
   } catch (error) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { WalkStats } from '../context/stats.ts';
 import { blobPath, type ContentStore } from '../content/index.ts';
@@ -66,9 +66,13 @@ export function reusableCopy(op: CopyOp): boolean {
   return op.from.kind === 'context' && !op.add && op.heredocs.length === 0;
 }
 
-/** Names one step independently of what it reads: its parent file system and its instruction. */
-export function lineageKey(parentChainId: string, op: CopyOp): string {
-  return hashKey([CACHE_KEY_VERSION, 'copy-lineage', parentChainId, normalizeOp(op)]).replace(/^sha256:/, '');
+/**
+ * Names one step independently of what it reads: its parent file system, its instruction and the
+ * context directory it copies from (two projects with the same COPY would otherwise keep taking
+ * each other's snapshots, matching nothing).
+ */
+export function lineageKey(parentChainId: string, op: CopyOp, contextDir: string): string {
+  return hashKey([CACHE_KEY_VERSION, 'copy-lineage', parentChainId, normalizeOp(op), path.resolve(contextDir)]).replace(/^sha256:/, '');
 }
 
 function readLineage(layout: StoreLayout, key: string): LineageRecord | undefined {
@@ -92,7 +96,13 @@ export function startCopyReuse(
   const record = options.claim ? readLineage(layout, key) : undefined;
   if (!record) return reuse;
   const dir = path.join(tempDir, 'donor');
-  if (claimSnapshot(layout, record.chainId, snapshotDirOf(layout, record.chainId), dir)) {
+  let claimed = false;
+  try {
+    claimed = claimSnapshot(layout, record.chainId, snapshotDirOf(layout, record.chainId), dir);
+  } catch {
+    // Only a speed-up: whatever stops the claim (a full disk for the lock file, say), copy afresh.
+  }
+  if (claimed) {
     const blob = record.blob && record.members ? blobPath(content, record.blob) : undefined;
     reuse.donor = {
       dir, files: new Map(Object.entries(record.files)),
@@ -159,24 +169,28 @@ export function reusableTree(reuse: CopyReuse, tree: SourceTree, src: SourceChil
   const out: ReusableTree = { dirs: [], files: new Map() };
   const visit = (dir: SourceChild, at: string): boolean => {
     const host = path.join(donor.dir, at);
-    let names: string[];
+    // Types come from lstat and readdir, never through a symlink: a donor symlink where the
+    // source now has a directory must not pass for one (it would lead writes off the store).
+    const types = new Map<string, 'dir' | 'file' | 'other'>();
     try {
-      names = readdirSync(host);
-      if (fsExtra().llistxattr(host).length) return false;
+      if (!lstatSync(host).isDirectory() || fsExtra().llistxattr(host).length) return false;
+      for (const dirent of readdirSync(host, { withFileTypes: true })) {
+        types.set(dirent.name, dirent.isDirectory() ? 'dir' : dirent.isFile() ? 'file' : 'other');
+      }
     } catch {
       return false;
     }
     const children = tree.children(dir);
-    if (children.length !== names.length) return false;
-    const present = new Set(names);
+    if (children.length !== types.size) return false;
     for (const child of children) {
       const name = path.posix.basename(child.rel);
       const childTarget = `${at}/${name}`;
-      if (child.pending || !present.has(name)) return false;
+      if (child.pending) return false;
       if (child.stat.isDirectory()) {
-        if (!visit(child, childTarget)) return false;
+        if (types.get(name) !== 'dir' || !visit(child, childTarget)) return false;
         continue;
       }
+      if (types.get(name) !== 'file') return false;
       const signature = sourceSignature(reuse, child.stat);
       if (signature === undefined || donor.files.get(childTarget) !== signature) return false;
       out.files.set(childTarget, signature);
@@ -201,7 +215,6 @@ export function saveLineage(
   layout: StoreLayout, key: string, layer: { chainId: string; blobDigest: string }, reuse: CopyReuse, members: ReadonlyMap<string, [number, number]>,
 ): void {
   const dir = lineageDir(layout);
-  mkdirSync(dir, { recursive: true });
   const record: LineageRecord = {
     version: VERSION, chainId: layer.chainId, files: Object.fromEntries(reuse.written),
     blob: layer.blobDigest, members: Object.fromEntries(members),
@@ -209,11 +222,12 @@ export function saveLineage(
   const file = path.join(dir, `${key}.json`);
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {
+    mkdirSync(dir, { recursive: true });
     writeFileSync(temp, JSON.stringify(record));
     renameSync(temp, file);
-  } catch (error) {
+  } catch {
+    // A hint the next rebuild can do without: a failure to write it must not fail this build.
     rmSync(temp, { force: true });
-    throw error;
   }
 }
 

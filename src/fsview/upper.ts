@@ -180,6 +180,11 @@ export function fileSlot(view: MergedView, rel: string, replaceDir: boolean): st
  * is gone.
  */
 export function adoptDir(view: MergedView, rel: string, from: string, inside: { dirs: string[]; files: string[] }): boolean {
+  try {
+    if (!lstatSync(from).isDirectory()) return false;
+  } catch {
+    return false;
+  }
   if (underFreshDir(view, rel)) {
     if (view.upperDirs?.has(rel) || view.upperFiles?.has(rel)) return false;
   } else {

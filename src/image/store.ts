@@ -122,7 +122,8 @@ async function readTag(store: ImageStore, name: string): Promise<TagRecord | und
     const tag = JSON.parse(await readFile(tagFile(store, name), 'utf8')) as TagRecord;
     return tag.name === name ? tag : undefined;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // Unreadable JSON counts as no tag, as listTags skips it.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || error instanceof SyntaxError) return undefined;
     throw error;
   }
 }

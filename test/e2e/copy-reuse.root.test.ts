@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, mkdirSync, appendFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, mkdirSync, appendFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -219,5 +219,34 @@ describe('COPY rebuilds into a directory an earlier step made (WORKDIR, then COP
     await rebuildMatchesNoCache(ctx);
     expect(await inodeOf('reuse/app', '/srv/d1/f1.txt')).toBe(dirFile);
     expect(await inodeOf('reuse/app', '/srv/top.txt')).toBe(topFile);
+  }, 120_000);
+});
+
+describe('a donor symlink where the source now has a directory', () => {
+  it('is neither taken for the directory nor followed off the store', async () => {
+    const host = path.join(sb.dir, 'host-dir');
+    mkdirSync(host, { mode: 0o755 });
+    chmodSync(host, 0o755);
+    const ctx = sb.context({
+      Dockerfile: [
+        'FROM busybox:local',
+        'COPY app/ extra/ /app/',
+        'RUN cd /app && find . -mindepth 1 | sort | xargs stat -c "%n %f %u:%g %s %Y %h" > /listing.txt && find . -type f | sort | xargs md5sum > /sums.txt',
+        '',
+      ].join('\n'),
+      'app/f': 'f\n', 'extra/g': 'g\n',
+    });
+    symlinkSync(host, path.join(ctx, 'app/a'));
+    await sleep(2200);
+    await berthOk(['build', '-q', '-t', 'reuse/app', ctx]);
+    // Now a directory where the donor has the symlink, and a file to go below it.
+    unlinkSync(path.join(ctx, 'app/a'));
+    mkdirSync(path.join(ctx, 'app/a'));
+    chmodSync(path.join(ctx, 'app/a'), 0o700);
+    mkdirSync(path.join(ctx, 'extra/a'));
+    writeFileSync(path.join(ctx, 'extra/a/below'), 'below\n');
+    await rebuildMatchesNoCache(ctx);
+    expect(lstatSync(host).mode & 0o7777).toBe(0o755);
+    expect(readdirSync(host)).toEqual([]);
   }, 120_000);
 });
