@@ -9,9 +9,9 @@ import { runGraph } from '../solve/scheduler.ts';
 import { hashKey, stepKey } from './cache-key.ts';
 import { readCacheRecord, touchCacheRecord, writeCacheRecord, writeCacheRecordIfAbsent, type CacheRecord } from './cache-records.ts';
 import { contextCopyInput } from './copy-input.ts';
-import { layerSplice, lineageKey, reusableCopy, saveLineage, startCopyReuse } from './copy-reuse.ts';
+import { dirIdentity, layerSplice, lineageKey, reusableCopy, saveLineage, startCopyReuse } from './copy-reuse.ts';
 import { openLeases, type SnapshotLeases } from './snapshot-leases.ts';
-import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, type ChainLayer } from './layers.ts';
+import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, snapshotDirOf, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
 import { pruneNoopDirs } from './prune-upper.ts';
 import { mergedTree, type SourceTree } from './source-tree.ts';
@@ -232,6 +232,8 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       // A rebuilt COPY's layer repeats the donor's members for the files it moved, and records
       // where its own members are for the next rebuild.
       const members = new Map<string, [number, number]>();
+      // Which inode the upper dir is: only if it becomes the snapshot is the snapshot this copy's.
+      const upperIdentity = copyReuse ? dirIdentity(upperDir)?.replace(/:\d+$/, '') : undefined;
       const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId, engine.leases, copyReuse && {
         splice: layerSplice(copyReuse),
         onEntry: (name, offset, length) => {
@@ -261,7 +263,10 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
         } else if (skipsCache(req, vertex)) {
           await writeCacheRecord(req.layout.cache, record);
         }
-        if (lineage && copyReuse && layer) saveLineage(req.layout, lineage, layer, copyReuse, members);
+        const snapshotIdentity = layer && dirIdentity(snapshotDirOf(req.layout, layer.chainId));
+        if (lineage && copyReuse && layer && snapshotIdentity?.startsWith(`${upperIdentity}:`)) {
+          saveLineage(req.layout, lineage, layer, copyReuse, members, snapshotIdentity);
+        }
       } else {
         req.progress.log(step, 'stderr', 'the build context changed while it was copied: this step is not cached\n');
       }

@@ -48,13 +48,18 @@ export interface CopyReuse {
 interface LineageRecord {
   version: number;
   chainId: string;
+  /**
+   * Inode and ctime of the snapshot dir as this copy committed it: a dir put there since (unpacked
+   * again from the blob, with whole-second times and no user xattrs) is not the copy's result.
+   */
+  dir: string;
   files: Record<string, string>;
   /** The layer blob made from that snapshot and each file's member in it: [offset, length]. */
   blob?: string;
   members?: Record<string, [number, number]>;
 }
 
-const VERSION = 2;
+const VERSION = 3;
 const RACY_WINDOW_MS = 2000;
 
 function lineageDir(layout: StoreLayout): string {
@@ -96,9 +101,13 @@ export function startCopyReuse(
   const record = options.claim ? readLineage(layout, key) : undefined;
   if (!record) return reuse;
   const dir = path.join(tempDir, 'donor');
+  const snapshot = snapshotDirOf(layout, record.chainId);
+  if (dirIdentity(snapshot) !== record.dir) return reuse;
   let claimed = false;
   try {
-    claimed = claimSnapshot(layout, record.chainId, snapshotDirOf(layout, record.chainId), dir);
+    // Claimed, it is checked again (the rename moved its ctime, not its inode): it may have been
+    // replaced between the look and the claim.
+    claimed = claimSnapshot(layout, record.chainId, snapshot, dir) && dirIdentity(dir)?.replace(/:\d+$/, '') === record.dir.replace(/:\d+$/, '');
   } catch {
     // Only a speed-up: whatever stops the claim (a full disk for the lock file, say), copy afresh.
   }
@@ -111,6 +120,16 @@ export function startCopyReuse(
     };
   }
   return reuse;
+}
+
+/** Inode and ctime (ns) of a directory, or undefined when there is none. */
+export function dirIdentity(dir: string): string | undefined {
+  try {
+    const s = lstatSync(dir, { bigint: true });
+    return s.isDirectory() ? `${s.dev}:${s.ino}:${s.ctimeNs}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the new layer can copy from the donor's blob: the members of the files moved untouched. */
@@ -213,10 +232,11 @@ export function forgetTarget(reuse: CopyReuse | undefined, target: string): void
  */
 export function saveLineage(
   layout: StoreLayout, key: string, layer: { chainId: string; blobDigest: string }, reuse: CopyReuse, members: ReadonlyMap<string, [number, number]>,
+  snapshotIdentity: string,
 ): void {
   const dir = lineageDir(layout);
   const record: LineageRecord = {
-    version: VERSION, chainId: layer.chainId, files: Object.fromEntries(reuse.written),
+    version: VERSION, chainId: layer.chainId, dir: snapshotIdentity, files: Object.fromEntries(reuse.written),
     blob: layer.blobDigest, members: Object.fromEntries(members),
   };
   const file = path.join(dir, `${key}.json`);

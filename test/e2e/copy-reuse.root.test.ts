@@ -180,6 +180,19 @@ describe('COPY rebuilds reuse unchanged files from the previous snapshot', () =>
     await rebuildMatchesNoCache(ctx);
   }, 120_000);
 
+  it('never takes a snapshot that was unpacked again from its blob (whole-second times, no user xattrs)', async () => {
+    await berthOk(['build', '-q', '-t', 'reuse/app', ctx]);
+    const [base, copy] = (JSON.parse(await berthOk(['inspect', 'reuse/app'])) as Array<{ RootFS: { Layers: string[] } }>)[0].RootFS.Layers;
+    const chain = createHash('sha256').update(`${base} ${copy}`).digest('hex');
+    rmSync(path.join(sb.root, 'snapshots', chain), { recursive: true });
+    // Cached, so the COPY's snapshot is unpacked again from its blob.
+    await berthOk(['build', '-q', '-t', 'reuse/app', ctx]);
+    const unpacked = await inodeOf('reuse/app', '/app/d0/f0.txt');
+    writeFileSync(path.join(ctx, 'top.txt'), 'after the unpack\n');
+    await rebuildMatchesNoCache(ctx);
+    expect(await inodeOf('reuse/app', '/app/d0/f0.txt')).not.toBe(unpacked);
+  }, 120_000);
+
   it('prune drops lineage records whose snapshots are gone', async () => {
     await berthOk(['prune', '--all']);
     const dir = path.join(sb.root, 'lineage');
