@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createDigester, digestHex, parseDigest, sha256Digest, type Digest } from './digest.ts';
@@ -264,9 +264,11 @@ export async function cleanIngest(store: ContentStore, maxAgeMs = 24 * 3600 * 10
 
 /**
  * Replaces `path` with `data` atomically: a temp file beside it, fsync, rename, fsync of the
- * directory. Readers see the old or the new content, never a mix.
+ * directory. Readers see the old or the new content, never a mix. With `noReplace`, the temp
+ * file is linked into place instead (link(2) never replaces): when `path` exists nothing is
+ * written and the result is false.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number; noReplace?: boolean } = {}): Promise<boolean> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const temp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
@@ -281,10 +283,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   }
   await handle.close();
   try {
-    await rename(temp, path);
+    if (options.noReplace) await link(temp, path);
+    else await rename(temp, path);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
+    if (options.noReplace && (error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
   }
+  if (options.noReplace) await unlink(temp);
   await syncDir(dir);
+  return true;
 }

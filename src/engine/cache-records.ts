@@ -1,7 +1,5 @@
 import { readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, unlink } from 'node:fs/promises';
-import { syncDir, writeFileAtomic } from '../content/store.ts';
+import { writeFileAtomic } from '../content/store.ts';
 import path from 'node:path';
 
 /**
@@ -58,30 +56,7 @@ export async function writeCacheRecord(dir: string, record: CacheRecord): Promis
  * false, writing nothing, when a record was there.
  */
 export async function writeCacheRecordIfAbsent(dir: string, record: CacheRecord): Promise<boolean> {
-  const file = recordPath(dir, record.key);
-  const shard = path.dirname(file);
-  await mkdir(shard, { recursive: true });
-  const temp = path.join(shard, `.${randomBytes(8).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o644);
-  try {
-    await handle.writeFile(JSON.stringify(record));
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  try {
-    await link(temp, file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  } finally {
-    await unlink(temp).catch(() => undefined);
-  }
-  await syncDir(shard);
-  return true;
+  return writeFileAtomic(recordPath(dir, record.key), JSON.stringify(record), { noReplace: true });
 }
 
 /** Every record in the cache directory (for du, prune and cache export). */
