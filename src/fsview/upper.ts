@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra } from '../sys/fsx.ts';
-import { lookup, lowerHasDir, type MergedView } from './merged.ts';
+import { lookup, lowerHasDir, lstatOrUndefined, type MergedView } from './merged.ts';
 
 /**
  * Writes into the top layer (the upper dir) of a merged view, the way overlayfs would: a directory
@@ -188,7 +188,7 @@ export function adoptDir(view: MergedView, rel: string, from: string, inside: { 
   if (underFreshDir(view, rel)) {
     if (view.upperDirs?.has(rel) || view.upperFiles?.has(rel)) return false;
   } else {
-    if (lookup(view, rel) || existsInUpper(view, rel)) return false;
+    if (lookup(view, rel) || lstatOrUndefined(upperPath(view, rel))) return false;
     copyUpParents(view, rel);
   }
   try {
@@ -207,15 +207,6 @@ export function adoptDir(view: MergedView, rel: string, from: string, inside: { 
   }
   for (const file of inside.files) upperFiles.add(file);
   return true;
-}
-
-function existsInUpper(view: MergedView, rel: string): boolean {
-  try {
-    lstatSync(upperPath(view, rel));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Sets owner, mode (not on symlinks) and times of an entry in the upper dir. */
