@@ -1,7 +1,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -57,19 +57,40 @@ function makeBigContext(dir: string): string {
   return ctx;
 }
 
-function scenario(tool: Tool, ctx: string, tag: string, runs: number, before?: (i: number) => void): number {
-  const times: number[] = [];
+/**
+ * Runs each tool's build `runs` times, taking turns (berth, BuildKit, berth, ...), so that the
+ * machine's drift (page cache, memory, other tenants of the VM) weighs on every tool alike.
+ * `before` prepares each run outside the timing; the result is each tool's median.
+ */
+function interleaved(tools: Tool[], ctx: string, tag: string, runs: number, before?: (tool: Tool, i: number) => void): Map<string, number> {
+  const times = new Map<string, number[]>(tools.map((t) => [t.name, []]));
   for (let i = 0; i < runs; i++) {
-    before?.(i);
-    times.push(timed(() => tool.build(ctx, tag)));
+    for (const tool of tools) {
+      before?.(tool, i);
+      times.get(tool.name)!.push(timed(() => tool.build(ctx, tag)));
+    }
   }
-  return median(times);
+  return new Map([...times].map(([name, values]) => [name, median(values)]));
+}
+
+/**
+ * bin/berth runs from the start-up snapshot only while it is newer than every source: a bench
+ * right after an edit would time the slower fallback. Rebuilt here when stale, and said which.
+ */
+function freshSnapshot(): string {
+  const blob = path.join(REPO, 'dist/snapshot/berth.blob');
+  const newest = (dir: string): number => Math.max(statSync(dir).mtimeMs, ...readdirSync(dir, { withFileTypes: true })
+    .map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs)));
+  const stale = !existsSync(blob) || Math.max(newest(path.join(REPO, 'src')), newest(path.join(REPO, 'grammar'))) > statSync(blob).mtimeMs;
+  if (stale) execFileSync(process.execPath, [path.join(REPO, 'scripts/bundle.ts')], { stdio: 'ignore' });
+  return existsSync(blob) ? 'its start-up snapshot' : 'its bundle or sources (no start-up snapshot could be built)';
 }
 
 export async function benchBuild(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-'));
   const root = path.join(dir, 'store');
   const env = { ...process.env, BERTH_ROOT: root };
+  const launcher = freshSnapshot();
   try {
     const rootfs = path.join(dir, 'busybox.tar');
     execFileSync(path.join(REPO, 'scripts/busybox-rootfs.sh'), [rootfs]);
@@ -89,25 +110,30 @@ export async function benchBuild(): Promise<void> {
     }
     const small = makeSmallContext(dir);
     const big = makeBigContext(dir);
-    const results: Record<string, Record<string, number>> = {};
-    for (const tool of tools) {
-      // Each tool starts with nothing left to write back (the contexts were just written):
-      // otherwise the first tool's fsyncs wait for the other's data.
+    const results: Record<string, Record<string, number>> = Object.fromEntries(tools.map((t) => [t.name, {}]));
+    const record = (key: string, medians: Map<string, number>): void => {
+      for (const [name, value] of medians) results[name][key] = value;
+    };
+    // Cold builds one tool at a time, each starting with nothing left to write back (the contexts
+    // were just written): otherwise one tool's fsyncs would wait for the other's data.
+    const coldBuilds = (ctx: string, tag: string): Map<string, number> =>
+      new Map(tools.map((tool) => {
+        spawnSync('sync');
+        return [tool.name, timed(() => tool.build(ctx, tag))];
+      }));
+    record('cold small', coldBuilds(small, 'bench/small'));
+    record('no-op small', interleaved(tools, small, 'bench/small', 15));
+    record('cold big', coldBuilds(big, 'bench/big'));
+    record('no-op big', interleaved(tools, big, 'bench/big', 7));
+    let n = 0;
+    record('one-file change big', interleaved(tools, big, 'bench/big', 3, (tool) => {
+      appendFileSync(path.join(big, 'd7', 'f7.bin'), `change ${tool.name} ${n++}\n`);
       spawnSync('sync');
-      const r: Record<string, number> = {};
-      const cold = timed(() => tool.build(small, 'bench/small'));
-      r['cold small'] = cold;
-      r['no-op small'] = scenario(tool, small, 'bench/small', 7);
-      r['cold big'] = timed(() => tool.build(big, 'bench/big'));
-      r['no-op big'] = scenario(tool, big, 'bench/big', 5);
-      let n = 0;
-      r['one-file change big'] = scenario(tool, big, 'bench/big', 3, () => appendFileSync(path.join(big, 'd7', 'f7.bin'), `change ${tool.name} ${n++}\n`));
-      results[tool.name] = r;
-    }
+    }));
     results.berth['shared cache: original build'] = 0;
     Object.assign(results.berth, await benchSharedCache(dir, rootfs));
     const targets: Record<string, number> = { 'no-op small': 1.0, 'no-op big': 0.5, 'one-file change big': 0.7 };
-    console.log('build (median seconds; ratio = berth / BuildKit)');
+    console.log(`build (median seconds; ratio = berth / BuildKit; berth ran from ${launcher})`);
     for (const key of Object.keys(results.berth).filter((k) => !k.startsWith('shared cache'))) {
       const b = results.berth[key];
       const k = results.buildkit?.[key];

@@ -14,7 +14,8 @@
  * note), never half-made: berth then runs from the bundle.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -34,9 +35,33 @@ try {
 // Both outputs get this time as their mtime: a source saved while bundling counts as newer.
 const started = new Date();
 
+/**
+ * What this build of berth is made of: every file under src/ and grammar/ and the lockfile,
+ * hashed. Caches of derived results (the parsed Dockerfiles, src/store/parse-cache.ts) key on it,
+ * so any change to the code makes them start over.
+ */
+function buildId(): string {
+  const hash = createHash('sha256');
+  const add = (file: string): void => {
+    hash.update(`${path.relative(root, file)}\0`).update(readFileSync(file)).update('\0');
+  };
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) add(full);
+    }
+  };
+  walk(path.join(root, 'src'));
+  walk(path.join(root, 'grammar'));
+  if (existsSync(path.join(root, 'package-lock.json'))) add(path.join(root, 'package-lock.json'));
+  return hash.digest('hex').slice(0, 32);
+}
+const transform = { define: { __BERTH_BUILD_ID__: JSON.stringify(buildId()) } };
+
 // The bundles must sit two levels below the root, like src/<module>/: modules find native/ that way.
 rmSync(out, { recursive: true, force: true });
-const bundle = await rolldown({ input: path.join(root, 'src/cli/main.ts'), platform: 'node', logLevel: 'warn' });
+const bundle = await rolldown({ input: path.join(root, 'src/cli/main.ts'), platform: 'node', logLevel: 'warn', transform });
 await bundle.write({ dir: out, format: 'esm' });
 await bundle.close();
 if (!existsSync(path.join(out, 'main.js'))) throw new Error('bundle: dist/cli/main.js was not written');
@@ -54,14 +79,38 @@ console.log('bundle: dist/cli/main.js');
  * - Lazily imported chunks (the registry client, ...) stay separate `.cjs` files, required at run
  *   time with a real `require` (made on first use); they require the entry back, which must give
  *   the snapshot's own module instance, not a second copy loaded from disk.
+ * - Built-in modules a no-op build never uses (LAZY_BUILTINS) are not loaded into the snapshot:
+ *   there every function of theirs would be compiled from source on first call, while loaded at
+ *   run time they come with the code cache built into node, and a smaller heap deserializes
+ *   faster. The bundle gets a proxy that loads the module on first use; while building, it
+ *   answers for the module's export names (\`keys\`, read from the same node) without loading it,
+ *   so the bundler's interop helper can copy them as getters.
  */
-function snapshotBanner(builtins: string[]): string {
+function snapshotBanner(builtins: string[], keys: Record<string, string[]>): string {
   return `var exports = {};
 var __berthSnapshot = ((builtin) => {
-  for (const id of ${JSON.stringify(builtins)}) builtin(id);
+  const lazyKeys = ${JSON.stringify(keys)};
+  let building = true;
+  const lazy = (id) => {
+    let real;
+    const load = () => (real ??= building ? builtin(id) : process.getBuiltinModule(id));
+    const described = (key) => ({ configurable: true, enumerable: true, writable: true, value: undefined });
+    return new Proxy({}, {
+      get: (_, key) => load()[key],
+      set: (_, key, value) => { load()[key] = value; return true; },
+      has: (_, key) => key in load(),
+      ownKeys: () => (building && !real ? [...lazyKeys[id]] : Reflect.ownKeys(load())),
+      getOwnPropertyDescriptor: (_, key) => {
+        if (building && !real) return lazyKeys[id].includes(key) ? described(key) : undefined;
+        const desc = Reflect.getOwnPropertyDescriptor(load(), key);
+        return desc && { ...desc, configurable: true };
+      },
+    });
+  };
+  const modules = new Map();
+  for (const id of ${JSON.stringify(builtins)}) modules.set(id, lazyKeys[id] ? lazy(id) : builtin(id));
   const violations = [];
   const restore = [];
-  let building = true;
   const fail = (name) => {
     violations.push(name);
     throw new Error(\`\${name} was used while the start-up snapshot was built: module-level code must not depend on run-time state\`);
@@ -99,7 +148,7 @@ var __berthSnapshot = ((builtin) => {
     return user(id);
   };
   return {
-    require: (id) => (id.startsWith('./') ? load(id) : builtin(id)),
+    require: (id) => (id.startsWith('./') ? load(id) : modules.get(id) ?? builtin(id)),
     done() {
       building = false;
       for (const undo of restore.reverse()) undo();
@@ -113,16 +162,30 @@ var require = __berthSnapshot.require;
 
 const SNAPSHOT_FOOTER = '__berthSnapshot.done();\n';
 
+/** What a no-op build never loads (see snapshotBanner): its heaviest are child_process and zlib. */
+const LAZY_BUILTINS = ['node:child_process', 'node:zlib', 'node:readline/promises', 'node:url', 'node:timers/promises', 'node:stream/promises'];
+
 /** Builds dist/snapshot; the reason when no usable snapshot came out. */
 async function buildSnapshot(): Promise<string | undefined> {
-  const snapshotBundle = await rolldown({ input: { snapshot: path.join(root, 'src/cli/snapshot.ts') }, platform: 'node', logLevel: 'warn' });
+  const listed = spawnSync(node, ['-p', `JSON.stringify(Object.fromEntries(${JSON.stringify(LAZY_BUILTINS)}.map((id) => [id, Object.getOwnPropertyNames(require(id))])))`], { env: {}, encoding: 'utf8' });
+  if (listed.status !== 0) return `listing built-in modules failed: ${listed.stderr.trim().split('\n')[0] ?? ''}`;
+  const lazyKeys = JSON.parse(listed.stdout) as Record<string, string[]>;
+  const snapshotBundle = await rolldown({ input: { snapshot: path.join(root, 'src/cli/snapshot.ts') }, platform: 'node', logLevel: 'warn', transform });
   await snapshotBundle.write({
     dir: snapshotDir,
     format: 'cjs',
     entryFileNames: '[name].js',
     chunkFileNames: '[name]-[hash].cjs',
-    banner: (chunk) => (chunk.isEntry ? snapshotBanner(chunk.imports.filter((id) => id.startsWith('node:'))) : ''),
-    footer: (chunk) => (chunk.isEntry ? SNAPSHOT_FOOTER : ''),
+    // What V8 keeps of the bundle is its source text, read again to compile each function on first
+    // call: ASCII keeps it one byte a character (one non-Latin-1 character makes V8 store all of
+    // it as UTF-16), and minifying leaves less to store and to scan. Names stay for stack traces.
+    charset: 'ascii',
+    comments: false,
+    minify: true,
+    keepNames: true,
+    // After minifying: the banner's names (exports, require) must stay as they are.
+    postBanner: (chunk) => (chunk.isEntry ? snapshotBanner(chunk.imports.filter((id) => id.startsWith('node:')), lazyKeys) : ''),
+    postFooter: (chunk) => (chunk.isEntry ? SNAPSHOT_FOOTER : ''),
   });
   await snapshotBundle.close();
   // The entry is a script (the chunks are .cjs anyway), whatever the root package.json says.

@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -15,6 +15,7 @@ import type { CacheRecord } from '../engine/cache-records.ts';
 import { baseImages, exportCaches, importCaches, pushTags } from './build-remote.ts';
 import { createProgress, type ProgressMode } from '../engine/progress.ts';
 import { readDockerfile } from './dockerfile.ts';
+import { parseCacheDir } from '../store/parse-cache.ts';
 import { exportImage, parseOutput } from './outputs.ts';
 import { collect, openStores } from './store.ts';
 
@@ -54,7 +55,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     throw new BuildError(`unable to prepare context: path "${contextArg}" not found`);
   }
   const dockerfileArg = noContext ? (flags.file ?? '-') : flags.file;
-  const { parsed, path: dockerfilePath } = readDockerfile(dockerfileArg, contextDir ?? '.');
+  const { parsed, path: dockerfilePath } = readDockerfile(dockerfileArg, contextDir ?? '.', parseCacheDir(stores.layout.root));
   const network = flags.network === 'none' ? 'none' : 'host';
   if (!['default', 'none', 'host'].includes(flags.network)) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
   const outputs = flags.output.map(parseOutput);
@@ -107,7 +108,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     if (flags.metadataFile) {
       writeFileSync(flags.metadataFile, `${JSON.stringify({ 'containerimage.digest': image.manifestDigest, 'containerimage.config.digest': image.configDigest, 'image.name': flags.tag.join(',') }, null, 2)}\n`);
     }
-    if (quiet) process.stdout.write(`${image.configDigest}\n`);
+    if (quiet) printLine(image.configDigest);
     else process.stderr.write(`writing image ${image.configDigest} done${flags.tag.length ? `; naming to ${flags.tag.join(', ')}` : ''}\n`);
   } finally {
     if (statCache) saveStatCache(statCache);
@@ -117,6 +118,19 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     process.off('SIGTERM', onSignal);
   }
   if (abort.signal.aborted) process.exitCode = 130;
+}
+
+/**
+ * One short line on standard output without making process.stdout: its stream machinery is the
+ * only part of it a quiet build would use, and costs a no-op build more than the write. A
+ * descriptor left non-blocking by someone else may refuse (EAGAIN): then the stream does it.
+ */
+function printLine(text: string): void {
+  try {
+    writeSync(1, `${text}\n`);
+  } catch {
+    process.stdout.write(`${text}\n`);
+  }
 }
 
 export function register(program: Command): void {

@@ -1,11 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../source/index.ts';
-import { parseDockerfile } from '../syntax/index.ts';
 import type { ParsedDockerfile } from '../syntax/ast.ts';
+import { parseDockerfileCached } from '../store/parse-cache.ts';
 
-/** Reads the Dockerfile named by -f (or `<context>/Dockerfile`; `-` is stdin) and parses it. */
-export function readDockerfile(file: string | undefined, contextDir = '.'): { parsed: ParsedDockerfile; path: string } {
+/**
+ * Reads the Dockerfile named by -f (or `<context>/Dockerfile`; `-` is stdin) and parses it, or
+ * takes the parse from `parseCache` (see parse-cache.ts) when given.
+ */
+export function readDockerfile(file: string | undefined, contextDir = '.', parseCache?: string): { parsed: ParsedDockerfile; path: string } {
   const target = file ?? path.join(contextDir === '-' ? '.' : contextDir, 'Dockerfile');
   let text: string;
   try {
@@ -15,5 +18,5 @@ export function readDockerfile(file: string | undefined, contextDir = '.'): { pa
     throw new BuildError(code === 'ENOENT' ? `failed to read Dockerfile: open ${target}: no such file or directory` : `failed to read ${target}: ${(error as Error).message}`);
   }
   const name = target === '-' ? 'Dockerfile' : path.relative(process.cwd(), target) || target;
-  return { parsed: parseDockerfile(text, name), path: target };
+  return { parsed: parseDockerfileCached(text, name, parseCache), path: target };
 }

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readFileSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { fsExtra } from '../sys/fsx.ts';
 import { lstatWalkStats, type WalkStats } from './stats.ts';
+import { writeFileAtomicSync } from '../content/store.ts';
 
 /**
  * Remembers the content digest of context files by their stat data (device, inode, size, mode,
@@ -152,29 +153,16 @@ export async function cachedFileDigest(cache: StatCache | undefined, hostPath: s
   return digest;
 }
 
-function writeJsonAtomic(file: string, value: unknown): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(temp, 'wx');
-  try {
-    writeSync(fd, JSON.stringify(value));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, file);
-}
-
 /** Writes the cache back (temp file, fsync, rename) when anything changed. */
 export function saveStatCache(cache: StatCache): void {
   if (cache.dirty) {
-    writeJsonAtomic(cache.file, { version: VERSION, entries: Object.fromEntries(cache.entries) });
+    writeFileAtomicSync(cache.file, JSON.stringify({ version: VERSION, entries: Object.fromEntries(cache.entries) }));
     cache.dirty = false;
   }
   if (cache.printsDirty) {
     // Only the latest fingerprints matter; keep the file small.
     const recent = [...cache.prints].sort((a, b) => b[1][2] - a[1][2]).slice(0, 256);
-    writeJsonAtomic(cache.printsFile, { version: VERSION, prints: Object.fromEntries(recent) });
+    writeFileAtomicSync(cache.printsFile, JSON.stringify({ version: VERSION, prints: Object.fromEntries(recent) }));
     cache.printsDirty = false;
   }
 }

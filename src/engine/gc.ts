@@ -7,6 +7,7 @@ import { listCacheRecords, type CacheRecord } from './cache-records.ts';
 import { chainIdOf } from './layers.ts';
 import { pruneLineage } from './copy-reuse.ts';
 import { removeStaleLeaseFiles } from './snapshot-leases.ts';
+import { clearParseCache } from '../store/parse-cache.ts';
 
 /** What the store holds, for `berth du` and for prune's decisions. */
 export interface StoreUsage {
@@ -134,6 +135,8 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
   const liveSnapshots = new Set(listDirs(layout.snapshots));
   pruneLineage(layout, liveSnapshots);
   removeStaleLeaseFiles(layout, liveSnapshots);
+  // Parsed Dockerfiles are cheap to make again and pile up with every edit: any prune empties them.
+  clearParseCache(layout.root);
   if (options.all) {
     for (const name of listDirs(layout.cacheMounts)) {
       rmSync(path.join(layout.cacheMounts, name), { recursive: true, force: true });

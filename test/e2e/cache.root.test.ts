@@ -80,6 +80,10 @@ describe('cache invalidation', () => {
 
   const checks: Array<[string, () => void, string[]]> = [
     ['nothing changed', () => undefined, []],
+    // A parsed Dockerfile is remembered by its text (src/store/parse-cache.ts): an edit is seen,
+    // and so is the edit undone.
+    ['an edited step in the Dockerfile', () => writeFileSync(path.join(ctx, 'Dockerfile'), DOCKERFILE.replace('cat /app/*', 'cat  /app/*')), ['RUN ls', 'COPY other.txt']],
+    ['the Dockerfile edit undone', () => writeFileSync(path.join(ctx, 'Dockerfile'), DOCKERFILE), []],
     ['a touched file (mtime only)', () => { const t = new Date(Date.now() - 3600_000); utimesSync(path.join(ctx, 'app/a.txt'), t, t); }, []],
     ['a changed byte', () => writeFileSync(path.join(ctx, 'app/a.txt'), 'alphA\n'), ['COPY app/', 'RUN ls', 'COPY other.txt']],
     ['a same-size same-mtime edit', () => {
