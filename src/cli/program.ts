@@ -53,12 +53,36 @@ export async function main(argv: string[], program: Command = createProgram()): 
   }
 }
 
+/**
+ * Calls `setup` with process.stdout when something first uses it. Node makes the stream on first
+ * access; a quiet no-op build never needs it (see printLine in build.ts), and making it costs
+ * that build more than anything it writes.
+ */
+function onStdoutMade(setup: (stdout: NodeJS.WriteStream) => void): void {
+  const descriptor = Object.getOwnPropertyDescriptor(process, 'stdout');
+  if (!descriptor?.get || !descriptor.configurable) {
+    setup(process.stdout);
+    return;
+  }
+  const make = descriptor.get;
+  Object.defineProperty(process, 'stdout', {
+    configurable: true,
+    enumerable: descriptor.enumerable,
+    get() {
+      const stdout = make.call(process) as NodeJS.WriteStream;
+      Object.defineProperty(process, 'stdout', { configurable: true, enumerable: descriptor.enumerable, writable: true, value: stdout });
+      setup(stdout);
+      return stdout;
+    },
+  });
+}
+
 /** Runs berth with `argv` and sets the exit code. */
 export async function run(argv: string[], program?: Command): Promise<void> {
-  // `berth images | head` closes the pipe early: that is the reader's choice, not an error.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  onStdoutMade((stdout) => stdout.on('error', (error: NodeJS.ErrnoException) => {
+    // `berth images | head` closes the pipe early: that is the reader's choice, not an error.
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw error;
-  });
+  }));
   process.exitCode = await main(argv, program);
 }

@@ -14,7 +14,7 @@
  * path or any of its ancestor directories; the last pattern that applies decides, and no pattern
  * means "not excluded". Paths are `/`-separated and relative to the context root, passed as is.
  */
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import nodePath from 'node:path';
 import { BadPatternError, compileGlob } from './glob.ts';
 import { goRegExp } from './goregexp.ts';
@@ -327,9 +327,10 @@ export function compileIgnore(patterns: readonly string[]): IgnoreMatcher {
   };
 }
 
+/** A synchronous stat: two per build, each quicker than an async stat's thread-pool round trip. */
 async function isFile(file: string): Promise<boolean> {
   try {
-    return (await stat(file)).isFile();
+    return statSync(file).isFile();
   } catch {
     return false;
   }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../content/digest.ts';
@@ -109,17 +110,20 @@ export async function putImage(store: ImageStore, manifestDigest: Digest): Promi
 
 export async function getImageRecord(store: ImageStore, digest: Digest): Promise<ImageRecord | undefined> {
   try {
-    return JSON.parse(await readFile(join(imagesDir(store), `${digestHex(digest)}.json`), 'utf8')) as ImageRecord;
+    return JSON.parse(readFileSync(join(imagesDir(store), `${digestHex(digest)}.json`), 'utf8')) as ImageRecord;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
 }
 
-/** The tag `name` (normalised), read from its own file; undefined when there is none. */
+/**
+ * The tag `name` (normalised), read from its own file; undefined when there is none. Tag and
+ * image records are small: read synchronously, like blob documents (see readBlob).
+ */
 async function readTag(store: ImageStore, name: string): Promise<TagRecord | undefined> {
   try {
-    const tag = JSON.parse(await readFile(tagFile(store, name), 'utf8')) as TagRecord;
+    const tag = JSON.parse(readFileSync(tagFile(store, name), 'utf8')) as TagRecord;
     return tag.name === name ? tag : undefined;
   } catch (error) {
     // Unreadable JSON counts as no tag, as listTags skips it.
@@ -143,8 +147,16 @@ export async function tagImage(store: ImageStore, name: string, digest: Digest):
   const record: TagRecord = { name: normalized, digest };
   const file = tagFile(store, normalized);
   const text = `${JSON.stringify(record)}\n`;
-  if ((await readFile(file, 'utf8').catch(() => undefined)) !== text) await writeFileAtomic(file, text);
+  if (readTextOrUndefined(file) !== text) await writeFileAtomic(file, text);
   return record;
+}
+
+function readTextOrUndefined(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes a tag; false when there was none. */
