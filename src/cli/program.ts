@@ -40,6 +40,13 @@ export function createProgram(): Command {
     .enablePositionalOptions()
     .showHelpAfterError();
   for (const register of REGISTRARS) register(program);
+  // Commander makes each command's help option when a parse first asks for it: made here, it is
+  // part of the snapshot instead of the work of every run (same flags and text as its default).
+  const withHelp = (command: Command): void => {
+    command.helpOption('-h, --help', 'display help for command');
+    command.commands.forEach(withHelp);
+  };
+  withHelp(program);
   return program;
 }
 

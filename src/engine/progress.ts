@@ -1,3 +1,5 @@
+import { isatty } from 'node:tty';
+
 /**
  * Build progress like BuildKit's: numbered steps, `CACHED`, timings, RUN output. `plain` is for
  * CI logs, `tty` adds colour and the step summary, `rawjson` emits one JSON event a line for
@@ -25,8 +27,12 @@ export interface Progress {
   close(): void;
 }
 
-export function createProgress(mode: ProgressMode, out: NodeJS.WritableStream = process.stderr): Progress {
-  const resolved = mode === 'auto' ? ((out as NodeJS.WriteStream).isTTY && !process.env.NO_COLOR ? 'tty' : 'plain') : mode;
+export function createProgress(mode: ProgressMode, to?: NodeJS.WritableStream): Progress {
+  // Standard error's stream is made on first write only (isatty asks the descriptor): a quiet
+  // build writes nothing, and making the stream costs a no-op build more than its whole output.
+  const tty = to ? (to as NodeJS.WriteStream).isTTY === true : isatty(2);
+  const resolved = mode === 'auto' ? (tty && !process.env.NO_COLOR ? 'tty' : 'plain') : mode;
+  const out = { write: (text: string) => (to ?? process.stderr).write(text) };
   const started = new Map<number, { name: string; at: number; partial: string }>();
   const began = Date.now();
   let next = 1;
