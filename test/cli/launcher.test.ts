@@ -52,7 +52,7 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const snapshot = () => ['--snapshot-blob', `${root}/dist/snapshot/berth.blob`, '--disable-warning=ExperimentalWarning', '--', 'build', '-t', 'x', '.'];
+const snapshot = () => ['--snapshot-blob', `${root}/dist/snapshot/berth.blob`, '--no-rehash-snapshot', '--disable-warning=ExperimentalWarning', '--', 'build', '-t', 'x', '.'];
 const bundle = () => ['--disable-warning=ExperimentalWarning', `${root}/dist/cli/main.js`, 'build', '-t', 'x', '.'];
 const sources = () => ['--disable-warning=ExperimentalWarning', `${root}/src/cli/main.ts`, 'build', '-t', 'x', '.'];
 const ARGS = ['build', '-t', 'x', '.'];
@@ -97,6 +97,6 @@ describe('bin/berth', () => {
 
   it('passes arguments through untouched', () => {
     const odd = ['--help', '', 'a b', '-- x', '$HOME', '*'];
-    expect(launch(odd).slice(0, -1)).toEqual(['--snapshot-blob', `${root}/dist/snapshot/berth.blob`, '--disable-warning=ExperimentalWarning', '--', ...odd]);
+    expect(launch(odd).slice(0, -1)).toEqual(['--snapshot-blob', `${root}/dist/snapshot/berth.blob`, '--no-rehash-snapshot', '--disable-warning=ExperimentalWarning', '--', ...odd]);
   });
 });
