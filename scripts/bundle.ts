@@ -7,15 +7,15 @@
  *                             whole bundle already evaluated (built-in modules loaded, Chevrotain's
  *                             parsers analysed), so nothing is compiled or run before the command
  *
- * bin/berth uses the snapshot while it is newer than every source file and than node_modules'
- * node, and was built for this checkout; else the bundle while it is newer than the sources; else
- * the TypeScript sources. Without rolldown (a production install) this does nothing and berth runs
+ * bin/berth uses the snapshot while it is newer than node_modules' node and was built for this
+ * checkout (the snapshot itself hands over to the TypeScript sources when one of them is newer:
+ * src/cli/freshness.ts); else the bundle while it is newer than the sources; else the sources. Without rolldown (a production install) this does nothing and berth runs
  * from the sources. A snapshot that cannot be built or fails its smoke test is left out (with a
  * note), never half-made: berth then runs from the bundle.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -35,29 +35,44 @@ try {
 // Both outputs get this time as their mtime: a source saved while bundling counts as newer.
 const started = new Date();
 
-/**
- * What this build of berth is made of: every file under src/ and grammar/ and the lockfile,
- * hashed. Caches of derived results (the parsed Dockerfiles, src/store/parse-cache.ts) key on it,
- * so any change to the code makes them start over.
- */
-function buildId(): string {
-  const hash = createHash('sha256');
-  const add = (file: string): void => {
-    hash.update(`${path.relative(root, file)}\0`).update(readFileSync(file)).update('\0');
-  };
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile()) add(full);
+/** Every directory and file under src/ and grammar/, relative to the root, in a stable order. */
+function sourcePaths(): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    out.push(rel);
+    for (const entry of readdirSync(path.join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (entry.isDirectory()) walk(path.join(rel, entry.name));
+      else if (entry.isFile()) out.push(path.join(rel, entry.name));
     }
   };
-  walk(path.join(root, 'src'));
-  walk(path.join(root, 'grammar'));
-  if (existsSync(path.join(root, 'package-lock.json'))) add(path.join(root, 'package-lock.json'));
+  walk('src');
+  walk('grammar');
+  return out;
+}
+
+/**
+ * What this build of berth is made of: every source file and the lockfile, hashed. Caches of
+ * derived results (the parsed Dockerfiles, src/store/parse-cache.ts) key on it, so any change to
+ * the code makes them start over.
+ */
+function buildId(paths: string[]): string {
+  const hash = createHash('sha256');
+  for (const rel of [...paths, 'package-lock.json']) {
+    const file = path.join(root, rel);
+    if (!existsSync(file) || !statSync(file).isFile()) continue;
+    hash.update(`${rel}\0`).update(readFileSync(file)).update('\0');
+  }
   return hash.digest('hex').slice(0, 32);
 }
-const transform = { define: { __BERTH_BUILD_ID__: JSON.stringify(buildId()) } };
+
+const sources = sourcePaths();
+// The snapshot checks these itself before it runs (src/cli/freshness.ts).
+const transform = {
+  define: {
+    __BERTH_BUILD_ID__: JSON.stringify(buildId(sources)),
+    __BERTH_SOURCES__: JSON.stringify({ root, builtMs: started.getTime(), paths: sources }),
+  },
+};
 
 // The bundles must sit two levels below the root, like src/<module>/: modules find native/ that way.
 rmSync(out, { recursive: true, force: true });

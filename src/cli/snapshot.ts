@@ -7,10 +7,18 @@
  */
 import { startupSnapshot } from 'node:v8';
 import { createProgram, run } from './program.ts';
+import { BAKED_SOURCES, runFromSources, sourcesChanged } from './freshness.ts';
 
 const program = createProgram();
 
 startupSnapshot.setDeserializeMainFunction(() => {
   // From a snapshot, process.argv is [node, ...arguments]: no script path in between.
-  void run([process.argv[0], 'berth', ...process.argv.slice(1)], program);
+  const args = process.argv.slice(1);
+  if (BAKED_SOURCES && sourcesChanged(BAKED_SOURCES)) {
+    void runFromSources(BAKED_SOURCES.root, args).then((status) => {
+      process.exitCode = status;
+    });
+    return;
+  }
+  void run([process.argv[0], 'berth', ...args], program);
 });
