@@ -66,11 +66,13 @@ function buildId(paths: string[]): string {
 }
 
 const sources = sourcePaths();
-// The snapshot checks these itself before it runs (src/cli/freshness.ts).
+// The snapshot checks its source directories itself before it runs (src/cli/freshness.ts).
+const sourceDirs = sources.filter((rel) => statSync(path.join(root, rel)).isDirectory())
+  .map((rel) => [rel, readdirSync(path.join(root, rel)).sort().join('\0')]);
 const transform = {
   define: {
     __BERTH_BUILD_ID__: JSON.stringify(buildId(sources)),
-    __BERTH_SOURCES__: JSON.stringify({ root, builtMs: started.getTime(), paths: sources }),
+    __BERTH_SOURCES__: JSON.stringify({ root, builtMs: started.getTime(), dirs: sourceDirs }),
   },
 };
 

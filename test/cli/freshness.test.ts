@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,42 +9,52 @@ import { runFromSources, sourcesChanged, type SnapshotSources } from '../../src/
  * them when one changed: the check on a fake checkout, the hand-over with a fake main script.
  */
 let root: string;
-const BUILT = new Date('2026-01-02T00:00:00Z');
-const OLD = new Date('2026-01-01T00:00:00Z');
-const LATER = new Date('2026-01-03T00:00:00Z');
-
-function at(rel: string, time: Date): void {
-  utimesSync(path.join(root, rel), time, time);
-}
 
 beforeEach(() => {
   root = mkdtempSync(path.join(os.tmpdir(), 'berth-freshness-'));
   mkdirSync(path.join(root, 'src/cli'), { recursive: true });
   writeFileSync(path.join(root, 'src/cli/main.ts'), '');
-  for (const rel of ['src/cli/main.ts', 'src/cli', 'src']) at(rel, OLD);
+  writeFileSync(path.join(root, 'src/cli/other.ts'), '');
 });
 
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-describe('sourcesChanged', () => {
-  const baked = (): SnapshotSources => ({ root, builtMs: BUILT.getTime(), paths: ['src', 'src/cli', 'src/cli/main.ts'] });
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-  it('is false while every listed path is older than the build', () => {
-    expect(sourcesChanged(baked())).toBe(false);
+describe('sourcesChanged', () => {
+  // As scripts/bundle.ts bakes it, taken between pauses longer than the kernel clock's tick.
+  const bake = async (): Promise<SnapshotSources> => {
+    await pause(30);
+    const sources: SnapshotSources = { root, builtMs: Date.now(), dirs: [['src', 'cli'], ['src/cli', 'main.ts\0other.ts']] };
+    await pause(30);
+    return sources;
+  };
+
+  it('is false while nothing changed since the build', async () => {
+    expect(sourcesChanged(await bake())).toBe(false);
   });
 
-  it('sees an edited file, an added file (by its directory) and a removed one', () => {
-    at('src/cli/main.ts', LATER);
-    expect(sourcesChanged(baked())).toBe(true);
-    at('src/cli/main.ts', OLD);
+  it('sees an edited file, even one whose mtime was set back', async () => {
+    const sources = await bake();
+    writeFileSync(path.join(root, 'src/cli/other.ts'), 'x');
+    utimesSync(path.join(root, 'src/cli/other.ts'), new Date(0), new Date(0));
+    expect(sourcesChanged(sources)).toBe(true);
+  });
+
+  it('sees an added, a removed and a renamed file, and a directory gone', async () => {
+    let sources = await bake();
     writeFileSync(path.join(root, 'src/cli/new.ts'), '');
-    expect(sourcesChanged(baked())).toBe(true);
+    expect(sourcesChanged(sources)).toBe(true);
     rmSync(path.join(root, 'src/cli/new.ts'));
-    at('src/cli', OLD);
-    expect(sourcesChanged(baked())).toBe(false);
-    rmSync(path.join(root, 'src/cli/main.ts'));
-    at('src/cli', OLD);
-    expect(sourcesChanged(baked())).toBe(true);
+    sources = await bake();
+    rmSync(path.join(root, 'src/cli/other.ts'));
+    expect(sourcesChanged(sources)).toBe(true);
+    writeFileSync(path.join(root, 'src/cli/other.ts'), '');
+    sources = await bake();
+    renameSync(path.join(root, 'src/cli/other.ts'), path.join(root, 'src/cli/renamed.ts'));
+    expect(sourcesChanged(sources)).toBe(true);
+    rmSync(path.join(root, 'src/cli'), { recursive: true });
+    expect(sourcesChanged(sources)).toBe(true);
   });
 });
 
