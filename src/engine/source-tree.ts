@@ -1,8 +1,9 @@
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { readdirSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { globMatch, hasGlobMeta } from '../context/glob.ts';
 import { scanContext, walkContext, type ContextFilter, type ContextScan } from '../context/walk.ts';
 import { lookup, readMergedDir, resolveInRoot, type MergedView } from '../fsview/merged.ts';
+import { lstatOrUndefined } from '../sys/fsx.ts';
 
 /** One file system object a COPY reads, wherever it lives. */
 export interface SourceEntry {
@@ -50,14 +51,6 @@ export interface SourceTree {
 }
 
 const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-function lstatOrUndefined(file: string): Stats | undefined {
-  try {
-    return lstatSync(file);
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The build context. Paths resolve inside the context only (a symlink to `/etc` means the

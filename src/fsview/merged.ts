@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { fsExtra } from '../sys/fsx.ts';
+import { fsExtra, lstatOrUndefined } from '../sys/fsx.ts';
 
 /**
  * A read view of an overlay stack without mounting it: layers are directories in overlay-upper
@@ -34,15 +34,6 @@ export function isWhiteout(stat: Stats): boolean {
   return stat.isCharacterDevice() && stat.rdev === 0;
 }
 
-export function lstatOrUndefined(file: string): Stats | undefined {
-  try {
-    return lstatSync(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw error;
-  }
-}
 
 function isOpaque(dir: string): boolean {
   const value = fsExtra().lgetxattr(dir, OPAQUE);

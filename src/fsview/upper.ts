@@ -1,7 +1,7 @@
 import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra } from '../sys/fsx.ts';
-import { lookup, lowerHasDir, lstatOrUndefined, type MergedView } from './merged.ts';
+import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra, lstatOrUndefined } from '../sys/fsx.ts';
+import { lookup, lowerHasDir, type MergedView } from './merged.ts';
 
 /**
  * Writes into the top layer (the upper dir) of a merged view, the way overlayfs would: a directory

@@ -1,12 +1,12 @@
 import { constants as fsConstants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, realpath, rm, symlink, unlink } from 'node:fs/promises';
+import { chmod, lchown, link, lutimes, mkdir, open, readdir, realpath, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createDigester, type Digest } from '../content/digest.ts';
 import { openDecompressed, type Compression } from './compression.ts';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './diff.ts';
 import { baseRel, cleanMemberPath, createDirResolver, parentRel, type DirResolver } from './scope.ts';
-import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra, type FsExtra } from '../sys/fsx.ts';
+import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra, lstatOrUndefined, type FsExtra } from '../sys/fsx.ts';
 import type { TarHeader } from './tar-format.ts';
 import { readTar } from './tar-io.ts';
 
@@ -52,15 +52,6 @@ function errnoOf(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
 }
 
-async function lstatOrUndefined(path: string) {
-  try {
-    return await lstat(path);
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
 function markWritten(x: Extraction, rel: string): void {
   for (let at = rel; at !== '' && !x.written.has(at); at = parentRel(at)) x.written.add(at);
 }
@@ -97,7 +88,7 @@ export async function writeNewFile(path: string, body: AsyncIterable<Buffer>): P
 
 /** Removes whatever is at `path` so an entry can take its place (a directory stays for a directory). */
 async function clearFor(x: Extraction, path: string, header: TarHeader): Promise<boolean> {
-  const existing = await lstatOrUndefined(path);
+  const existing = lstatOrUndefined(path);
   if (!existing) return false;
   if (header.type === 'directory' && existing.isDirectory()) return true;
   if (existing.isDirectory()) await rm(path, { recursive: true, force: true });
@@ -128,7 +119,7 @@ async function extractEntry(x: Extraction, rel: string, header: TarHeader, body:
       const targetRel = cleanMemberPath(header.linkname ?? '');
       const targetParent = await x.dirs.resolve(parentRel(targetRel), false);
       const target = targetParent === undefined ? undefined : join(targetParent, baseRel(targetRel));
-      const stat = target === undefined ? undefined : await lstatOrUndefined(target);
+      const stat = target === undefined ? undefined : lstatOrUndefined(target);
       if (!target || !stat || stat.isDirectory()) {
         throw new Error(`hardlink ${rel} points at ${header.linkname}, which is not a file in this layer`);
       }

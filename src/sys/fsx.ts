@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -50,4 +50,15 @@ export function fsExtra(): FsExtra {
   process.dlopen(module, ADDON);
   loaded = module.exports;
   return loaded;
+}
+
+/** lstat(2), or undefined when nothing is there (ENOENT, or ENOTDIR for a parent that is a file). */
+export function lstatOrUndefined(file: string): Stats | undefined {
+  try {
+    return lstatSync(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw error;
+  }
 }
