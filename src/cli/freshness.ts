@@ -29,7 +29,13 @@ export const BAKED_SOURCES: SnapshotSources | undefined = typeof __BERTH_SOURCES
 
 /** True when a source directory or an entry in one changed since the build (or is gone). */
 export function sourcesChanged(sources: SnapshotSources): boolean {
-  const fsx = fsExtra();
+  let fsx;
+  try {
+    fsx = fsExtra();
+  } catch {
+    // No addon (native/build removed?): the sources run, and say so when they need it.
+    return true;
+  }
   for (const [dir, names] of sources.dirs) {
     let listed: [string, ArrayBuffer];
     try {
