@@ -161,4 +161,26 @@ describe('berth build end to end', () => {
     const order = events.filter((e) => runSteps.includes(e.step) && (e.type === 'start' || e.type === 'done')).map((e) => e.type);
     expect(order).toEqual(['start', 'start', 'done', 'done']);
   });
+
+  // A quiet build writes its one line without making process.stdout (src/cli/build.ts), and
+  // standard output's EPIPE handler is only attached when the stream is made (src/cli/program.ts).
+  it('prints only the image id with -q, and takes an early-closed pipe as the reader\'s choice', async () => {
+    const ctx = sb.context({ 'Dockerfile': 'FROM busybox:local\nCOPY a.txt /a.txt\n', 'a.txt': 'a\n' });
+    for (const round of ['built', 'cached']) {
+      const built = await sb.berth(['build', '-q', '-t', 'e2e/quiet', ctx]);
+      expect(built.code, round).toBe(0);
+      expect(built.stderr, round).toBe('');
+      const inspected = JSON.parse((await sb.berth(['inspect', 'e2e/quiet'])).stdout) as Array<{ Id: string }>;
+      expect(built.stdout, round).toBe(`${inspected[0].Id}\n`);
+    }
+    // More than a pipe holds (64 kB), read a little, then closed.
+    const big = sb.context({ 'Dockerfile': `FROM scratch\n${'LABEL a=b\n'.repeat(20_000)}` });
+    const child = sb.spawnBerth(['parse', '-f', path.join(big, 'Dockerfile')]);
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdout!.once('data', () => child.stdout!.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
 });
