@@ -111,14 +111,13 @@ var __berthSnapshot = ((builtin) => {
   const lazy = (id) => {
     let real;
     const load = () => (real ??= building ? builtin(id) : process.getBuiltinModule(id));
-    const described = (key) => ({ configurable: true, enumerable: true, writable: true, value: undefined });
     return new Proxy({}, {
       get: (_, key) => load()[key],
       set: (_, key, value) => { load()[key] = value; return true; },
       has: (_, key) => key in load(),
       ownKeys: () => (building && !real ? [...lazyKeys[id]] : Reflect.ownKeys(load())),
       getOwnPropertyDescriptor: (_, key) => {
-        if (building && !real) return lazyKeys[id].includes(key) ? described(key) : undefined;
+        if (building && !real) return lazyKeys[id].includes(key) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined;
         const desc = Reflect.getOwnPropertyDescriptor(load(), key);
         return desc && { ...desc, configurable: true };
       },
