@@ -9,7 +9,7 @@ import { runGraph } from '../solve/scheduler.ts';
 import { hashKey, stepKey } from './cache-key.ts';
 import { readCacheRecord, touchCacheRecord, writeCacheRecord, writeCacheRecordIfAbsent, type CacheRecord } from './cache-records.ts';
 import { contextCopyInput } from './copy-input.ts';
-import { dirIdentity, layerSplice, lineageKey, reusableCopy, saveLineage, startCopyReuse } from './copy-reuse.ts';
+import { dirIdentity, layerSplice, lineageKey, reusableCopy, sameDir, saveLineage, startCopyReuse } from './copy-reuse.ts';
 import { openLeases, type SnapshotLeases } from './snapshot-leases.ts';
 import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, snapshotDirOf, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
@@ -233,7 +233,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       // where its own members are for the next rebuild.
       const members = new Map<string, [number, number]>();
       // Which inode the upper dir is: only if it becomes the snapshot is the snapshot this copy's.
-      const upperIdentity = copyReuse ? dirIdentity(upperDir)?.replace(/:\d+$/, '') : undefined;
+      const upperIdentity = copyReuse ? dirIdentity(upperDir) : undefined;
       const layer = await commitUpper(req.layout, req.content, upperDir, parent.chain.at(-1)?.chainId, engine.leases, copyReuse && {
         splice: layerSplice(copyReuse),
         onEntry: (name, offset, length) => {
@@ -264,7 +264,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
           await writeCacheRecord(req.layout.cache, record);
         }
         const snapshotIdentity = layer && dirIdentity(snapshotDirOf(req.layout, layer.chainId));
-        if (lineage && copyReuse && layer && snapshotIdentity?.startsWith(`${upperIdentity}:`)) {
+        if (lineage && copyReuse && layer && snapshotIdentity && sameDir(snapshotIdentity, upperIdentity)) {
           saveLineage(req.layout, lineage, layer, copyReuse, members, snapshotIdentity);
         }
       } else {

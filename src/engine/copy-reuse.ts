@@ -49,17 +49,17 @@ interface LineageRecord {
   version: number;
   chainId: string;
   /**
-   * Inode and ctime of the snapshot dir as this copy committed it: a dir put there since (unpacked
-   * again from the blob, with whole-second times and no user xattrs) is not the copy's result.
+   * The snapshot dir as this copy committed it: a dir put there since (unpacked again from the
+   * blob, with whole-second times and no user xattrs) is not the copy's result.
    */
-  dir: string;
+  dir: DirIdentity;
   files: Record<string, string>;
   /** The layer blob made from that snapshot and each file's member in it: [offset, length]. */
   blob?: string;
   members?: Record<string, [number, number]>;
 }
 
-const VERSION = 3;
+const VERSION = 4;
 const RACY_WINDOW_MS = 2000;
 
 function lineageDir(layout: StoreLayout): string {
@@ -102,12 +102,12 @@ export function startCopyReuse(
   if (!record) return reuse;
   const dir = path.join(tempDir, 'donor');
   const snapshot = snapshotDirOf(layout, record.chainId);
-  if (dirIdentity(snapshot) !== record.dir) return reuse;
+  if (!unchangedDir(dirIdentity(snapshot), record.dir)) return reuse;
   let claimed = false;
   try {
     // Claimed, it is checked again (the rename moved its ctime, not its inode): it may have been
     // replaced between the look and the claim.
-    claimed = claimSnapshot(layout, record.chainId, snapshot, dir) && dirIdentity(dir)?.replace(/:\d+$/, '') === record.dir.replace(/:\d+$/, '');
+    claimed = claimSnapshot(layout, record.chainId, snapshot, dir) && sameDir(dirIdentity(dir), record.dir);
   } catch {
     // Only a speed-up: whatever stops the claim (a full disk for the lock file, say), copy afresh.
   }
@@ -122,14 +122,27 @@ export function startCopyReuse(
   return reuse;
 }
 
-/** Inode and ctime (ns) of a directory, or undefined when there is none. */
-export function dirIdentity(dir: string): string | undefined {
+/** Which directory a path is (device and inode) and its state (ctime, ns); decimal strings for JSON. */
+export interface DirIdentity { dev: string; ino: string; ctimeNs: string }
+
+/** The identity of the directory at `dir`, or undefined when there is none. */
+export function dirIdentity(dir: string): DirIdentity | undefined {
   try {
     const s = lstatSync(dir, { bigint: true });
-    return s.isDirectory() ? `${s.dev}:${s.ino}:${s.ctimeNs}` : undefined;
+    return s.isDirectory() ? { dev: `${s.dev}`, ino: `${s.ino}`, ctimeNs: `${s.ctimeNs}` } : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The same directory, whatever was done to it since (a rename moves its ctime, not its inode). */
+export function sameDir(a: DirIdentity | undefined, b: DirIdentity | undefined): boolean {
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
+/** The same directory, untouched since. */
+export function unchangedDir(a: DirIdentity | undefined, b: DirIdentity | undefined): boolean {
+  return sameDir(a, b) && a!.ctimeNs === b!.ctimeNs;
 }
 
 /** What the new layer can copy from the donor's blob: the members of the files moved untouched. */
@@ -232,7 +245,7 @@ export function forgetTarget(reuse: CopyReuse | undefined, target: string): void
  */
 export function saveLineage(
   layout: StoreLayout, key: string, layer: { chainId: string; blobDigest: string }, reuse: CopyReuse, members: ReadonlyMap<string, [number, number]>,
-  snapshotIdentity: string,
+  snapshotIdentity: DirIdentity,
 ): void {
   const dir = lineageDir(layout);
   const record: LineageRecord = {
