@@ -186,6 +186,23 @@ async function fromRecord(engine: Engine, vertex: Vertex, parent: VertexResult, 
   return { key: record.key, chain, history, config: vertex.config ?? parent.config, created: record.layer ? record.createdAt : parent.created };
 }
 
+/**
+ * Stores a step's record. Another build that ran the same step at the same time and finished
+ * first decides its result, as if this one had found its record a moment later (both images then
+ * share it): that result is returned, for this build to use instead of its own. --no-cache always
+ * replaces the record with its own result.
+ */
+async function storeRecord(engine: Engine, vertex: Vertex, parent: VertexResult, record: CacheRecord): Promise<VertexResult | undefined> {
+  const { req } = engine;
+  if (!skipsCache(req, vertex)) {
+    if (await writeCacheRecordIfAbsent(req.layout.cache, record)) return undefined;
+    const theirs = readCacheRecord(req.layout.cache, record.key);
+    if (theirs && (await usableRecord(engine, theirs, record.parentChainId ?? ''))) return fromRecord(engine, vertex, parent, theirs);
+  }
+  await writeCacheRecord(req.layout.cache, record);
+  return undefined;
+}
+
 async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<VertexResult> {
   const { req } = engine;
   const parent = inputs.get(vertex.inputs[0])!;
@@ -249,19 +266,10 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       // used for this build but never remembered.
       const stable = op.kind !== 'copy' || op.from.kind !== 'context' || (await copySource(engine, vertex, inputs)).digest === copyInput!.digest;
       if (stable) {
-        // Another build that ran this step at the same time and finished first decides its
-        // result, as if this one had found its record a moment later: both images then share it.
-        // --no-cache always replaces the record with its own result.
-        if (!skipsCache(req, vertex) && !(await writeCacheRecordIfAbsent(req.layout.cache, record))) {
-          const theirs = readCacheRecord(req.layout.cache, key);
-          if (theirs && (await usableRecord(engine, theirs, parentChainId))) {
-            const result = await fromRecord(engine, vertex, parent, theirs);
-            req.progress.done(step);
-            return result;
-          }
-          await writeCacheRecord(req.layout.cache, record);
-        } else if (skipsCache(req, vertex)) {
-          await writeCacheRecord(req.layout.cache, record);
+        const theirs = await storeRecord(engine, vertex, parent, record);
+        if (theirs) {
+          req.progress.done(step);
+          return theirs;
         }
         const snapshotIdentity = layer && dirIdentity(snapshotDirOf(req.layout, layer.chainId));
         if (lineage && copyReuse && layer && snapshotIdentity && sameDir(snapshotIdentity, upperIdentity)) {
