@@ -15,7 +15,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -77,12 +77,21 @@ const transform = {
 };
 
 // The bundles must sit two levels below the root, like src/<module>/: modules find native/ that way.
-rmSync(out, { recursive: true, force: true });
+// Written beside dist/cli and swapped in whole: bin/berth may pick dist/cli/main.js at any moment,
+// and must never find it half-written (between the two renames it finds none, and runs the sources).
+const staged = path.join(root, 'dist', `.cli-${process.pid}`);
+mkdirSync(path.dirname(staged), { recursive: true });
+// What a killed run left.
+for (const name of readdirSync(path.dirname(staged))) if (name.startsWith('.cli-')) rmSync(path.join(root, 'dist', name), { recursive: true, force: true });
 const bundle = await rolldown({ input: path.join(root, 'src/cli/main.ts'), platform: 'node', logLevel: 'warn', transform });
-await bundle.write({ dir: out, format: 'esm' });
+await bundle.write({ dir: staged, format: 'esm' });
 await bundle.close();
-if (!existsSync(path.join(out, 'main.js'))) throw new Error('bundle: dist/cli/main.js was not written');
-utimesSync(path.join(out, 'main.js'), started, started);
+if (!existsSync(path.join(staged, 'main.js'))) throw new Error('bundle: dist/cli/main.js was not written');
+utimesSync(path.join(staged, 'main.js'), started, started);
+const retired = `${staged}-old`;
+if (existsSync(out)) renameSync(out, retired);
+renameSync(staged, out);
+rmSync(retired, { recursive: true, force: true });
 console.log('bundle: dist/cli/main.js');
 
 /**
