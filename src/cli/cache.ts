@@ -23,13 +23,14 @@ export function register(program: Command): void {
         ['blobs', String(u.blobs.count), `${human(u.blobs.bytes)} (${human(u.blobs.reclaimable)} not needed by images)`],
         ['snapshots', String(u.snapshots.count), human(u.snapshots.bytes)],
         ['cache mounts', String(u.cacheMounts.count), human(u.cacheMounts.bytes)],
+        ['metadata', String(u.metadata.count), `${human(u.metadata.bytes)} (stat caches, COPY lineage, parsed Dockerfiles)`],
       ];
       process.stdout.write(`${'WHAT'.padEnd(15)}${'COUNT'.padEnd(8)}SIZE\n`);
       for (const [what, count, size] of rows) process.stdout.write(`${what.padEnd(15)}${count.padEnd(8)}${size}\n`);
     });
 
   program.command('prune').description('remove build cache (never what a stored image needs)')
-    .option('-a, --all', 'also remove cache that images use, cache mounts and unpacked snapshots')
+    .option('-a, --all', 'also remove cache that images use, cache mounts, and unpacked layers of anything but stored images')
     .option('--filter <until=DURATION>', 'only entries older than this, e.g. until=24h')
     .option('--keep-storage <size>', 'keep this much cache, removing the oldest first (e.g. 5GB)')
     .action(async (opts: { all?: boolean; filter?: string; keepStorage?: string }, command: Command) => {

@@ -16,7 +16,12 @@ export interface StoreUsage {
   blobs: { count: number; bytes: number; reclaimable: number };
   snapshots: { count: number; bytes: number };
   cacheMounts: { count: number; bytes: number };
+  /** What speeds builds up besides layers: context stat caches, COPY lineage, parsed Dockerfiles. */
+  metadata: { count: number; bytes: number };
 }
+
+/** Directories of the store's small caches (see StoreUsage.metadata). */
+const METADATA_DIRS = ['context-cache', 'lineage', 'parse-cache'];
 
 function treeSize(dir: string): number {
   let total = 0;
@@ -75,11 +80,15 @@ export async function storeUsage(layout: StoreLayout, content: ContentStore, ima
     blobs: { count: blobs.length, bytes, reclaimable },
     snapshots: { count: snapshots.length, bytes: snapshots.reduce((n, s) => n + treeSize(path.join(layout.snapshots, s)), 0) },
     cacheMounts: { count: mounts.length, bytes: mounts.reduce((n, s) => n + treeSize(path.join(layout.cacheMounts, s)), 0) },
+    metadata: METADATA_DIRS.map((dir) => path.join(layout.root, dir)).reduce((sum, dir) => {
+      const names = existsSync(dir) ? readdirSync(dir) : [];
+      return { count: sum.count + names.length, bytes: sum.bytes + treeSize(dir) };
+    }, { count: 0, bytes: 0 }),
   };
 }
 
 export interface PruneOptions {
-  /** Also drop cache entries whose layers images use, cache mounts and unpacked snapshots. */
+  /** Also drop cache entries whose layers images use, cache mounts, and every snapshot but stored images' layers. */
   all: boolean;
   /** Only entries older than this many milliseconds. */
   untilMs?: number;

@@ -157,3 +157,42 @@ describe('cache invalidation', () => {
     expect(rebuilt(await build(ctx2, [], 'cache/caps'))).toEqual(['COPY tool']);
   });
 });
+
+// Last in this file: it prunes the store the tests above share.
+describe('berth du and berth prune', () => {
+  const du = async (): Promise<Record<string, number>> => {
+    const out = (await sb.berth(['du'])).stdout.trim().split('\n').slice(1);
+    return Object.fromEntries(out.map((line) => [line.slice(0, 15).trim(), Number(line.slice(15, 23).trim())]));
+  };
+
+  it('shows what builds left, and prune removes only what no image needs until --all', async () => {
+    const ctx = sb.context({
+      Dockerfile: 'FROM busybox:local AS builder\nRUN echo built > /out && echo scratch > /junk\nFROM busybox:local\nCOPY --from=builder /out /out\nCOPY a.txt /a.txt\n',
+      'a.txt': 'first\n',
+    });
+    await build(ctx, [], 'du/app');
+    const before = await du();
+    expect(before['cache entries']).toBeGreaterThan(0);
+    expect(before.snapshots).toBeGreaterThan(0);
+    expect(before.metadata).toBeGreaterThan(0);
+
+    // The builder stage's layer is in no image: prune takes it and keeps what the image uses.
+    expect((await sb.berth(['prune'])).code).toBe(0);
+    const pruned = await du();
+    expect(pruned.blobs).toBeLessThan(before.blobs);
+    expect(pruned['cache entries']).toBeGreaterThan(0);
+    expect(rebuilt(await build(ctx, [], 'du/app'))).toEqual(['RUN echo']);
+    const rebuiltUsage = await du();
+
+    const pruneAll = await sb.berth(['prune', '--all']);
+    expect(pruneAll.code, pruneAll.stderr).toBe(0);
+    const all = await du();
+    expect(all['cache entries']).toBe(0);
+    // Only the snapshots of stored images' layers stay unpacked.
+    expect(all.snapshots).toBeLessThan(rebuiltUsage.snapshots);
+    expect(readdirSync(path.join(sb.root, 'parse-cache'))).toEqual([]);
+    expect(all.images).toBe(before.images);
+    // What images need stays: the image still runs (its layers unpacked again from the blobs).
+    expect((await sb.berth(['run', '--rm', 'du/app', 'cat', '/out', '/a.txt'])).stdout).toBe('built\nfirst\n');
+  });
+});
