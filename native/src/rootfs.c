@@ -317,7 +317,16 @@ static void cut_subpath(struct user_mount *m)
 	if (root < 0)
 		fail("opening %s: %s", MOUNT_SCRATCH, strerror(errno));
 	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	int at = (int)syscall(SYS_openat2, root, m->subpath, &how, sizeof how);
+	/*
+	 * With RESOLVE_IN_ROOT, a ".." walked while anything on the machine renames or mounts fails
+	 * with EAGAIN (the kernel cannot prove the walk stayed inside); openat2(2) says to retry.
+	 * Parallel builds rename and mount all the time.
+	 */
+	int at;
+	int tries = 0;
+	do
+		at = (int)syscall(SYS_openat2, root, m->subpath, &how, sizeof how);
+	while (at < 0 && errno == EAGAIN && ++tries < 1000);
 	if (at < 0)
 		fail("mount source %s for %s: %s", m->subpath, m->target, strerror(errno));
 	m->tree_fd = open_tree(at, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
