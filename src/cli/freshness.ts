@@ -11,7 +11,7 @@ import { fsExtra } from '../sys/fsx.ts';
  * under src/ and grammar/ with the names it held. A directory whose names differ (a file added,
  * removed or renamed) or with an entry changed (ctime, which any write, rename or utime moves)
  * since the bundle was made sends the run to the TypeScript sources. One native call a directory
- * (readdirStat) keeps this well under a millisecond.
+ * (readdirStat) keeps this at about a millisecond and a half, nearly all of it the stat calls.
  */
 export interface SnapshotSources {
   /** The checkout the snapshot was built in. */
