@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import packageJson from '../../package.json' with { type: 'json' };
 import { BuildError, formatBuildError } from '../source/index.ts';
 import { registerCheck } from './check.ts';
 import { registerParse } from './parse.ts';
@@ -35,6 +36,7 @@ export function reportError(error: unknown): number {
 export function createProgram(): Command {
   const program = new Command('berth')
     .description('A daemonless Dockerfile builder')
+    .version(packageJson.version, '--version', 'print the version')
     .option('--root <dir>', 'store root (default $BERTH_ROOT or /var/lib/berth)')
     .exitOverride()
     .enablePositionalOptions()
