@@ -8,14 +8,14 @@
  *                             parsers analysed), so nothing is compiled or run before the command
  *
  * bin/berth uses the snapshot while it is newer than node_modules' node and was built for this
- * checkout (the snapshot itself hands over to the TypeScript sources when one of them is newer:
- * src/cli/freshness.ts); else the bundle while it is newer than the sources; else the sources. Without rolldown (a production install) this does nothing and berth runs
- * from the sources. A snapshot that cannot be built or fails its smoke test is left out (with a
+ * checkout (the snapshot itself hands over to the TypeScript sources when one of them changed:
+ * src/cli/freshness.ts); else the bundle while it is newer than the sources; else the sources.
+ * Without rolldown (a production install) this does nothing and berth runs from the sources. A snapshot that cannot be built or fails its smoke test is left out (with a
  * note), never half-made: berth then runs from the bundle.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -35,19 +35,25 @@ try {
 // Both outputs get this time as their mtime: a source saved while bundling counts as newer.
 const started = new Date();
 
-/** Every directory and file under src/ and grammar/, relative to the root, in a stable order. */
-function sourcePaths(): string[] {
-  const out: string[] = [];
+/**
+ * Everything under src/ and grammar/, in one walk: the files (relative to the root, in a stable
+ * order) and each directory with its entries' names, sorted and joined with NULs, as the snapshot
+ * checks them before it runs (src/cli/freshness.ts).
+ */
+function sourceTree(): { files: string[]; dirs: Array<[string, string]> } {
+  const files: string[] = [];
+  const dirs: Array<[string, string]> = [];
   const walk = (rel: string): void => {
-    out.push(rel);
-    for (const entry of readdirSync(path.join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const entries = readdirSync(path.join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    dirs.push([rel, entries.map((entry) => entry.name).join('\0')]);
+    for (const entry of entries) {
       if (entry.isDirectory()) walk(path.join(rel, entry.name));
-      else if (entry.isFile()) out.push(path.join(rel, entry.name));
+      else if (entry.isFile()) files.push(path.join(rel, entry.name));
     }
   };
   walk('src');
   walk('grammar');
-  return out;
+  return { files, dirs };
 }
 
 /**
@@ -55,24 +61,20 @@ function sourcePaths(): string[] {
  * derived results (the parsed Dockerfiles, src/store/parse-cache.ts) key on it, so any change to
  * the code makes them start over.
  */
-function buildId(paths: string[]): string {
+function buildId(files: string[]): string {
   const hash = createHash('sha256');
-  for (const rel of [...paths, 'package-lock.json']) {
-    const file = path.join(root, rel);
-    if (!existsSync(file) || !statSync(file).isFile()) continue;
-    hash.update(`${rel}\0`).update(readFileSync(file)).update('\0');
+  const lockfile = path.join(root, 'package-lock.json');
+  for (const rel of existsSync(lockfile) ? [...files, 'package-lock.json'] : files) {
+    hash.update(`${rel}\0`).update(readFileSync(path.join(root, rel))).update('\0');
   }
   return hash.digest('hex').slice(0, 32);
 }
 
-const sources = sourcePaths();
-// The snapshot checks its source directories itself before it runs (src/cli/freshness.ts).
-const sourceDirs = sources.filter((rel) => statSync(path.join(root, rel)).isDirectory())
-  .map((rel) => [rel, readdirSync(path.join(root, rel)).sort().join('\0')]);
+const sources = sourceTree();
 const transform = {
   define: {
-    __BERTH_BUILD_ID__: JSON.stringify(buildId(sources)),
-    __BERTH_SOURCES__: JSON.stringify({ root, builtMs: started.getTime(), dirs: sourceDirs }),
+    __BERTH_BUILD_ID__: JSON.stringify(buildId(sources.files)),
+    __BERTH_SOURCES__: JSON.stringify({ root, builtMs: started.getTime(), dirs: sources.dirs }),
   },
 };
 
