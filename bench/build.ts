@@ -1,7 +1,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -74,16 +74,13 @@ function interleaved(tools: Tool[], ctx: string, tag: string, runs: number, befo
 }
 
 /**
- * bin/berth runs from the start-up snapshot only while it is newer than every source: a bench
- * right after an edit would time the slower fallback. Rebuilt here when stale, and said which.
+ * The start-up snapshot must be the code being measured: built from an older tree, it hands over
+ * to the TypeScript sources at every run (src/cli/freshness.ts) and the bench would time that.
+ * Bundled afresh here rather than judged fresh by a second, different check; said which ran.
  */
 function freshSnapshot(): string {
-  const blob = path.join(REPO, 'dist/snapshot/berth.blob');
-  const newest = (dir: string): number => Math.max(statSync(dir).mtimeMs, ...readdirSync(dir, { withFileTypes: true })
-    .map((e) => (e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs)));
-  const stale = !existsSync(blob) || Math.max(newest(path.join(REPO, 'src')), newest(path.join(REPO, 'grammar'))) > statSync(blob).mtimeMs;
-  if (stale) execFileSync(process.execPath, [path.join(REPO, 'scripts/bundle.ts')], { stdio: 'ignore' });
-  return existsSync(blob) ? 'its start-up snapshot' : 'its bundle or sources (no start-up snapshot could be built)';
+  execFileSync(process.execPath, [path.join(REPO, 'scripts/bundle.ts')], { stdio: 'ignore' });
+  return existsSync(path.join(REPO, 'dist/snapshot/berth.blob')) ? 'its start-up snapshot' : 'its bundle or sources (no start-up snapshot could be built)';
 }
 
 export async function benchBuild(): Promise<void> {
