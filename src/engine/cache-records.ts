@@ -59,7 +59,6 @@ export async function writeCacheRecordIfAbsent(dir: string, record: CacheRecord)
   return writeFileAtomic(recordPath(dir, record.key), JSON.stringify(record), { noReplace: true });
 }
 
-/** Every record in the cache directory (for du, prune and cache export). */
 /** Marks a record as just used (its file's mtime), so prune ages cache by last use, not creation. */
 export function touchCacheRecord(dir: string, key: string): void {
   const now = new Date();
@@ -70,6 +69,7 @@ export function touchCacheRecord(dir: string, key: string): void {
   }
 }
 
+/** Every record in the cache directory (for du, prune and cache export). */
 export function listCacheRecords(dir: string): Array<CacheRecord & { file: string; size: number; usedAt: number }> {
   const out: Array<CacheRecord & { file: string; size: number; usedAt: number }> = [];
   let shards: string[];

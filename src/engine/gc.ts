@@ -82,7 +82,7 @@ export async function storeUsage(layout: StoreLayout, content: ContentStore, ima
     cacheMounts: { count: mounts.length, bytes: mounts.reduce((n, s) => n + treeSize(path.join(layout.cacheMounts, s)), 0) },
     metadata: METADATA_DIRS.map((dir) => path.join(layout.root, dir)).reduce((sum, dir) => {
       const names = existsSync(dir) ? readdirSync(dir) : [];
-      return { count: sum.count + names.length, bytes: sum.bytes + treeSize(dir) };
+      return { count: sum.count + names.length, bytes: names.reduce((n, name) => n + treeSize(path.join(dir, name)), sum.bytes) };
     }, { count: 0, bytes: 0 }),
   };
 }

@@ -34,7 +34,6 @@ export function isWhiteout(stat: Stats): boolean {
   return stat.isCharacterDevice() && stat.rdev === 0;
 }
 
-
 function isOpaque(dir: string): boolean {
   const value = fsExtra().lgetxattr(dir, OPAQUE);
   return value !== null && value.toString() === 'y';

@@ -207,8 +207,10 @@ export async function findImage(store: ImageStore, text: string): Promise<ImageR
   return tag ? getImageRecord(store, tag.digest) : undefined;
 }
 
-/** findImage plus the parsed manifest and config; undefined when nothing matches. */
-/** With `names` false, the names pointing at the image are not gathered (that reads every tag). */
+/**
+ * findImage plus the parsed manifest and config; undefined when nothing matches. With `names`
+ * false, the names pointing at the image are not gathered (that reads every tag).
+ */
 export async function resolveImage(store: ImageStore, text: string, options: { names?: boolean } = {}): Promise<ResolvedImage | undefined> {
   const record = await findImage(store, text);
   if (!record) return undefined;
