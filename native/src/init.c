@@ -72,6 +72,9 @@ static void enter_namespaces(struct spec *spec)
 		     strerror(errno));
 	if (spec->net != NET_HOST)
 		loopback_up();
+	/* Node attaches the outside link to this namespace while we build the rootfs. */
+	if (spec->net == NET_SANDBOX)
+		status_line("netns");
 	if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
 		fail("sethostname(\"%s\"): %s", spec->hostname, strerror(errno));
 }
@@ -146,6 +149,8 @@ int init_main(struct spec *spec, int lifeline_fd)
 	rootfs_attach_user_mounts(spec);
 	devfs_protect(spec);
 	rootfs_finish(spec);
+	if (spec->net == NET_SANDBOX)
+		status_wait_go();
 
 	pid_t pid = start_command(spec);
 	int status = wait_command(pid);

@@ -29,7 +29,11 @@
 
 enum rootfs_kind { ROOTFS_OVERLAY, ROOTFS_DIR };
 enum mount_kind { MOUNT_BIND, MOUNT_TMPFS, MOUNT_OVERLAY, MOUNT_FILE };
-enum net_mode { NET_NONE, NET_HOST, NET_ISOLATED };
+/*
+ * NET_SANDBOX: a network namespace of its own whose outside link (user-mode networking) Node
+ * attaches once the init reports "netns"; the command starts only after Node says "go".
+ */
+enum net_mode { NET_NONE, NET_HOST, NET_SANDBOX };
 
 struct str_list {
 	char **items;
@@ -104,6 +108,7 @@ void *xrealloc(void *ptr, size_t size);
 void list_push(struct str_list *list, char *item);
 long parse_long(const char *text, const char *what);
 int write_all(int fd, const char *buf, size_t len);
+void status_wait_go(void);
 
 /* rootfs.c: everything that changes the container's filesystem tree and must be undone */
 void rootfs_prepare(struct spec *spec);  /* before pivot_root: overlay/bind, clone bind sources */

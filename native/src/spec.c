@@ -155,8 +155,8 @@ static void set_key(struct spec *spec, const char *key, char *value)
 			spec->net = NET_NONE;
 		else if (!strcmp(value, "host"))
 			spec->net = NET_HOST;
-		else if (!strcmp(value, "isolated"))
-			spec->net = NET_ISOLATED;
+		else if (!strcmp(value, "sandbox"))
+			spec->net = NET_SANDBOX;
 		else
 			fail("spec: unknown network mode \"%s\"", value);
 	} else if (!strcmp(key, "hosts"))

@@ -74,6 +74,29 @@ void status_line(const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Blocks until Node writes "go" on the status socket (it is a socketpair, so it reads both ways):
+ * the sandbox network is attached from outside, and the command must not start before it is.
+ * EOF or anything else means Node gave up (or died): nothing of the command has run yet.
+ */
+void status_wait_go(void)
+{
+	if (!status_open())
+		fail("the sandbox network needs berth's status pipe");
+	char buf[8];
+	size_t got = 0;
+	while (got < 3) {
+		ssize_t n = read(STATUS_FD, buf + got, 3 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			fail("berth stopped before the network was attached");
+		got += (size_t)n;
+	}
+	if (memcmp(buf, "go\n", 3) != 0)
+		fail("unexpected message from berth while waiting for the network");
+}
+
 /* Setup failed: tell Node on the status pipe (or the user on stderr) and exit 125 like docker. */
 void fail(const char *fmt, ...)
 {

@@ -7,7 +7,8 @@ import { compileIgnore, findIgnoreFile, readIgnoreFile } from '../context/docker
 import type { ContextFilter } from '../context/walk.ts';
 import { openStatCache, saveStatCache } from '../context/stat-cache.ts';
 import { lockForBuild } from '../store/lock.ts';
-import { parseBuildArgs, planBuild } from '../plan/index.ts';
+import { parseBuildArgs, planBuild, type NetworkMode } from '../plan/index.ts';
+import { parseNetworkMode } from '../exec/network.ts';
 import { executePlan } from '../engine/build.ts';
 import { loadSecrets, parseAllow } from '../engine/secrets.ts';
 import { assembleImage } from '../engine/images.ts';
@@ -47,6 +48,16 @@ function parseLabels(pairs: string[]): Record<string, string> {
   return out;
 }
 
+/** The build's `--network`; the host's network is an entitlement, as in BuildKit. */
+function buildNetwork(value: string, allow: readonly string[]): NetworkMode {
+  const mode = parseNetworkMode(value);
+  if (!mode) throw new BuildError(`unsupported --network "${value}" (default, none or host)`);
+  if (mode === 'host' && !allow.includes('network.host')) {
+    throw new BuildError('--network host needs the network.host entitlement: add --allow network.host');
+  }
+  return mode;
+}
+
 async function runBuild(contextArg: string, flags: BuildFlags, command: Command): Promise<void> {
   const stores = openStores(command);
   const noContext = contextArg === '-';
@@ -56,8 +67,8 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   }
   const dockerfileArg = noContext ? (flags.file ?? '-') : flags.file;
   const { parsed, path: dockerfilePath } = readDockerfile(dockerfileArg, contextDir ?? '.', parseCacheDir(stores.layout.root));
-  const network = flags.network === 'none' ? 'none' : 'host';
-  if (!['default', 'none', 'host'].includes(flags.network)) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
+  const allow = parseAllow(flags.allow);
+  const network = buildNetwork(flags.network, allow);
   const outputs = flags.output.map(parseOutput);
   const quiet = flags.quiet === true;
   const log = (message: string): void => { if (!quiet) process.stderr.write(`${message}\n`); };
@@ -70,7 +81,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   let plan;
   try {
     plan = await planBuild(parsed, {
-      target: flags.target, buildArgs: parseBuildArgs(flags.buildArg), network: flags.network as 'default' | 'none' | 'host',
+      target: flags.target, buildArgs: parseBuildArgs(flags.buildArg), network,
       resolveImage: (ref) => bases.configFor(ref),
     });
   } catch (error) {
@@ -91,11 +102,11 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
       layout: stores.layout, content: stores.content, plan, source: parsed.source, contextDir,
       contextFilter: contextDir ? await contextFilter(contextDir, dockerfilePath) : undefined,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
-      statCache, defaultNetwork: network, progress,
+      statCache, progress,
       jobs: flags.jobs ? Number(flags.jobs) : os.availableParallelism(), signal: abort.signal,
       resolveBase: (ref, vertex) => bases.load(ref, vertex.range, parsed.source),
       onRecord: (vertex, record) => records.set(vertex.id, record),
-      secrets: loadSecrets(flags.secret), allow: parseAllow(flags.allow),
+      secrets: loadSecrets(flags.secret), allow,
     });
     const step = progress.start('exporting to image');
     const image = await assembleImage(stores.images, plan, result, { tags: flags.tag, labels: parseLabels(flags.label) });
@@ -144,7 +155,7 @@ export function register(program: Command): void {
     .option('--target <stage>', 'build up to this stage')
     .option('--no-cache', 'do not use the build cache')
     .option('--no-cache-filter <stages>', 'do not use the cache for these stages (comma list, repeatable)', collect, [])
-    .option('--network <mode>', 'networking for RUN: default, none or host', 'default')
+    .option('--network <mode>', 'networking for RUN: default (own network namespace, outbound access), none, or host (needs --allow network.host)', 'default')
     .option('--progress <mode>', 'auto, tty, plain, rawjson or quiet', 'auto')
     .option('--label <K=V>', 'set an image label', collect, [])
     .option('--iidfile <file>', 'write the image ID to this file')
@@ -158,6 +169,6 @@ export function register(program: Command): void {
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
-    .option('--allow <entitlement>', 'grant an entitlement (security.insecure)', collect, [])
+    .option('--allow <entitlement>', 'grant an entitlement (security.insecure, network.host)', collect, [])
     .action((context: string, flags: BuildFlags, command: Command) => runBuild(context, flags, command));
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { BuildError } from '../source/index.ts';
 import { runContainer, type MountSpec } from '../exec/index.ts';
+import { parseNetworkMode } from '../exec/network.ts';
 import { ensureDir } from '../fsview/upper.ts';
 import { loadBaseImage } from '../engine/images.ts';
 import { ensureSnapshots, lowerDirsOf, makeTempDir } from '../engine/layers.ts';
@@ -77,7 +78,8 @@ async function runLocked(stores: Stores, leases: SnapshotLeases, image: string, 
     if (!env.has('HOME')) env.set('HOME', `HOME=${user.home || '/'}`);
     const cwd = flags.workdir ?? (config.WorkingDir || '/');
     ensureDir(view, cwd.replace(/^\/+/, ''), { uid: 0, gid: 0 }, { onlyIfMissing: true });
-    const network = flags.network === 'none' ? 'none' : 'host';
+    const network = parseNetworkMode(flags.network);
+    if (!network) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
     const result = await runContainer({
       rootfs: { kind: 'overlay', lowerDirs, upperDir, workDir }, args: argv, env: [...env.values()], cwd,
       uid: user.uid, gid: user.gid, groups: user.groups, hostname: flags.hostname ?? 'berth', network,
@@ -102,7 +104,7 @@ export function register(program: Command): void {
     .option('--rm', 'remove the container when it exits (always the case: berth keeps no containers)')
     .option('-e, --env <K=V>', 'set an environment variable', collect, [])
     .option('-v, --volume <host:ctr[:ro]>', 'bind mount a host path', collect, [])
-    .option('--network <mode>', 'none or host (default host)', 'host')
+    .option('--network <mode>', 'default (own network namespace, outbound access), none or host', 'default')
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user>', 'user[:group] to run as')
     .option('--entrypoint <cmd>', 'override the image entrypoint')

@@ -41,7 +41,6 @@ export interface BuildRequest {
   /** Stages (by name or index) whose steps ignore the cache (--no-cache-filter). */
   noCacheStages?: ReadonlySet<string>;
   noCache: boolean;
-  defaultNetwork: 'none' | 'host';
   progress: Progress;
   jobs: number;
   signal?: AbortSignal;
@@ -239,7 +238,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       const env: StepEnv = {
         layout: req.layout, vertex, source: req.source, tempDir, upperDir,
         lowerDirs: parent.chain.length ? lowerDirsOf(req.layout, parent.chain, engine.leases) : [emptyLowerDir(req.layout)],
-        contextDir: req.contextDir, defaultNetwork: req.defaultNetwork, mounts: mountEnv, copyReuse,
+        contextDir: req.contextDir, mounts: mountEnv, copyReuse,
         onOutput: (stream, chunk) => req.progress.log(step, stream, chunk), signal: req.signal,
       };
       if (op.kind === 'run') await executeRun(env, op);

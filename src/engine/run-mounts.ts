@@ -43,7 +43,7 @@ export interface RunMountEnv {
   statCache?: StatCache;
   /** `berth build --secret` values by id. */
   secrets: ReadonlyMap<string, Buffer>;
-  /** Entitlements granted with `berth build --allow` (security.insecure). */
+  /** Entitlements granted with `berth build --allow` (security.insecure, network.host). */
   allow: readonly string[];
 }
 
@@ -82,6 +82,10 @@ export function checkRunOp(op: RunOp, env: RunMountEnv, source: string, range: S
   }
   if (op.security === 'insecure' && !env.allow.includes('security.insecure')) {
     failAt(range, source, 'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure');
+  }
+  // The host's network reaches its loopback services and abstract sockets: BuildKit's rule.
+  if (op.network === 'host' && !env.allow.includes('network.host')) {
+    failAt(range, source, 'RUN --network=host needs the network.host entitlement: build with --allow network.host');
   }
 }
 

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { BuildError } from '../source/index.ts';
 import { splitCsv } from '../plan/mounts.ts';
 
-/** Entitlements `--allow` accepts. network.host is granted anyway (berth's default network is the host's). */
+/** Entitlements `--allow` accepts: RUN --security=insecure and the host's network need one each. */
 export const ENTITLEMENTS: readonly string[] = ['security.insecure', 'network.host'];
 
 export interface SecretSource {

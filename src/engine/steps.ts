@@ -24,7 +24,6 @@ export interface StepEnv {
   upperDir: string;
   lowerDirs: string[];
   contextDir?: string;
-  defaultNetwork: 'none' | 'host';
   /** How RUN mounts reach other stages, images, the context filter, secrets and entitlements. */
   mounts?: RunMountEnv;
   /** COPY only: unchanged files may come from the step's previous snapshot (copy-reuse.ts). */
@@ -78,13 +77,12 @@ export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
     if (at >= 0) processEnv.splice(at, 1);
     processEnv.push(entry);
   }
-  const network = op.network === 'default' ? env.defaultNetwork : op.network;
   let result;
   try {
     result = await runContainer({
       rootfs: { kind: 'overlay', lowerDirs: env.lowerDirs, upperDir: env.upperDir, workDir },
       args: op.argv, env: processEnv, cwd, uid: user.uid, gid: user.gid, groups: user.groups,
-      hostname: 'buildkitsandbox', network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
+      hostname: 'buildkitsandbox', network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
     }, {
       onStdout: (chunk) => env.onOutput('stdout', chunk),
       onStderr: (chunk) => env.onOutput('stderr', chunk),

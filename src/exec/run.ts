@@ -16,6 +16,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { startSandboxNetwork, type SandboxNetwork } from './network.ts';
 import { encodeSpec, type ContainerSpec } from './spec.ts';
 
 export interface ContainerIO {
@@ -63,13 +64,15 @@ function signalName(signo: number): string {
 
 interface Status {
   initPid?: number;
+  /** The init has its network namespace and waits for the outside link (sandbox network). */
+  netnsReady?: boolean;
   exitCode?: number;
   signal?: number;
   errors: string[];
 }
 
 /** Feeds status lines from the helper into `status` as they arrive. */
-function readStatus(stream: Readable, status: Status, onWarning?: (message: string) => void): void {
+function readStatus(stream: Readable, status: Status, onChange: () => void, onWarning?: (message: string) => void): void {
   let pending = '';
   stream.setEncoding('utf8');
   stream.on('data', (text: string) => {
@@ -86,6 +89,8 @@ function readStatus(stream: Readable, status: Status, onWarning?: (message: stri
       else if (word === 'killed') status.signal = Number(rest);
       else if (word === 'error') status.errors.push(rest);
       else if (word === 'warning') onWarning?.(rest);
+      else if (word === 'netns') status.netnsReady = true;
+      onChange();
     }
   });
 }
@@ -116,6 +121,34 @@ function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('The container run was aborted', 'AbortError');
 }
 
+/**
+ * For the sandbox network: once the init has its namespace and we know its pid (two status lines,
+ * in either order), link the namespace to the outside and tell the init to go on. A failure kills
+ * the helper before the command ever ran; `failure()` then says why.
+ */
+function sandboxNetworkFor(child: ChildProcess, status: Status, statusPipe: Writable) {
+  let started: Promise<SandboxNetwork | undefined> | undefined;
+  let error: Error | undefined;
+  return {
+    onStatus(): void {
+      if (started || !status.netnsReady || status.initPid === undefined) return;
+      started = startSandboxNetwork(status.initPid).then((network) => {
+        statusPipe.write('go\n');
+        return network;
+      }, (cause: Error) => {
+        error = cause;
+        child.kill('SIGKILL');
+        return undefined;
+      });
+    },
+    failure: (): Error | undefined => error,
+    async close(): Promise<void> {
+      const network = await started;
+      await network?.close();
+    },
+  };
+}
+
 /** Run `spec` to completion, streaming its output. Resolves with the command's exit status. */
 export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult> {
   const helper = sandboxPath();
@@ -133,10 +166,12 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promis
   });
   const status: Status = { errors: [] };
   const specPipe = child.stdio[3] as Writable & Readable;
-  const statusPipe = child.stdio[4] as Readable;
+  const statusPipe = child.stdio[4] as Readable & Writable;
   child.stdout?.on('data', (chunk: Buffer) => io.onStdout(chunk));
   child.stderr?.on('data', (chunk: Buffer) => io.onStderr(chunk));
-  readStatus(statusPipe, status, io.onWarning);
+  statusPipe.on('error', () => {});
+  const network = spec.network === 'sandbox' ? sandboxNetworkFor(child, status, statusPipe) : undefined;
+  readStatus(statusPipe, status, () => network?.onStatus(), io.onWarning);
   // fd 3 is a socket: drain its (empty) read side so 'close' can fire; the helper closing it
   // early (setup failed before reading) must not become an unhandled EPIPE.
   specPipe.on('error', () => {});
@@ -156,7 +191,10 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promis
       child.once('close', (exitCode, signal) => resolve([exitCode, signal]));
     });
     if (killedBy !== null) await waitUntilGone(status.initPid);
+    await network?.close();
     if (aborted && io.signal) throw abortReason(io.signal);
+    const networkError = network?.failure();
+    if (networkError) throw new ContainerSetupError(`container setup failed: ${networkError.message}`);
     if (status.errors.length > 0 && (code === SETUP_FAILED || status.exitCode === SETUP_FAILED)) {
       throw new ContainerSetupError(`container setup failed: ${status.errors.join('; ')}`);
     }
@@ -172,5 +210,6 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promis
     return { exitCode: code ?? 1 };
   } finally {
     io.signal?.removeEventListener('abort', onAbort);
+    await network?.close();
   }
 }

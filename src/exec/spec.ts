@@ -7,6 +7,7 @@
  * native/src/spec.c), so the C side never has to parse anything but strlen.
  */
 import { readFileSync } from 'node:fs';
+import { SANDBOX_NETWORK } from './network.ts';
 
 export type RootfsSpec =
   | { kind: 'overlay'; lowerDirs: string[]; upperDir: string; workDir: string }
@@ -47,7 +48,11 @@ export interface ContainerSpec {
   gid: number;
   groups: number[];
   hostname: string;
-  network: 'none' | 'host' | 'isolated';
+  /**
+   * `sandbox`: a network namespace of its own with outbound access through user-mode networking
+   * (src/exec/network.ts); `none`: only a loopback interface; `host`: the host's network.
+   */
+  network: 'none' | 'host' | 'sandbox';
   mounts?: MountSpec[];
   /** Contents of /etc/hosts and /etc/resolv.conf; sensible defaults when absent. */
   hosts?: string;
@@ -120,7 +125,9 @@ export function defaultHosts(hostname: string): string {
 /**
  * resolv.conf for a container. With the host network the host's file works as is; in a network
  * namespace a loopback nameserver (systemd-resolved's 127.0.0.53, dnsmasq) points at nothing, so
- * those lines go, and with no nameserver left the public fallbacks are used, as BuildKit does.
+ * those lines go. With no nameserver left, the sandbox network uses the DNS forwarder of its
+ * user-mode stack (which asks the host's resolvers, loopback ones included), and otherwise the
+ * public fallbacks are used, as BuildKit does.
  */
 export function containerResolvConf(hostResolvConf: string, network: ContainerSpec['network']): string {
   if (network === 'host') return hostResolvConf;
@@ -132,7 +139,8 @@ export function containerResolvConf(hostResolvConf: string, network: ContainerSp
   const hasNameserver = kept.some((line) => /^\s*nameserver\s+\S+/.test(line));
   let text = kept.join('\n').replace(/\n*$/, '\n');
   if (text.trim() === '') text = '';
-  if (!hasNameserver) text += FALLBACK_NAMESERVERS.map((ns) => `nameserver ${ns}\n`).join('');
+  const fallbacks = network === 'sandbox' ? [SANDBOX_NETWORK.dns] : FALLBACK_NAMESERVERS;
+  if (!hasNameserver) text += fallbacks.map((ns) => `nameserver ${ns}\n`).join('');
   return text;
 }
 

@@ -6,7 +6,7 @@ import {
 } from './metadata.ts';
 import type { FromResolver } from './mounts.ts';
 import { expandIn, expansionEnv, type StageState } from './state.ts';
-import type { Op, PlannedStage, Vertex } from './types.ts';
+import type { NetworkMode, Op, PlannedStage, Vertex } from './types.ts';
 
 /** What dispatching one stage's instructions needs from the planner. */
 export interface StageContext {
@@ -14,7 +14,7 @@ export interface StageContext {
   state: StageState;
   stage: PlannedStage;
   vertices: Vertex[];
-  network: 'default' | 'none' | 'host';
+  network: NetworkMode;
   proxyArgs: ReadonlyMap<string, string>;
   buildArgs: ReadonlyMap<string, string>;
   metaArgs: ReadonlyMap<string, string | undefined>;

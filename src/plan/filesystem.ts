@@ -6,10 +6,10 @@ import type { Heredoc } from '../syntax/ast.ts';
 import { commandArgv } from './metadata.ts';
 import { parseMount, type FromResolver } from './mounts.ts';
 import { expandIn, expansionEnv, type StageState } from './state.ts';
-import type { CopyOp, RunOp, WorkdirOp } from './types.ts';
+import type { CopyOp, NetworkMode, RunOp, WorkdirOp } from './types.ts';
 
 export interface RunDefaults {
-  network: 'default' | 'none' | 'host';
+  network: NetworkMode;
   /** Predefined proxy args given with --build-arg: in RUN's environment without an ARG line. */
   proxyArgs: ReadonlyMap<string, string>;
 }
@@ -66,10 +66,16 @@ export function planRun(ins: RunInstruction, state: StageState, defaults: RunDef
   });
   return {
     kind: 'run', argv, env, cwd: state.config.WorkingDir || '/', user: state.config.User ?? '',
-    network: (ins.network?.value as RunOp['network'] | undefined) ?? defaults.network,
+    network: runNetwork(ins.network?.value, defaults.network),
     security: (ins.security?.value as RunOp['security'] | undefined) ?? 'sandbox',
     mounts, heredocs: ins.heredocs, buildArgs, unkeyedEnv,
   };
+}
+
+/** `RUN --network=default` (or no flag) is the build's mode; the parser allows only these words. */
+function runNetwork(flag: string | undefined, buildDefault: NetworkMode): NetworkMode {
+  if (flag === undefined || flag === 'default') return buildDefault;
+  return flag as NetworkMode;
 }
 
 /** WORKDIR changes the config and, unless it is `/`, creates the directory. */

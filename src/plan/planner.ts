@@ -5,12 +5,13 @@ import type { ParsedDockerfile } from '../syntax/ast.ts';
 import { normalizePlatform, platformArgs, PROXY_ARGS, TARGET_PLATFORM } from './args.ts';
 import { dispatch, type StageContext } from './dispatch.ts';
 import { cloneConfig, DEFAULT_PATH, envToMap, expandIn, materializeEnv, type StageState } from './state.ts';
-import type { BuildPlan, FileSource, ImageConfig, ImageResolver, PlannedStage, PlanWarning, Vertex } from './types.ts';
+import type { BuildPlan, FileSource, ImageConfig, ImageResolver, NetworkMode, PlannedStage, PlanWarning, Vertex } from './types.ts';
 
 export interface PlanOptions {
   target?: string;
   buildArgs?: ReadonlyMap<string, string>;
-  network?: 'default' | 'none' | 'host';
+  /** The build's `--network`: the mode of every RUN without one of its own (default: sandbox). */
+  network?: NetworkMode;
   /** Looks up base images (for their ENV, ONBUILD, ...). Without one, images count as empty. */
   resolveImage?: ImageResolver;
 }
@@ -236,7 +237,7 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
   stage.vertices.push(sourceVertex.id);
   const ctx: StageContext = {
     index, state, stage, vertices: run.vertices, stepCount: src.body.length + 1,
-    network: run.options.network ?? 'default',
+    network: run.options.network ?? 'sandbox',
     proxyArgs: new Map([...run.buildArgs].filter(([k]) => PROXY_ARGS.has(k))),
     buildArgs: run.buildArgs, metaArgs: run.metaArgs, usedArgs: run.usedArgs,
     resolveFrom: (value, range) => resolveFrom(run, index, stage, value, range),

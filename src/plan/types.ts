@@ -63,6 +63,12 @@ export interface RunMount {
 
 export interface SourceOp { kind: 'source'; base: BaseRef }
 
+/**
+ * Networking for a RUN: `sandbox` is a network namespace of its own with outbound access (what
+ * BuildKit calls the default, sandbox, network), `none` loopback only, `host` the host's.
+ */
+export type NetworkMode = 'sandbox' | 'none' | 'host';
+
 export interface RunOp {
   kind: 'run';
   /** Final argv (shell already prepended for shell form). */
@@ -71,7 +77,8 @@ export interface RunOp {
   env: string[];
   cwd: string;
   user: string;
-  network: 'default' | 'none' | 'host';
+  /** Resolved: `RUN --network=default` and no flag both mean the build's `--network`. */
+  network: NetworkMode;
   security: 'sandbox' | 'insecure';
   mounts: RunMount[];
   heredocs: Heredoc[];

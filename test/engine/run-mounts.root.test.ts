@@ -177,7 +177,7 @@ describe('RUN --network and --security', () => {
     const ctx = box.context({
       Dockerfile: 'FROM busybox:local\nRUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " > /none\nRUN tail -n +3 /proc/net/dev | wc -l > /host\n',
     });
-    const { out } = await box.buildFs(ctx, ['--network', 'host']);
+    const { out } = await box.buildFs(ctx, ['--network', 'host', '--allow', 'network.host']);
     expect(read(out, 'none')).toBe('lo\n');
     const hostInterfaces = readFileSync('/proc/net/dev', 'utf8').trim().split('\n').length - 2;
     expect(Number(read(out, 'host'))).toBe(hostInterfaces);

@@ -96,10 +96,14 @@ describe('generated files', () => {
   it('drops loopback nameservers outside the host network and falls back to public ones', () => {
     const host = 'search example.com\nnameserver 127.0.0.53\noptions edns0\n';
     expect(containerResolvConf(host, 'host')).toBe(host);
-    const isolated = containerResolvConf(host, 'isolated');
-    expect(isolated).toContain('search example.com\n');
-    expect(isolated).not.toContain('127.0.0.53');
-    expect(isolated).toContain('nameserver 8.8.8.8\n');
+    const none = containerResolvConf(host, 'none');
+    expect(none).toContain('search example.com\n');
+    expect(none).not.toContain('127.0.0.53');
+    expect(none).toContain('nameserver 8.8.8.8\n');
+    // The sandbox network has a DNS forwarder of its own that asks the host's resolvers.
+    const sandbox = containerResolvConf(host, 'sandbox');
+    expect(sandbox).toBe('search example.com\noptions edns0\nnameserver 10.0.2.3\n');
+    expect(containerResolvConf('nameserver 10.0.0.2\n', 'sandbox')).toBe('nameserver 10.0.0.2\n');
     expect(containerResolvConf('nameserver 10.0.0.2\n', 'none')).toBe('nameserver 10.0.0.2\n');
     expect(containerResolvConf('', 'none')).toBe(
       'nameserver 8.8.8.8\nnameserver 8.8.4.4\nnameserver 2001:4860:4860::8888\nnameserver 2001:4860:4860::8844\n',
