@@ -3,8 +3,11 @@
 # sample in fixtures/hello and run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v busybox >/dev/null || ! command -v gcc >/dev/null; then
-  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static gcc make
+# gcc, make and libseccomp-dev build the sandbox helper; slirp4netns is RUN's default network.
+need=()
+for pkg in busybox-static gcc make libseccomp-dev slirp4netns; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi
 [ -x node_modules/.bin/node ] && [ -x native/build/berth-sandbox ] || npm ci
 tmp=$(mktemp -d)
