@@ -9,6 +9,7 @@ import { register as registerImages } from './images.ts';
 import { register as registerRun } from './run.ts';
 import { register as registerCache } from './cache.ts';
 import { register as registerRegistry } from './registry.ts';
+import { register as registerInfo } from './info.ts';
 
 /**
  * The berth command line, without the side effects of an entry point: main.ts (the ES module
@@ -17,7 +18,7 @@ import { register as registerRegistry } from './registry.ts';
 
 /** Each command lives in its own module and registers itself here. */
 const REGISTRARS: Array<(program: Command) => void> = [
-  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun, registerCache, registerRegistry,
+  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun, registerCache, registerRegistry, registerInfo,
 ];
 
 export function reportError(error: unknown): number {

@@ -193,11 +193,12 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promis
     if (killedBy !== null) await waitUntilGone(status.initPid);
     await network?.close();
     if (aborted && io.signal) throw abortReason(io.signal);
-    const networkError = network?.failure();
-    if (networkError) throw new ContainerSetupError(`container setup failed: ${networkError.message}`);
+    // The init's own failure comes first: it may be why the network found no namespace to join.
     if (status.errors.length > 0 && (code === SETUP_FAILED || status.exitCode === SETUP_FAILED)) {
       throw new ContainerSetupError(`container setup failed: ${status.errors.join('; ')}`);
     }
+    const networkError = network?.failure();
+    if (networkError) throw new ContainerSetupError(`container setup failed: ${networkError.message}`);
     if (status.signal !== undefined) return { exitCode: 128 + status.signal, signal: signalName(status.signal) };
     if (status.exitCode !== undefined) return { exitCode: status.exitCode };
     if (killedBy !== null) {
