@@ -17,6 +17,13 @@
 
 #include "sandbox.h"
 
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
+
 /* Scratch space for the generated /etc files, inside the /dev tmpfs; removed once bound. */
 #define ETC_SCRATCH "/dev/.berth-etc"
 
@@ -45,15 +52,81 @@ static void mount_at(const char *source, const char *target, const char *type, u
 		fail("mounting %s on %s: %s", type ? type : source, target, strerror(errno));
 }
 
-static void mount_proc(void)
+/* A detached mount of a fresh `type` file system, or -1 with errno set. */
+static int detached_fs(const char *type, unsigned int attrs)
+{
+	int fsfd = fsopen(type, FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return -1;
+	int mfd = -1;
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+		mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
+	int saved = errno;
+	close(fsfd);
+	errno = saved;
+	return mfd;
+}
+
+/*
+ * proc and sysfs are made before pivot_root and attached after it. In a user namespace the kernel
+ * lets a process mount them only while a full view of the same file system is visible in its
+ * mount namespace (mount_too_revealing): the host's /proc and /sys, which pivot_root detaches.
+ * proc takes the pid namespace of its maker (we are PID 1 of the new one), sysfs the network
+ * namespace (unshared already). Rootless, the device nodes are the host's, bound in: a user
+ * namespace cannot mknod them.
+ */
+void devfs_prepare(struct spec *spec)
+{
+	spec->proc_fd = detached_fs("proc", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (spec->proc_fd < 0)
+		fail("mounting proc: %s", strerror(errno));
+	unsigned int ro = spec->privileged ? 0 : MOUNT_ATTR_RDONLY; /* --privileged gets a writable /sys */
+	spec->sys_fd = detached_fs("sysfs", ro | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	/* sysfs shows the network devices of our net namespace; the kernel may refuse it (e.g. the
+	 * host's network in a user namespace). A container without /sys contents still runs. */
+	if (spec->sys_fd < 0)
+		warn("mounting sysfs on /sys: %s (continuing without it)", strerror(errno));
+	for (size_t i = 0; spec->userns && i < sizeof devices / sizeof devices[0]; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/dev/%s", devices[i].name);
+		spec->dev_fds[i] = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (spec->dev_fds[i] < 0)
+			fail("cloning the host's %s: %s", path, strerror(errno));
+	}
+}
+
+static void attach_fd(int *fd, const char *target)
+{
+	if (move_mount(*fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		fail("mounting on %s: %s", target, strerror(errno));
+	close(*fd);
+	*fd = -1;
+}
+
+static void mount_proc(struct spec *spec)
 {
 	rootfs_make_stub("/proc", 1, 0);
 	/* We are PID 1 of the new pid namespace, so this proc shows only the container. */
-	mount_at("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	attach_fd(&spec->proc_fd, "/proc");
 	rootfs_record_mount("/proc");
 }
 
-static void mount_dev(void)
+/* A device node of /dev: made (as root) or bound from the host's (in a user namespace). */
+static void make_device(struct spec *spec, size_t i, const char *path)
+{
+	if (!spec->userns) {
+		if (mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
+			fail("mknod %s: %s", path, strerror(errno));
+		return;
+	}
+	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+	if (fd < 0)
+		fail("creating %s: %s", path, strerror(errno));
+	close(fd);
+	attach_fd(&spec->dev_fds[i], path);
+}
+
+static void mount_dev(struct spec *spec)
 {
 	rootfs_make_stub("/dev", 1, 0);
 	mount_at("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
@@ -62,15 +135,15 @@ static void mount_dev(void)
 	char path[64];
 	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
 		snprintf(path, sizeof path, "/dev/%s", devices[i].name);
-		if (mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
-			fail("mknod %s: %s", path, strerror(errno));
+		make_device(spec, i, path);
 	}
 
 	if (mkdir("/dev/pts", 0755) < 0)
 		fail("mkdir /dev/pts: %s", strerror(errno));
 	/* A private devpts instance: the container's ptys are invisible to the host and back. */
-	mount_at("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-		 "newinstance,ptmxmode=0666,mode=0620,gid=5");
+	/* gid 5 (tty) may have no mapping in a user namespace: then the ptys stay the opener's group. */
+	if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0)
+		mount_at("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
 
 	if (mkdir("/dev/shm", 01777) < 0)
 		fail("mkdir /dev/shm: %s", strerror(errno));
@@ -89,15 +162,9 @@ static void mount_dev(void)
 static void mount_sys(struct spec *spec)
 {
 	rootfs_make_stub("/sys", 1, 0);
-	/*
-	 * sysfs shows the network devices of the mounting process's net namespace; the kernel may
-	 * refuse it in some setups. A container without /sys contents still runs, so only warn.
-	 */
-	unsigned long ro = spec->privileged ? 0 : MS_RDONLY; /* --privileged gets a writable /sys */
-	if (mount("sysfs", "/sys", "sysfs", ro | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
-		warn("mounting sysfs on /sys: %s (continuing without it)", strerror(errno));
+	if (spec->sys_fd < 0)
 		return;
-	}
+	attach_fd(&spec->sys_fd, "/sys");
 	rootfs_record_mount("/sys");
 }
 
@@ -152,8 +219,8 @@ static void mount_etc_files(struct spec *spec)
 
 void devfs_mount_all(struct spec *spec)
 {
-	mount_proc();
-	mount_dev();
+	mount_proc(spec);
+	mount_dev(spec);
 	mount_sys(spec);
 	mount_etc_files(spec);
 }

@@ -144,6 +144,7 @@ int init_main(struct spec *spec, int lifeline_fd)
 
 	enter_namespaces(spec);
 	rootfs_prepare(spec);
+	devfs_prepare(spec);
 	rootfs_pivot(spec);
 	devfs_mount_all(spec);
 	rootfs_attach_user_mounts(spec);

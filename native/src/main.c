@@ -59,10 +59,13 @@ static void take_locks(struct spec *spec)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct spec spec;
 	sigset_t set;
+
+	if (argc > 1 && !strcmp(argv[1], "--userns-exec"))
+		userns_exec(argc - 2, argv + 2);
 
 	/* Decide now whether fd 4 is Node's status pipe, before anything could be opened there. */
 	status_init();

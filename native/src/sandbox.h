@@ -91,6 +91,9 @@ struct spec {
 	struct str_list readonly_paths;
 	struct str_list keep_caps; /* capability numbers kept in the bounding set */
 	int privileged;            /* every capability, no no_new_privs, writable /sys */
+	int userns;                /* berth itself runs in a user namespace (rootless): no mknod, no cgroups */
+	int proc_fd, sys_fd;       /* proc and sysfs, made before pivot_root (see devfs_prepare) */
+	int dev_fds[6];            /* userns: the host's device nodes, cloned before pivot_root */
 	struct lock_req *locks;    /* taken in this order (Node sorts them) */
 	size_t n_locks;
 };
@@ -120,11 +123,15 @@ void rootfs_finish(struct spec *spec);   /* last step before exec: read-only roo
 void rootfs_cleanup(struct spec *spec);  /* after every process is gone: unmount, remove stubs */
 
 /* devfs.c: the kernel filesystems and generated files every container gets */
+void devfs_prepare(struct spec *spec); /* before pivot_root, while the host's /proc is visible */
 void devfs_mount_all(struct spec *spec);
 void devfs_protect(struct spec *spec); /* masked and read-only paths, applied last */
 
 /* exec.c */
 void exec_command(struct spec *spec) __attribute__((noreturn));
+
+/* userns.c: `--userns-exec`, how berth itself runs without root */
+int userns_exec(int argc, char **argv) __attribute__((noreturn));
 
 /* init.c */
 int init_main(struct spec *spec, int lifeline_fd) __attribute__((noreturn));

@@ -171,6 +171,8 @@ static void set_key(struct spec *spec, const char *key, char *value)
 		list_push(&spec->keep_caps, value);
 	else if (!strcmp(key, "privileged"))
 		spec->privileged = parse_long(value, key) != 0;
+	else if (!strcmp(key, "userns"))
+		spec->userns = parse_long(value, key) != 0;
 	else if (!strcmp(key, "lock"))
 		add_lock(spec, value, 0);
 	else if (!strcmp(key, "lockshared"))

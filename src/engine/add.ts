@@ -9,6 +9,7 @@ import { writeNewFile } from '../layer/apply.ts';
 import { lookup, resolveInRoot, type MergedView } from '../fsview/merged.ts';
 import { dirSlot, ensureDir, fileSlot, finishDir, setMeta, upperPath, writeNonDir } from '../fsview/upper.ts';
 import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra } from '../sys/fsx.ts';
+import { isOverlayXattr } from '../layer/overlay-format.ts';
 
 /**
  * ADD's archive handling, as Docker's: whether a file is a tar is decided by its content alone
@@ -78,7 +79,7 @@ function within(base: string, rel: string): string {
 
 function setXattrs(file: string, header: TarHeader): void {
   for (const [name, value] of Object.entries(header.xattrs ?? {})) {
-    if (name.startsWith('trusted.overlay.')) continue;
+    if (isOverlayXattr(name)) continue;
     try {
       fsExtra().lsetxattr(file, name, value);
     } catch {

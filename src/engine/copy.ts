@@ -11,6 +11,7 @@ import { extractArchive, isArchive } from './add.ts';
 import { forgetTarget, noteWrite, reusableFile, reusableTree, type CopyReuse } from './copy-reuse.ts';
 import { excludeMatcher, matchName, mayMatchBelow, type Match } from './copy-match.ts';
 import type { SourceChild, SourceTree } from './source-tree.ts';
+import { isOverlayXattr } from '../layer/overlay-format.ts';
 
 export { matchSources, type Match } from './copy-match.ts';
 
@@ -73,7 +74,7 @@ function copyXattrs(from: string, to: string): void {
     return;
   }
   for (const name of names) {
-    if (name.startsWith('trusted.overlay.')) continue;
+    if (isOverlayXattr(name)) continue;
     try {
       const value = sys.lgetxattr(from, name);
       if (value !== null) sys.lsetxattr(to, name, value);

@@ -2,6 +2,7 @@ import { lstatSync, readdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { lookup, type MergedView } from '../fsview/merged.ts';
 import { fsExtra } from '../sys/fsx.ts';
+import { overlayXattr } from '../layer/overlay-format.ts';
 
 /**
  * Removes directories that a step's upper dir holds only because overlayfs copied them up (a
@@ -20,7 +21,7 @@ export function pruneNoopDirs(upperDir: string, lowerDirs: readonly string[]): v
       if (!dirent.isDirectory() || !visit(childRel)) empty = false;
     }
     if (rel === '' || !empty) return false;
-    const opaque = fsExtra().lgetxattr(abs, 'trusted.overlay.opaque');
+    const opaque = fsExtra().lgetxattr(abs, overlayXattr('opaque'));
     if (opaque !== null && opaque.toString() === 'y') return false;
     const below = lowerDirs.length ? lookup(lowerView, rel) : undefined;
     const mine = lstatSync(abs);

@@ -7,7 +7,6 @@ export {
   DEFAULT_CAPABILITIES,
   MASKED_PATHS,
   READONLY_PATHS,
-  OVERLAY_OPTIONS,
   defaultHosts,
   containerResolvConf,
   encodeSpec,

@@ -8,6 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { SANDBOX_NETWORK } from './network.ts';
+import { overlayMountOptions } from '../layer/overlay-format.ts';
+import { userNamespace } from '../sys/userns.ts';
 
 export type RootfsSpec =
   | { kind: 'overlay'; lowerDirs: string[]; upperDir: string; workDir: string }
@@ -104,12 +106,6 @@ export const MASKED_PATHS: readonly string[] = [
 /** Kernel interfaces docker makes read-only. */
 export const READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
-/**
- * Overlay options for every RUN: the upper dir must stay a plain diff that a tar walk can turn
- * into a layer, so no redirect xattrs for renamed directories, no metadata-only copy-ups, no
- * index (which would also pin upper dirs to one lower stack).
- */
-export const OVERLAY_OPTIONS: readonly string[] = ['index=off', 'redirect_dir=off', 'metacopy=off'];
 
 /** Mode of RUN --mount=type=tmpfs mounts, as docker's --tmpfs. */
 const TMPFS_MODE = '1777';
@@ -222,7 +218,7 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): 
   const { rootfs } = spec;
   if (rootfs.kind === 'overlay') {
     add('rootfs', 'overlay');
-    for (const option of OVERLAY_OPTIONS) add('ovlopt', option);
+    for (const option of overlayMountOptions()) add('ovlopt', option);
     for (const dir of rootfs.lowerDirs) add('lower', dir);
     add('upper', rootfs.upperDir);
     add('work', rootfs.workDir);
@@ -243,6 +239,8 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): 
   add('net', spec.network);
   add('hosts', spec.hosts ?? defaultHosts(spec.hostname));
   add('resolv', spec.resolvConf ?? containerResolvConf(hostResolvConf(), spec.network));
+  // Rootless: the helper binds the host's device nodes (no mknod) and mounts in the namespace's way.
+  if (userNamespace().rootless) add('userns', 1);
   if (spec.privileged) {
     add('privileged', 1);
   } else {

@@ -1,6 +1,7 @@
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { fsExtra, lstatOrUndefined } from '../sys/fsx.ts';
+import { overlayXattr } from '../layer/overlay-format.ts';
 
 /**
  * A read view of an overlay stack without mounting it: layers are directories in overlay-upper
@@ -28,7 +29,7 @@ export interface MergedEntry {
   dirLayers: number[];
 }
 
-const OPAQUE = 'trusted.overlay.opaque';
+const OPAQUE = overlayXattr('opaque');
 
 export function isWhiteout(stat: Stats): boolean {
   return stat.isCharacterDevice() && stat.rdev === 0;

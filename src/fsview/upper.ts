@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, 
 import path from 'node:path';
 import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra, lstatOrUndefined } from '../sys/fsx.ts';
 import { lookup, lowerHasDir, type MergedView } from './merged.ts';
+import { overlayXattr } from '../layer/overlay-format.ts';
 
 /**
  * Writes into the top layer (the upper dir) of a merged view, the way overlayfs would: a directory
@@ -18,7 +19,7 @@ export class CopyConflictError extends Error {
   readonly code = 'ECOPYCONFLICT';
 }
 
-const OPAQUE = 'trusted.overlay.opaque';
+const OPAQUE = overlayXattr('opaque');
 
 export function upperPath(view: MergedView, rel: string): string {
   return path.join(view.layers[0], rel);

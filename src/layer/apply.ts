@@ -9,6 +9,7 @@ import { baseRel, cleanMemberPath, createDirResolver, parentRel, type DirResolve
 import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra, lstatOrUndefined, type FsExtra } from '../sys/fsx.ts';
 import type { TarHeader } from './tar-format.ts';
 import { readTar } from './tar-io.ts';
+import { isOverlayXattr, overlayXattr } from './overlay-format.ts';
 
 /**
  * Layer tar → directory. `overlay` mode writes an overlay upper directory (a snapshot for the
@@ -35,7 +36,7 @@ export interface ApplyResult {
   entries: number;
 }
 
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
+const OPAQUE_XATTR = overlayXattr('opaque');
 
 interface Extraction {
   mode: ApplyMode;
@@ -62,7 +63,7 @@ async function setOwnerAndXattrs(x: Extraction, path: string, header: TarHeader)
   if (header.type !== 'symlink') await chmod(path, header.mode & 0o7777);
   for (const [name, value] of Object.entries(header.xattrs ?? {})) {
     // A layer must not forge overlay metadata (redirects, opaque flags) in our snapshots.
-    if (name.startsWith('trusted.overlay.')) continue;
+    if (isOverlayXattr(name)) continue;
     try {
       x.sys.lsetxattr(path, name, value);
     } catch (error) {

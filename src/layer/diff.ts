@@ -5,6 +5,7 @@ import { fsExtra } from '../sys/fsx.ts';
 import type { TarHeader } from './tar-format.ts';
 import { tarStream, type TarInput } from './tar-io.ts';
 import { openSpliceReader, type LayerSplice, type SpliceReader } from './splice.ts';
+import { overlayXattr } from './overlay-format.ts';
 
 /**
  * Directory → layer tar. `diffToTar` reads an overlayfs upper directory and writes the OCI
@@ -29,9 +30,9 @@ export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
 
 const CAPABILITY = 'security.capability';
-const OPAQUE = 'trusted.overlay.opaque';
+const OPAQUE = overlayXattr('opaque');
 /** Overlay features whose upper dirs cannot be read as a change set on their own. */
-const UNSUPPORTED = ['trusted.overlay.redirect', 'trusted.overlay.metacopy'];
+const UNSUPPORTED = [overlayXattr('redirect'), overlayXattr('metacopy')];
 
 interface Found {
   rel: string;

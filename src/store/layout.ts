@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { userNamespace } from '../sys/userns.ts';
 
 /** Where everything of one store lives. All writers create temp files under `tmp` (same filesystem). */
 export interface StoreLayout {
@@ -14,11 +15,14 @@ export interface StoreLayout {
   locks: string;
 }
 
-/** `--root`, then `BERTH_ROOT`, then /var/lib/berth for root and `$XDG_DATA_HOME/berth` otherwise. */
+/**
+ * `--root`, then `BERTH_ROOT`, then /var/lib/berth for root and `$XDG_DATA_HOME/berth` otherwise
+ * (rootless berth is uid 0 inside its user namespace, but its store is the user's).
+ */
 export function resolveStoreRoot(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   if (explicit) return path.resolve(explicit);
   if (env.BERTH_ROOT) return path.resolve(env.BERTH_ROOT);
-  if (process.getuid?.() === 0) return '/var/lib/berth';
+  if (process.getuid?.() === 0 && !userNamespace().rootless) return '/var/lib/berth';
   const data = env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
   return path.join(data, 'berth');
 }

@@ -1,0 +1,61 @@
+/**
+ * Whether berth runs inside a user namespace of its own (rootless: bin/berth entered it through
+ * native/src/userns.c), and how ids map. Decided from /proc/self/uid_map, not from an environment
+ * variable, because the kernel's view is what matters: in a user namespace overlay needs the
+ * `userxattr` option and `user.overlay.*` xattrs, device nodes cannot be made, cgroups are not ours
+ * and only mapped ids can own files.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface IdRange {
+  inside: number;
+  outside: number;
+  count: number;
+}
+
+export interface UserNamespace {
+  /** True when this process is not in the initial user namespace (the full identity map). */
+  rootless: boolean;
+  uids: IdRange[];
+  gids: IdRange[];
+}
+
+function parseMap(text: string): IdRange[] {
+  return text.split('\n').map((line) => line.trim().split(/\s+/).map(Number))
+    .filter((f) => f.length === 3 && f.every(Number.isFinite))
+    .map(([inside, outside, count]) => ({ inside, outside, count }));
+}
+
+/** The initial namespace maps every id to itself: 0 0 4294967295. */
+export function isInitialMap(ranges: readonly IdRange[]): boolean {
+  return ranges.length === 1 && ranges[0].inside === 0 && ranges[0].outside === 0 && ranges[0].count === 4294967295;
+}
+
+let cached: UserNamespace | undefined;
+
+export function userNamespace(): UserNamespace {
+  if (cached) return cached;
+  let uids: IdRange[] = [];
+  let gids: IdRange[] = [];
+  try {
+    uids = parseMap(readFileSync('/proc/self/uid_map', 'utf8'));
+    gids = parseMap(readFileSync('/proc/self/gid_map', 'utf8'));
+  } catch {
+    // No /proc: treat as the initial namespace, the only place berth could then run.
+    uids = [{ inside: 0, outside: 0, count: 4294967295 }];
+  }
+  cached = { rootless: !isInitialMap(uids), uids, gids };
+  return cached;
+}
+
+/** True when `id` has a mapping (can own a file) in these ranges. */
+export function isMapped(ranges: readonly IdRange[], id: number): boolean {
+  return ranges.some((r) => id >= r.inside && id < r.inside + r.count);
+}
+
+/** The host uid this namespace's root is (the user who started berth), or 0 outside one. */
+export function hostUid(): number {
+  const ns = userNamespace();
+  if (!ns.rootless) return process.getuid?.() ?? 0;
+  return ns.uids.find((r) => r.inside === 0)?.outside ?? -1;
+}
