@@ -68,16 +68,23 @@ static struct id_range sub_range(const char *file, const char *name, unsigned lo
 	return range;
 }
 
-/* `path` must hold 256 bytes; returns it, or NULL when the tool is not installed. */
+/* `path` must hold 256 bytes: `name` found on PATH (it is setuid: PATH is the user's choice). */
 static const char *find_tool(const char *name, char *path)
 {
-	const char *dirs[] = { "/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin" };
-	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-		snprintf(path, 256, "%s/%s", dirs[i], name);
-		if (access(path, X_OK) == 0)
-			return path;
+	const char *dirs = getenv("PATH");
+	if (!dirs || !*dirs)
+		dirs = "/usr/bin:/bin:/usr/sbin:/sbin";
+	for (const char *p = dirs;;) {
+		const char *colon = strchrnul(p, ':');
+		if (colon > p) {
+			snprintf(path, 256, "%.*s/%s", (int)(colon - p), p, name);
+			if (access(path, X_OK) == 0)
+				return path;
+		}
+		if (!*colon)
+			return NULL;
+		p = colon + 1;
 	}
-	return NULL;
 }
 
 /* Runs newuidmap/newgidmap PID 0 ID 1 1 START COUNT and reports whether it succeeded. */

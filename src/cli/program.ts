@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { BuildError, formatBuildError } from '../source/index.ts';
+import { explainUnmappedOwner } from '../sys/userns.ts';
 import { registerCheck } from './check.ts';
 import { registerParse } from './parse.ts';
 import { registerPlan } from './plan.ts';
@@ -27,7 +28,7 @@ export function reportError(error: unknown): number {
     return 1;
   }
   if (error instanceof CommanderError) return error.exitCode;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = explainUnmappedOwner(error) ?? (error instanceof Error ? error.message : String(error));
   process.stderr.write(`error: ${message}\n`);
   if (process.env.BERTH_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
   return 1;

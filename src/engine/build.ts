@@ -17,6 +17,7 @@ import { pruneNoopDirs } from './prune-upper.ts';
 import { mergedTree, type SourceTree } from './source-tree.ts';
 import { executeCopyStep, executeRun, executeWorkdir, type StepEnv } from './steps.ts';
 import { runMountDigests, type RunMountEnv } from './run-mounts.ts';
+import { explainUnmappedOwner } from '../sys/userns.ts';
 
 /** A base image as the engine needs it: layers (unpackable), config and history. */
 export interface BaseImage {
@@ -285,7 +286,7 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
       rmSync(tempDir, { recursive: true, force: true });
     }
   } catch (error) {
-    req.progress.error(step, error instanceof Error ? error.message : String(error));
+    req.progress.error(step, explainUnmappedOwner(error) ?? (error instanceof Error ? error.message : String(error)));
     throw error;
   }
 }

@@ -59,3 +59,22 @@ export function hostUid(): number {
   if (!ns.rootless) return process.getuid?.() ?? 0;
   return ns.uids.find((r) => r.inside === 0)?.outside ?? -1;
 }
+
+/**
+ * A clear message for the error a rootless berth gets when a file must be owned by an id its
+ * user namespace cannot map (EINVAL from chown): with only the user's own id mapped, anything
+ * owned by another user (an image's /home/app, `USER 1000`, `COPY --chown`) cannot be made.
+ */
+export function explainUnmappedOwner(error: unknown): string | undefined {
+  const e = error as NodeJS.ErrnoException;
+  if (e?.code !== 'EINVAL' || !/chown/.test(e.syscall ?? '') || !userNamespace().rootless) return undefined;
+  const ns = userNamespace();
+  const mapped = ns.uids.reduce((n, r) => n + r.count, 0);
+  const where = e.path ? ` (${e.path})` : '';
+  const user = process.env.USER || process.env.LOGNAME || 'USER';
+  if (mapped <= 1) {
+    return `a file needs an owner other than root${where}, and berth's user namespace maps only your own id: `
+      + `give ${user} subordinate ids, e.g. as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${user} (and install uidmap)`;
+  }
+  return `a file needs an owner outside the ${mapped} ids berth's user namespace maps${where}: widen ${user}'s ranges in /etc/subuid and /etc/subgid`;
+}
