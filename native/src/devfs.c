@@ -53,18 +53,45 @@ static void mount_proc(void)
 	rootfs_record_mount("/proc");
 }
 
-static void mount_dev(void)
+/* Device nodes are made here, on a tmpfs of their own that allows them, and bound into /dev. */
+#define DEV_SCRATCH "/dev/.berth-dev"
+
+/*
+ * With `nodev`, the /dev tmpfs itself is nodev, like every other mount: a node a RUN makes there
+ * (container root keeps CAP_MKNOD, as in docker) cannot be opened, even on a host without a
+ * device cgroup. The six usual nodes are bind mounts of nodes on a scratch tmpfs that is detached
+ * again at once, so they are the only device nodes that open outside /dev/pts; the command cannot
+ * replace them (they are mount points) nor unmount them (no CAP_SYS_ADMIN).
+ */
+static void make_devices(void)
+{
+	char node[64], path[64];
+	if (mkdir(DEV_SCRATCH, 0700) < 0)
+		fail("mkdir %s: %s", DEV_SCRATCH, strerror(errno));
+	mount_at("tmpfs", DEV_SCRATCH, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=700,size=4k");
+	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+		snprintf(node, sizeof node, "%s/%s", DEV_SCRATCH, devices[i].name);
+		snprintf(path, sizeof path, "/dev/%s", devices[i].name);
+		if (mknod(node, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
+			fail("mknod %s: %s", node, strerror(errno));
+		int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0)
+			fail("creating %s: %s", path, strerror(errno));
+		close(fd);
+		mount_at(node, path, NULL, MS_BIND, NULL);
+	}
+	if (umount2(DEV_SCRATCH, MNT_DETACH) < 0)
+		fail("detaching %s: %s", DEV_SCRATCH, strerror(errno));
+	rmdir(DEV_SCRATCH);
+}
+
+static void mount_dev(struct spec *spec)
 {
 	rootfs_make_stub("/dev", 1, 0);
-	mount_at("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+	unsigned long nodev = spec->nodev ? MS_NODEV : 0;
+	mount_at("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME | nodev, "mode=755,size=65536k");
 	rootfs_record_mount("/dev");
-
-	char path[64];
-	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
-		snprintf(path, sizeof path, "/dev/%s", devices[i].name);
-		if (mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
-			fail("mknod %s: %s", path, strerror(errno));
-	}
+	make_devices();
 
 	if (mkdir("/dev/pts", 0755) < 0)
 		fail("mkdir /dev/pts: %s", strerror(errno));
@@ -153,7 +180,7 @@ static void mount_etc_files(struct spec *spec)
 void devfs_mount_all(struct spec *spec)
 {
 	mount_proc();
-	mount_dev();
+	mount_dev(spec);
 	mount_sys(spec);
 	mount_etc_files(spec);
 }

@@ -6,7 +6,8 @@
  *   Node --SIGKILL--> helper --PDEATHSIG--> init (PID 1) --kernel--> every process in the namespace
  *
  * and because the init owns the only reference to the private mount namespace besides its
- * children, all mounts vanish with it. Nothing here touches the filesystem but lock files.
+ * children, all mounts vanish with it. Nothing here touches the filesystem but lock files and
+ * the container's device cgroup, which it makes, stays out of and removes (cgroup.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -74,6 +75,8 @@ int main(void)
 	if (spec.node_pid > 0 && getppid() != spec.node_pid)
 		fail("berth exited before the container started");
 	take_locks(&spec);
+	/* Made before the fork so that the init can enter it before anything else. */
+	int devcg_fd = devcg_create(&spec);
 
 	/*
 	 * The lifeline lets the init notice that we died before it armed its own death signal: we
@@ -93,9 +96,11 @@ int main(void)
 	if (pid == 0) {
 		close(lifeline[1]);
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
-		init_main(&spec, lifeline[0]);
+		init_main(&spec, lifeline[0], devcg_fd);
 	}
 	close(lifeline[0]);
+	if (devcg_fd >= 0)
+		close(devcg_fd);
 	init_pid = pid;
 	status_line("pid %d", (int)pid);
 
@@ -115,6 +120,8 @@ int main(void)
 		if (got < 0 && errno != EINTR)
 			fail("waitpid: %s", strerror(errno));
 	}
+	/* The init was the pid namespace's last process: the device cgroup is empty now. */
+	devcg_remove();
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	/* The init died from a signal (only SIGKILL can do that to a PID 1): report it shell-style. */

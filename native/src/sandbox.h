@@ -56,6 +56,30 @@ struct user_mount {
 	int tree_fd; /* bind, overlay: detached mount tree, made before pivot_root */
 };
 
+/* One seccomp rule: the action for these system calls when every argument condition holds. */
+struct seccomp_arg {
+	unsigned int index;
+	const char *op; /* "ne", "lt", "le", "eq", "ge", "gt", "masked_eq" */
+	unsigned long long value, value_two;
+};
+
+struct seccomp_rule {
+	int errno_ret; /* -1: allow */
+	struct str_list names;
+	struct seccomp_arg args[6];
+	size_t n_args;
+};
+
+struct seccomp_spec {
+	int enabled;
+	int default_errno;
+	int newer_errno;            /* > 0: numbers above every one the rules name fail with it */
+	struct str_list arches;     /* besides the native one */
+	struct seccomp_rule *rules;
+	size_t n_rules;
+	void *prog;                 /* struct sock_fprog, built by seccomp_prepare */
+};
+
 /* A lock file flock(2)ed before the container starts and held until the helper exits. */
 struct lock_req {
 	const char *path;
@@ -89,6 +113,10 @@ struct spec {
 	int privileged;            /* every capability, no no_new_privs, writable /sys */
 	struct lock_req *locks;    /* taken in this order (Node sorts them) */
 	size_t n_locks;
+	int nodev;                 /* no device nodes but /dev's own open anywhere */
+	const char *devcgroup;     /* parent name of the per-container device cgroup (v1) */
+	struct str_list dev_allow; /* devices.allow lines */
+	struct seccomp_spec seccomp;
 };
 
 /* spec.c */
@@ -118,10 +146,20 @@ void rootfs_cleanup(struct spec *spec);  /* after every process is gone: unmount
 void devfs_mount_all(struct spec *spec);
 void devfs_protect(struct spec *spec); /* masked and read-only paths, applied last */
 
+/* seccomp.c */
+int seccomp_spec_key(struct spec *spec, const char *key, char *value); /* 0: not a seccomp key */
+void seccomp_prepare(struct spec *spec); /* build the BPF program (before forking the command) */
+void seccomp_install(struct spec *spec); /* load it: the last step before exec */
+
+/* cgroup.c: the device cgroup, made and removed by the helper, entered by the init */
+int devcg_create(struct spec *spec); /* fd of its cgroup.procs, or -1 when the host has none */
+void devcg_enter(int procs_fd);
+void devcg_remove(void);
+
 /* exec.c */
 void exec_command(struct spec *spec) __attribute__((noreturn));
 
 /* init.c */
-int init_main(struct spec *spec, int lifeline_fd) __attribute__((noreturn));
+int init_main(struct spec *spec, int lifeline_fd, int devcg_fd) __attribute__((noreturn));
 
 #endif

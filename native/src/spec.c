@@ -2,8 +2,9 @@
  * The spec Node sends on fd 3: a flat sequence of NUL-terminated strings, alternating key and
  * value ("arg\0/bin/sh\0arg\0-c\0..."). Repeated keys append to lists; "mount" starts a new entry
  * that the following mount keys ("src", "dst", "ro", "data", "keepdirs", "subpath", "mlower",
- * "mupper", "mwork", "content", "fmode", "fuid", "fgid") fill in. File contents travel as hex, so any bytes
- * fit the NUL-terminated framing. Unknown keys are an error so that a newer Node side never
+ * "mupper", "mwork", "content", "fmode", "fuid", "fgid") fill in; "scrule" likewise starts a
+ * seccomp rule for the "scname" and "scarg" keys after it (seccomp.c). File contents travel as
+ * hex, so any bytes fit the NUL-terminated framing. Unknown keys are an error so that a newer Node side never
  * silently loses a setting.
  */
 #define _GNU_SOURCE
@@ -171,6 +172,12 @@ static void set_key(struct spec *spec, const char *key, char *value)
 		list_push(&spec->keep_caps, value);
 	else if (!strcmp(key, "privileged"))
 		spec->privileged = parse_long(value, key) != 0;
+	else if (!strcmp(key, "nodev"))
+		spec->nodev = parse_long(value, key) != 0;
+	else if (!strcmp(key, "devcgroup"))
+		spec->devcgroup = value;
+	else if (!strcmp(key, "devallow"))
+		list_push(&spec->dev_allow, value);
 	else if (!strcmp(key, "lock"))
 		add_lock(spec, value, 0);
 	else if (!strcmp(key, "lockshared"))
@@ -191,7 +198,7 @@ static void set_key(struct spec *spec, const char *key, char *value)
 			m->file_mode = 0400;
 		} else
 			fail("spec: unknown mount kind \"%s\"", value);
-	} else if (!set_mount_key(spec, key, value))
+	} else if (!set_mount_key(spec, key, value) && !seccomp_spec_key(spec, key, value))
 		fail("spec: unknown key \"%s\"", key);
 }
 

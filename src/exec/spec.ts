@@ -7,6 +7,7 @@
  * native/src/spec.c), so the C side never has to parse anything but strlen.
  */
 import { readFileSync } from 'node:fs';
+import { encodeSeccomp, seccompFilter, type SeccompFilter } from './seccomp.ts';
 
 export type RootfsSpec =
   | { kind: 'overlay'; lowerDirs: string[]; upperDir: string; workDir: string }
@@ -53,7 +54,10 @@ export interface ContainerSpec {
   hosts?: string;
   resolvConf?: string;
   stdin?: 'null' | 'inherit';
-  /** Every capability, no masked or read-only kernel paths, writable /sys (RUN --security=insecure). */
+  /**
+   * Every capability, no masked or read-only kernel paths, writable /sys, no seccomp filter, device
+   * nodes usable (no nodev, no device cgroup): RUN --security=insecure.
+   */
   privileged?: boolean;
   /** Taken in order; give them sorted and without duplicates so that two runs never deadlock. */
   locks?: LockSpec[];
@@ -80,6 +84,9 @@ export const DEFAULT_CAPABILITIES: Readonly<Record<string, number>> = {
   CAP_SETFCAP: 31,
 };
 
+/** Parent of the per-container device cgroups, below the helper's own devices cgroup (cgroup v1). */
+export const DEVICE_CGROUP_ROOT = 'berth';
+
 /** Kernel interfaces docker hides from containers (/dev/null or an empty tmpfs over them). */
 export const MASKED_PATHS: readonly string[] = [
   '/proc/asound',
@@ -94,6 +101,17 @@ export const MASKED_PATHS: readonly string[] = [
   '/proc/scsi',
   '/sys/firmware',
   '/sys/devices/virtual/powercap',
+];
+
+/**
+ * Devices a container may use, in the device cgroup's (v1) syntax: docker's defaults. Creating any
+ * node stays allowed (`m`), opening only these: null, zero, full, random, urandom, tty, console,
+ * ptmx and the ptys.
+ */
+export const ALLOWED_DEVICES: readonly string[] = [
+  'c *:* m', 'b *:* m',
+  'c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm',
+  'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 136:* rwm',
 ];
 
 /** Kernel interfaces docker makes read-only. */
@@ -203,6 +221,14 @@ function encodeMount(mount: MountSpec, add: (key: string, value: string | number
   }
 }
 
+let cachedFilter: SeccompFilter | undefined;
+
+/** Docker's default profile for docker's default capabilities: the same for every container. */
+function defaultFilter(): SeccompFilter {
+  cachedFilter ??= seccompFilter(Object.keys(DEFAULT_CAPABILITIES));
+  return cachedFilter;
+}
+
 /** The helper's wire format for `spec`; `nodePid` lets it notice Node dying before it starts. */
 export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): Buffer {
   validateSpec(spec);
@@ -241,6 +267,12 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): 
     for (const cap of Object.values(DEFAULT_CAPABILITIES)) add('cap', cap);
     for (const path of MASKED_PATHS) add('mask', path);
     for (const path of READONLY_PATHS) add('ropath', path);
+    // No device node opens but the ones /dev gets from the helper, on any host...
+    add('nodev', 1);
+    // ...and, where the host has a v1 device cgroup, only docker's default devices at all.
+    add('devcgroup', DEVICE_CGROUP_ROOT);
+    for (const rule of ALLOWED_DEVICES) add('devallow', rule);
+    encodeSeccomp(defaultFilter(), add);
   }
   for (const lock of spec.locks ?? []) add(lock.shared ? 'lockshared' : 'lock', lock.path);
 
