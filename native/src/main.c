@@ -60,13 +60,15 @@ static void take_locks(struct spec *spec)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct spec spec;
 	sigset_t set;
 
 	/* Decide now whether fd 4 is Node's status pipe, before anything could be opened there. */
 	status_init();
+	if (argc == 2 && !strcmp(argv[1], "--compile-seccomp"))
+		return seccomp_compile_main();
 	spec_read(SPEC_FD, &spec);
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)

@@ -77,7 +77,7 @@ struct seccomp_spec {
 	struct str_list arches;     /* besides the native one */
 	struct seccomp_rule *rules;
 	size_t n_rules;
-	void *prog;                 /* struct sock_fprog, built by seccomp_prepare */
+	void *prog;                 /* struct sock_fprog: built by seccomp_prepare or sent ready */
 };
 
 /* A lock file flock(2)ed before the container starts and held until the helper exits. */
@@ -120,6 +120,7 @@ struct spec {
 };
 
 /* spec.c */
+void spec_parse(int fd, struct spec *spec); /* keys only, no checks of what a container needs */
 void spec_read(int fd, struct spec *spec);
 
 /* util.c */
@@ -132,6 +133,7 @@ void *xrealloc(void *ptr, size_t size);
 void list_push(struct str_list *list, char *item);
 long parse_long(const char *text, const char *what);
 int write_all(int fd, const char *buf, size_t len);
+size_t hex_decode(char *text); /* in place; returns the byte count */
 
 /* rootfs.c: everything that changes the container's filesystem tree and must be undone */
 void rootfs_prepare(struct spec *spec);  /* before pivot_root: overlay/bind, clone bind sources */
@@ -150,10 +152,11 @@ void devfs_protect(struct spec *spec); /* masked and read-only paths, applied la
 int seccomp_spec_key(struct spec *spec, const char *key, char *value); /* 0: not a seccomp key */
 void seccomp_prepare(struct spec *spec); /* build the BPF program (before forking the command) */
 void seccomp_install(struct spec *spec); /* load it: the last step before exec */
+int seccomp_compile_main(void);          /* berth-sandbox --compile-seccomp */
 
 /* cgroup.c: the device cgroup, made and removed by the helper, entered by the init */
-int devcg_create(struct spec *spec); /* fd of its cgroup.procs, or -1 when the host has none */
-void devcg_enter(int procs_fd);
+int devcg_create(struct spec *spec); /* fd of its tasks file, or -1 when the host has none */
+void devcg_enter(int tasks_fd);
 void devcg_remove(void);
 
 /* exec.c */

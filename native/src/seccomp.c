@@ -2,8 +2,9 @@
  * The container's seccomp filter. Node sends the rules (docker's default profile, decided for
  * this container: see src/exec/seccomp.ts); libseccomp turns them into a BPF program for the
  * native architecture and the extra ones asked for (x86 and x32 beside x86_64), checking the
- * architecture of every call itself. The program is built in the init and loaded by the command
- * as its last step before exec, after no_new_privs (which lets an unprivileged process load it).
+ * architecture of every call itself. The program is built once (--compile-seccomp, or in the init
+ * when Node sent rules instead of a program) and loaded by the command as its last step before
+ * exec, after no_new_privs (which lets an unprivileged process load it).
  *
  * In front of libseccomp's program goes a short one of ours: a call whose number is above the
  * highest this filter names for its architecture fails with the spec's "newer" errno (ENOSYS)
@@ -74,6 +75,15 @@ int seccomp_spec_key(struct spec *spec, const char *key, char *value)
 			rule->errno_ret = (int)parse_long(value + 6, key);
 		else
 			fail("spec: unknown seccomp action \"%s\"", value);
+	} else if (!strcmp(key, "scprog")) {
+		/* A program this helper compiled earlier (--compile-seccomp), as hex. */
+		size_t len = hex_decode(value);
+		if (len == 0 || len % sizeof(struct sock_filter) || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+			fail("spec: bad seccomp program");
+		struct sock_fprog *fprog = xmalloc(sizeof *fprog);
+		fprog->len = (unsigned short)(len / sizeof(struct sock_filter));
+		fprog->filter = (struct sock_filter *)(void *)value;
+		sc->prog = fprog;
 	} else if (!strcmp(key, "scname"))
 		list_push(&current_rule(spec, key)->names, value);
 	else if (!strcmp(key, "scarg"))
@@ -202,7 +212,7 @@ static const struct arch_max *find_arch(const struct arch_max *arches, size_t n,
 void seccomp_prepare(struct spec *spec)
 {
 	struct seccomp_spec *sc = &spec->seccomp;
-	if (!sc->enabled)
+	if (!sc->enabled || sc->prog)
 		return;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO((uint32_t)sc->default_errno));
 	if (!ctx)
@@ -249,4 +259,22 @@ void seccomp_install(struct spec *spec)
 		return;
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, spec->seccomp.prog) < 0)
 		fail("loading the seccomp filter: %s", strerror(errno));
+}
+
+/*
+ * Building the program costs about 10 ms (libseccomp's tree for three architectures), the same
+ * every time for the same rules: Node has it built once this way (rules on stdin, the program's
+ * bytes on stdout) and sends the bytes with every container instead of the rules.
+ */
+int seccomp_compile_main(void)
+{
+	struct spec spec;
+	spec_parse(STDIN_FILENO, &spec);
+	if (!spec.seccomp.enabled)
+		fail("--compile-seccomp: no \"seccomp\" key on stdin");
+	seccomp_prepare(&spec);
+	struct sock_fprog *fprog = spec.seccomp.prog;
+	if (write_all(STDOUT_FILENO, (const char *)fprog->filter, fprog->len * sizeof *fprog->filter) < 0)
+		fail("--compile-seccomp: writing the program: %s", strerror(errno));
+	return 0;
 }

@@ -229,8 +229,19 @@ function defaultFilter(): SeccompFilter {
   return cachedFilter;
 }
 
-/** The helper's wire format for `spec`; `nodePid` lets it notice Node dying before it starts. */
-export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): Buffer {
+/** What `berth-sandbox --compile-seccomp` reads on stdin: the default filter's rules. */
+export function seccompCompileRequest(): Buffer {
+  const pairs: Buffer[] = [];
+  encodeSeccomp(defaultFilter(), (key, value) => pairs.push(Buffer.from(`${key}\0${value}\0`, 'utf8')));
+  return Buffer.concat(pairs);
+}
+
+/**
+ * The helper's wire format for `spec`; `nodePid` lets it notice Node dying before it starts.
+ * `seccompProgram` is the filter the helper compiled from seccompCompileRequest(); without it the
+ * rules themselves are sent and the helper builds the program for this one run.
+ */
+export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid, seccompProgram?: Buffer): Buffer {
   validateSpec(spec);
   const pairs: Array<[string, string]> = [['ppid', String(nodePid)]];
   const add = (key: string, value: string | number): void => {
@@ -272,7 +283,12 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): 
     // ...and, where the host has a v1 device cgroup, only docker's default devices at all.
     add('devcgroup', DEVICE_CGROUP_ROOT);
     for (const rule of ALLOWED_DEVICES) add('devallow', rule);
-    encodeSeccomp(defaultFilter(), add);
+    if (seccompProgram) {
+      add('seccomp', defaultFilter().defaultErrno);
+      add('scprog', seccompProgram.toString('hex'));
+    } else {
+      encodeSeccomp(defaultFilter(), add);
+    }
   }
   for (const lock of spec.locks ?? []) add(lock.shared ? 'lockshared' : 'lock', lock.path);
 

@@ -62,6 +62,11 @@ describe('encodeSpec and confinement', () => {
   };
   const keys = (s: ContainerSpec) => new Set(decodePairs(encodeSpec(s, 1)).map(([key]) => key));
 
+  it('sends a compiled program instead of the rules when it has one', () => {
+    const pairs = decodePairs(encodeSpec(spec, 1, Buffer.from([1, 2, 3, 4, 5, 6, 7, 8])));
+    expect(pairs.filter(([key]) => key.startsWith('sc') || key === 'seccomp')).toEqual([['seccomp', '1'], ['scprog', '0102030405060708']]);
+  });
+
   it('sends nodev, the device cgroup and the filter, none of them when privileged', () => {
     for (const key of ['nodev', 'devcgroup', 'devallow', 'seccomp', 'scrule', 'scname']) {
       expect(keys(spec).has(key)).toBe(true);
