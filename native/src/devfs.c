@@ -111,32 +111,53 @@ static void mount_proc(struct spec *spec)
 	rootfs_record_mount("/proc");
 }
 
-/* A device node of /dev: made (as root) or bound from the host's (in a user namespace). */
-static void make_device(struct spec *spec, size_t i, const char *path)
+/* Device nodes are made here, on a tmpfs of their own that allows them, and bound into /dev. */
+#define DEV_SCRATCH "/dev/.berth-dev"
+
+/*
+ * With `nodev`, the /dev tmpfs itself is nodev, like every other mount: a node a RUN makes there
+ * (container root keeps CAP_MKNOD, as in docker) cannot be opened, even on a host without a
+ * device cgroup. The six usual nodes are bind mounts of nodes on a scratch tmpfs that is detached
+ * again at once, so they are the only device nodes that open outside /dev/pts; the command cannot
+ * replace them (they are mount points) nor unmount them (no CAP_SYS_ADMIN). In a user namespace
+ * (rootless) no node can be made at all: the host's own, cloned before pivot_root, are bound.
+ */
+static void make_devices(struct spec *spec)
 {
+	char node[64], path[64];
 	if (!spec->userns) {
-		if (mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
-			fail("mknod %s: %s", path, strerror(errno));
-		return;
+		if (mkdir(DEV_SCRATCH, 0700) < 0)
+			fail("mkdir %s: %s", DEV_SCRATCH, strerror(errno));
+		mount_at("tmpfs", DEV_SCRATCH, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=700,size=4k");
 	}
-	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
-	if (fd < 0)
-		fail("creating %s: %s", path, strerror(errno));
-	close(fd);
-	attach_fd(&spec->dev_fds[i], path);
+	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+		snprintf(node, sizeof node, "%s/%s", DEV_SCRATCH, devices[i].name);
+		snprintf(path, sizeof path, "/dev/%s", devices[i].name);
+		if (!spec->userns && mknod(node, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
+			fail("mknod %s: %s", node, strerror(errno));
+		int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0)
+			fail("creating %s: %s", path, strerror(errno));
+		close(fd);
+		if (spec->userns)
+			attach_fd(&spec->dev_fds[i], path);
+		else
+			mount_at(node, path, NULL, MS_BIND, NULL);
+	}
+	if (spec->userns)
+		return;
+	if (umount2(DEV_SCRATCH, MNT_DETACH) < 0)
+		fail("detaching %s: %s", DEV_SCRATCH, strerror(errno));
+	rmdir(DEV_SCRATCH);
 }
 
 static void mount_dev(struct spec *spec)
 {
 	rootfs_make_stub("/dev", 1, 0);
-	mount_at("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+	unsigned long nodev = spec->nodev ? MS_NODEV : 0;
+	mount_at("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME | nodev, "mode=755,size=65536k");
 	rootfs_record_mount("/dev");
-
-	char path[64];
-	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
-		snprintf(path, sizeof path, "/dev/%s", devices[i].name);
-		make_device(spec, i, path);
-	}
+	make_devices(spec);
 
 	if (mkdir("/dev/pts", 0755) < 0)
 		fail("mkdir /dev/pts: %s", strerror(errno));

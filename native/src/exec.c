@@ -2,8 +2,8 @@
  * The command process: the last steps before exec, in the order that keeps them possible.
  * chdir (as root, so a directory only the target user cannot search is still reached, as in
  * docker), drop capabilities from the bounding set (needs CAP_SETPCAP), switch groups and ids,
- * set the remaining capability sets, forbid privilege gain, close every fd but 0-2, and exec
- * with a PATH search done inside the container using the container's own PATH.
+ * set the remaining capability sets, forbid privilege gain, load the seccomp filter, close every
+ * fd but 0-2, and exec with a PATH search done inside the container using the container's PATH.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -212,6 +212,9 @@ void exec_command(struct spec *spec)
 	set_caps(spec->uid == 0 ? keep : 0);
 	if (!spec->privileged && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail("prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
+	/* Last: from here on only what docker's profile allows (close_range, stat, execve are in it). */
+	if (!spec->privileged)
+		seccomp_install(spec);
 
 	/* Only stdin, stdout and stderr reach the command (not the spec or status pipes). */
 	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0) {

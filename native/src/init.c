@@ -134,11 +134,13 @@ static void kill_the_rest(void)
 	}
 }
 
-int init_main(struct spec *spec, int lifeline_fd)
+int init_main(struct spec *spec, int lifeline_fd, int devcg_fd)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 		fail("prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
 	check_lifeline(lifeline_fd);
+	/* Before anything of the container exists: every process it will ever have starts inside. */
+	devcg_enter(devcg_fd);
 	/* Device nodes and stubs get exactly the modes we ask for. */
 	umask(0);
 
@@ -150,6 +152,8 @@ int init_main(struct spec *spec, int lifeline_fd)
 	rootfs_attach_user_mounts(spec);
 	devfs_protect(spec);
 	rootfs_finish(spec);
+	/* Built here, once; the command only loads it, as its last step before exec. */
+	seccomp_prepare(spec);
 	if (spec->net == NET_SANDBOX)
 		status_wait_go();
 

@@ -6,7 +6,8 @@
  *   Node --SIGKILL--> helper --PDEATHSIG--> init (PID 1) --kernel--> every process in the namespace
  *
  * and because the init owns the only reference to the private mount namespace besides its
- * children, all mounts vanish with it. Nothing here touches the filesystem but lock files.
+ * children, all mounts vanish with it. Nothing here touches the filesystem but lock files and
+ * the container's device cgroup, which it makes, stays out of and removes (cgroup.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,6 +70,8 @@ int main(int argc, char **argv)
 
 	/* Decide now whether fd 4 is Node's status pipe, before anything could be opened there. */
 	status_init();
+	if (argc == 2 && !strcmp(argv[1], "--compile-seccomp"))
+		return seccomp_compile_main();
 	spec_read(SPEC_FD, &spec);
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -77,6 +80,8 @@ int main(int argc, char **argv)
 	if (spec.node_pid > 0 && getppid() != spec.node_pid)
 		fail("berth exited before the container started");
 	take_locks(&spec);
+	/* Made before the fork so that the init can enter it before anything else. */
+	int devcg_fd = devcg_create(&spec);
 
 	/*
 	 * The lifeline lets the init notice that we died before it armed its own death signal: we
@@ -96,9 +101,11 @@ int main(int argc, char **argv)
 	if (pid == 0) {
 		close(lifeline[1]);
 		sigprocmask(SIG_UNBLOCK, &set, NULL);
-		init_main(&spec, lifeline[0]);
+		init_main(&spec, lifeline[0], devcg_fd);
 	}
 	close(lifeline[0]);
+	if (devcg_fd >= 0)
+		close(devcg_fd);
 	init_pid = pid;
 	status_line("pid %d", (int)pid);
 
@@ -118,6 +125,8 @@ int main(int argc, char **argv)
 		if (got < 0 && errno != EINTR)
 			fail("waitpid: %s", strerror(errno));
 	}
+	/* The init was the pid namespace's last process: the device cgroup is empty now. */
+	devcg_remove();
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	/* The init died from a signal (only SIGKILL can do that to a PID 1): report it shell-style. */

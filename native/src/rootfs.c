@@ -147,18 +147,23 @@ static int make_overlay(struct spec *spec, struct str_list *lowers, const char *
 	}
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		fail_fs(fsfd, "creating mount with", what);
-	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, upper ? 0 : MOUNT_ATTR_RDONLY);
+	unsigned int attrs = (upper ? 0 : MOUNT_ATTR_RDONLY) | (spec->nodev ? MOUNT_ATTR_NODEV : 0);
+	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
 	if (mfd < 0)
 		fail_fs(fsfd, "fsmount", what);
 	close(fsfd);
 	return mfd;
 }
 
-static int clone_tree(const char *path)
+/* With `nodev`, device nodes in the tree (an image's, a context's, the host's) cannot be opened. */
+static int clone_tree(const char *path, int nodev)
 {
 	int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (fd < 0)
 		fail("bind source %s: %s", path, strerror(errno));
+	struct berth_mount_attr attr = { .attr_set = MOUNT_ATTR_NODEV };
+	if (nodev && mount_setattr_raw(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr) < 0)
+		fail("making %s nodev: %s", path, strerror(errno));
 	return fd;
 }
 
@@ -177,7 +182,7 @@ void rootfs_prepare(struct spec *spec)
 		 */
 		root_path = spec->work;
 	} else {
-		mfd = clone_tree(spec->path);
+		mfd = clone_tree(spec->path, spec->nodev);
 		root_path = spec->path;
 	}
 	if (move_mount(mfd, "", AT_FDCWD, root_path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
@@ -191,7 +196,7 @@ void rootfs_prepare(struct spec *spec)
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		struct user_mount *m = &spec->mounts[i];
 		if (m->kind == MOUNT_BIND)
-			m->tree_fd = clone_tree(m->source);
+			m->tree_fd = clone_tree(m->source, spec->nodev);
 		else if (m->kind == MOUNT_OVERLAY)
 			m->tree_fd = make_overlay(spec, &m->lowers, m->upper, m->work);
 	}
@@ -365,9 +370,12 @@ static int file_tree(struct user_mount *m)
 	return tree;
 }
 
-static void attach_tree(struct user_mount *m)
+static void attach_tree(struct spec *spec, struct user_mount *m)
 {
 	unsigned long long set = m->readonly ? MOUNT_ATTR_RDONLY : 0;
+	/* Cache mounts, overlays, secrets too: only /dev's own nodes open (devfs.c). */
+	if (spec->nodev)
+		set |= MOUNT_ATTR_NODEV;
 	if (m->kind == MOUNT_FILE)
 		set |= MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
 	if (set) {
@@ -399,7 +407,7 @@ void rootfs_attach_user_mounts(struct spec *spec)
 				m->tree_fd = file_tree(m);
 			else if (m->subpath && m->subpath[0])
 				cut_subpath(m);
-			attach_tree(m);
+			attach_tree(spec, m);
 			if (m->kind == MOUNT_FILE) {
 				if (unlink(SCRATCH_FILE) < 0)
 					fail("removing %s: %s", SCRATCH_FILE, strerror(errno));

@@ -60,6 +60,30 @@ struct user_mount {
 	int tree_fd; /* bind, overlay: detached mount tree, made before pivot_root */
 };
 
+/* One seccomp rule: the action for these system calls when every argument condition holds. */
+struct seccomp_arg {
+	unsigned int index;
+	const char *op; /* "ne", "lt", "le", "eq", "ge", "gt", "masked_eq" */
+	unsigned long long value, value_two;
+};
+
+struct seccomp_rule {
+	int errno_ret; /* -1: allow */
+	struct str_list names;
+	struct seccomp_arg args[6];
+	size_t n_args;
+};
+
+struct seccomp_spec {
+	int enabled;
+	int default_errno;
+	int newer_errno;            /* > 0: numbers above every one the rules name fail with it */
+	struct str_list arches;     /* besides the native one */
+	struct seccomp_rule *rules;
+	size_t n_rules;
+	void *prog;                 /* struct sock_fprog: built by seccomp_prepare or sent ready */
+};
+
 /* A lock file flock(2)ed before the container starts and held until the helper exits. */
 struct lock_req {
 	const char *path;
@@ -96,9 +120,14 @@ struct spec {
 	int dev_fds[6];            /* userns: the host's device nodes, cloned before pivot_root */
 	struct lock_req *locks;    /* taken in this order (Node sorts them) */
 	size_t n_locks;
+	int nodev;                 /* no device nodes but /dev's own open anywhere */
+	const char *devcgroup;     /* parent name of the per-container device cgroup (v1) */
+	struct str_list dev_allow; /* devices.allow lines */
+	struct seccomp_spec seccomp;
 };
 
 /* spec.c */
+void spec_parse(int fd, struct spec *spec); /* keys only, no checks of what a container needs */
 void spec_read(int fd, struct spec *spec);
 
 /* util.c */
@@ -112,6 +141,7 @@ void list_push(struct str_list *list, char *item);
 long parse_long(const char *text, const char *what);
 int write_all(int fd, const char *buf, size_t len);
 void status_wait_go(void);
+size_t hex_decode(char *text); /* in place; returns the byte count */
 
 /* rootfs.c: everything that changes the container's filesystem tree and must be undone */
 void rootfs_prepare(struct spec *spec);  /* before pivot_root: overlay/bind, clone bind sources */
@@ -127,6 +157,17 @@ void devfs_prepare(struct spec *spec); /* before pivot_root, while the host's /p
 void devfs_mount_all(struct spec *spec);
 void devfs_protect(struct spec *spec); /* masked and read-only paths, applied last */
 
+/* seccomp.c */
+int seccomp_spec_key(struct spec *spec, const char *key, char *value); /* 0: not a seccomp key */
+void seccomp_prepare(struct spec *spec); /* build the BPF program (before forking the command) */
+void seccomp_install(struct spec *spec); /* load it: the last step before exec */
+int seccomp_compile_main(void);          /* berth-sandbox --compile-seccomp */
+
+/* cgroup.c: the device cgroup, made and removed by the helper, entered by the init */
+int devcg_create(struct spec *spec); /* fd of its tasks file, or -1 when the host has none */
+void devcg_enter(int tasks_fd);
+void devcg_remove(void);
+
 /* exec.c */
 void exec_command(struct spec *spec) __attribute__((noreturn));
 
@@ -134,6 +175,6 @@ void exec_command(struct spec *spec) __attribute__((noreturn));
 int userns_exec(int argc, char **argv) __attribute__((noreturn));
 
 /* init.c */
-int init_main(struct spec *spec, int lifeline_fd) __attribute__((noreturn));
+int init_main(struct spec *spec, int lifeline_fd, int devcg_fd) __attribute__((noreturn));
 
 #endif

@@ -2,8 +2,9 @@
  * The spec Node sends on fd 3: a flat sequence of NUL-terminated strings, alternating key and
  * value ("arg\0/bin/sh\0arg\0-c\0..."). Repeated keys append to lists; "mount" starts a new entry
  * that the following mount keys ("src", "dst", "ro", "data", "keepdirs", "subpath", "mlower",
- * "mupper", "mwork", "content", "fmode", "fuid", "fgid") fill in. File contents travel as hex, so any bytes
- * fit the NUL-terminated framing. Unknown keys are an error so that a newer Node side never
+ * "mupper", "mwork", "content", "fmode", "fuid", "fgid") fill in; "scrule" likewise starts a
+ * seccomp rule for the "scname" and "scarg" keys after it (seccomp.c). File contents travel as
+ * hex, so any bytes fit the NUL-terminated framing. Unknown keys are an error so that a newer Node side never
  * silently loses a setting.
  */
 #define _GNU_SOURCE
@@ -43,32 +44,6 @@ static struct user_mount *current_mount(struct spec *spec, const char *key)
 	return &spec->mounts[spec->n_mounts - 1];
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes in place: the bytes are never longer than their hex. */
-static size_t decode_hex(char *text)
-{
-	size_t len = strlen(text);
-	if (len % 2)
-		fail("spec: file content is not hex (odd length)");
-	for (size_t i = 0; i < len; i += 2) {
-		int hi = hex_digit(text[i]), lo = hex_digit(text[i + 1]);
-		if (hi < 0 || lo < 0)
-			fail("spec: file content is not hex");
-		text[i / 2] = (char)(hi * 16 + lo);
-	}
-	return len / 2;
-}
-
 static void add_lock(struct spec *spec, const char *path, int shared)
 {
 	spec->locks = xrealloc(spec->locks, (spec->n_locks + 1) * sizeof *spec->locks);
@@ -100,7 +75,7 @@ static int set_mount_key(struct spec *spec, const char *key, char *value)
 		current_mount(spec, key)->work = value;
 	else if (!strcmp(key, "content")) {
 		struct user_mount *m = current_mount(spec, key);
-		m->content_len = decode_hex(value);
+		m->content_len = hex_decode(value);
 		m->content = value;
 	} else if (!strcmp(key, "fmode"))
 		current_mount(spec, key)->file_mode = (mode_t)parse_long(value, key);
@@ -173,6 +148,12 @@ static void set_key(struct spec *spec, const char *key, char *value)
 		spec->privileged = parse_long(value, key) != 0;
 	else if (!strcmp(key, "userns"))
 		spec->userns = parse_long(value, key) != 0;
+	else if (!strcmp(key, "nodev"))
+		spec->nodev = parse_long(value, key) != 0;
+	else if (!strcmp(key, "devcgroup"))
+		spec->devcgroup = value;
+	else if (!strcmp(key, "devallow"))
+		list_push(&spec->dev_allow, value);
 	else if (!strcmp(key, "lock"))
 		add_lock(spec, value, 0);
 	else if (!strcmp(key, "lockshared"))
@@ -193,7 +174,7 @@ static void set_key(struct spec *spec, const char *key, char *value)
 			m->file_mode = 0400;
 		} else
 			fail("spec: unknown mount kind \"%s\"", value);
-	} else if (!set_mount_key(spec, key, value))
+	} else if (!set_mount_key(spec, key, value) && !seccomp_spec_key(spec, key, value))
 		fail("spec: unknown key \"%s\"", key);
 }
 
@@ -203,7 +184,7 @@ static void require(const void *value, const char *key)
 		fail("spec: missing \"%s\"", key);
 }
 
-void spec_read(int fd, struct spec *spec)
+void spec_parse(int fd, struct spec *spec)
 {
 	size_t len;
 	char *buf = read_all(fd, &len);
@@ -226,7 +207,11 @@ void spec_read(int fd, struct spec *spec)
 		p += strlen(p) + 1;
 		set_key(spec, key, value);
 	}
+}
 
+void spec_read(int fd, struct spec *spec)
+{
+	spec_parse(fd, spec);
 	require(spec->args.items, "arg");
 	require(spec->cwd, "cwd");
 	if (spec->cwd[0] != '/')

@@ -161,3 +161,29 @@ long parse_long(const char *text, const char *what)
 		fail("spec: %s is not a number: \"%s\"", what, text);
 	return value;
 }
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes in place: the bytes are never longer than their hex. */
+size_t hex_decode(char *text)
+{
+	size_t len = strlen(text);
+	if (len % 2)
+		fail("spec: value is not hex (odd length)");
+	for (size_t i = 0; i < len; i += 2) {
+		int hi = hex_digit(text[i]), lo = hex_digit(text[i + 1]);
+		if (hi < 0 || lo < 0)
+			fail("spec: value is not hex");
+		text[i / 2] = (char)(hi * 16 + lo);
+	}
+	return len / 2;
+}

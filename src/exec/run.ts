@@ -17,7 +17,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { startSandboxNetwork, type SandboxNetwork } from './network.ts';
-import { encodeSpec, type ContainerSpec } from './spec.ts';
+import { encodeSpec, seccompCompileRequest, type ContainerSpec } from './spec.ts';
 
 export interface ContainerIO {
   onStdout(chunk: Buffer): void;
@@ -55,6 +55,35 @@ export function sandboxPath(): string {
     throw new Error(`the sandbox helper ${path} is not built; run \`npm install\` or \`make -C native\` (needs gcc)`);
   }
   return path;
+}
+
+const compiled = new Map<string, Promise<Buffer>>();
+
+/**
+ * The seccomp program for every non-privileged container, compiled by the helper once per process
+ * (libseccomp takes about 10 ms for it, which every RUN would pay again).
+ */
+function seccompProgram(helper: string): Promise<Buffer> {
+  let program = compiled.get(helper);
+  if (!program) {
+    program = new Promise<Buffer>((resolve, reject) => {
+      const child = spawn(helper, ['--compile-seccomp'], { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+      child.once('error', reject);
+      child.once('close', (code) => {
+        if (code === 0 && out.length > 0) resolve(Buffer.concat(out));
+        else reject(new ContainerSetupError(`compiling the seccomp filter failed: ${Buffer.concat(err).toString().trim() || `exit ${code}`}`));
+      });
+      child.stdin.end(seccompCompileRequest());
+    });
+    // A failure is reported to this run and tried again by the next one.
+    program.catch(() => compiled.delete(helper));
+    compiled.set(helper, program);
+  }
+  return program;
 }
 
 function signalName(signo: number): string {
@@ -152,7 +181,7 @@ function sandboxNetworkFor(child: ChildProcess, status: Status, statusPipe: Writ
 /** Run `spec` to completion, streaming its output. Resolves with the command's exit status. */
 export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promise<ContainerResult> {
   const helper = sandboxPath();
-  const payload = encodeSpec(spec);
+  const payload = encodeSpec(spec, process.pid, spec.privileged ? undefined : await seccompProgram(helper));
   if (io.signal?.aborted) throw abortReason(io.signal);
 
   const child: ChildProcess = spawn(helper, [], {

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { SANDBOX_NETWORK } from './network.ts';
 import { overlayMountOptions } from '../layer/overlay-format.ts';
 import { userNamespace } from '../sys/userns.ts';
+import { encodeSeccomp, seccompFilter, type SeccompFilter } from './seccomp.ts';
 
 export type RootfsSpec =
   | { kind: 'overlay'; lowerDirs: string[]; upperDir: string; workDir: string }
@@ -60,7 +61,10 @@ export interface ContainerSpec {
   hosts?: string;
   resolvConf?: string;
   stdin?: 'null' | 'inherit';
-  /** Every capability, no masked or read-only kernel paths, writable /sys (RUN --security=insecure). */
+  /**
+   * Every capability, no masked or read-only kernel paths, writable /sys, no seccomp filter, device
+   * nodes usable (no nodev, no device cgroup): RUN --security=insecure.
+   */
   privileged?: boolean;
   /** Taken in order; give them sorted and without duplicates so that two runs never deadlock. */
   locks?: LockSpec[];
@@ -87,6 +91,9 @@ export const DEFAULT_CAPABILITIES: Readonly<Record<string, number>> = {
   CAP_SETFCAP: 31,
 };
 
+/** Parent of the per-container device cgroups, below the helper's own devices cgroup (cgroup v1). */
+export const DEVICE_CGROUP_ROOT = 'berth';
+
 /** Kernel interfaces docker hides from containers (/dev/null or an empty tmpfs over them). */
 export const MASKED_PATHS: readonly string[] = [
   '/proc/asound',
@@ -101,6 +108,17 @@ export const MASKED_PATHS: readonly string[] = [
   '/proc/scsi',
   '/sys/firmware',
   '/sys/devices/virtual/powercap',
+];
+
+/**
+ * Devices a container may use, in the device cgroup's (v1) syntax: docker's defaults. Creating any
+ * node stays allowed (`m`), opening only these: null, zero, full, random, urandom, tty, console,
+ * ptmx and the ptys.
+ */
+export const ALLOWED_DEVICES: readonly string[] = [
+  'c *:* m', 'b *:* m',
+  'c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm',
+  'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 136:* rwm',
 ];
 
 /** Kernel interfaces docker makes read-only. */
@@ -207,8 +225,27 @@ function encodeMount(mount: MountSpec, add: (key: string, value: string | number
   }
 }
 
-/** The helper's wire format for `spec`; `nodePid` lets it notice Node dying before it starts. */
-export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): Buffer {
+let cachedFilter: SeccompFilter | undefined;
+
+/** Docker's default profile for docker's default capabilities: the same for every container. */
+function defaultFilter(): SeccompFilter {
+  cachedFilter ??= seccompFilter(Object.keys(DEFAULT_CAPABILITIES));
+  return cachedFilter;
+}
+
+/** What `berth-sandbox --compile-seccomp` reads on stdin: the default filter's rules. */
+export function seccompCompileRequest(): Buffer {
+  const pairs: Buffer[] = [];
+  encodeSeccomp(defaultFilter(), (key, value) => pairs.push(Buffer.from(`${key}\0${value}\0`, 'utf8')));
+  return Buffer.concat(pairs);
+}
+
+/**
+ * The helper's wire format for `spec`; `nodePid` lets it notice Node dying before it starts.
+ * `seccompProgram` is the filter the helper compiled from seccompCompileRequest(); without it the
+ * rules themselves are sent and the helper builds the program for this one run.
+ */
+export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid, seccompProgram?: Buffer): Buffer {
   validateSpec(spec);
   const pairs: Array<[string, string]> = [['ppid', String(nodePid)]];
   const add = (key: string, value: string | number): void => {
@@ -247,6 +284,20 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid): 
     for (const cap of Object.values(DEFAULT_CAPABILITIES)) add('cap', cap);
     for (const path of MASKED_PATHS) add('mask', path);
     for (const path of READONLY_PATHS) add('ropath', path);
+    // No device node opens but the ones /dev gets from the helper, on any host...
+    add('nodev', 1);
+    // ...and, where the host has a v1 device cgroup, only docker's default devices at all. A user
+    // namespace owns no cgroup, and needs none: the kernel opens no device node it mounted.
+    if (!userNamespace().rootless) {
+      add('devcgroup', DEVICE_CGROUP_ROOT);
+      for (const rule of ALLOWED_DEVICES) add('devallow', rule);
+    }
+    if (seccompProgram) {
+      add('seccomp', defaultFilter().defaultErrno);
+      add('scprog', seccompProgram.toString('hex'));
+    } else {
+      encodeSeccomp(defaultFilter(), add);
+    }
   }
   for (const lock of spec.locks ?? []) add(lock.shared ? 'lockshared' : 'lock', lock.path);
 
