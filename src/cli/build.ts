@@ -9,6 +9,7 @@ import { openStatCache, saveStatCache } from '../context/stat-cache.ts';
 import { lockForBuild } from '../store/lock.ts';
 import { parseBuildArgs, planBuild, type NetworkMode } from '../plan/index.ts';
 import { parseNetworkMode } from '../exec/network.ts';
+import { describeRootless, userNamespace } from '../sys/userns.ts';
 import { executePlan } from '../engine/build.ts';
 import { loadSecrets, parseAllow } from '../engine/secrets.ts';
 import { assembleImage } from '../engine/images.ts';
@@ -72,6 +73,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   const outputs = flags.output.map(parseOutput);
   const quiet = flags.quiet === true;
   const log = (message: string): void => { if (!quiet) process.stderr.write(`${message}\n`); };
+  if (userNamespace().rootless) log(`${describeRootless()}; RUN network: ${network === 'sandbox' ? 'slirp4netns' : network}`);
   const registry = { insecureRegistries: flags.insecureRegistry };
   const bases = baseImages(stores, { pull: flags.pull === true, registry, log });
   const push = flags.push === true || outputs.some((o) => o.type === 'registry');

@@ -30,7 +30,8 @@ function seccompLine(c: ContainerFacts): string {
 function deviceLine(report: ProtectionReport, c: ContainerFacts): string {
   const nodev = c.rootOptions.includes('nodev') ? 'root file system nodev' : 'root file system NOT nodev';
   let cgroup: string;
-  if (c.deviceCgroup && /:devices:\/.+/.test(c.deviceCgroup)) cgroup = `device cgroup (v1) ${c.deviceCgroup.split(':')[2]}`;
+  if (report.host.userns) cgroup = 'user namespace: the kernel opens no device node of its mounts';
+  else if (c.deviceCgroup && /:devices:\/.+/.test(c.deviceCgroup)) cgroup = `device cgroup (v1) ${c.deviceCgroup.split(':')[2]}`;
   else if (report.host.cgroup === 'v2') cgroup = 'cgroup v2: no device controller applied, nodev mounts only';
   else cgroup = report.host.devicesController ? 'device cgroup NOT applied' : 'no device cgroup on this host, nodev mounts only';
   return `${nodev}; ${cgroup}`;
@@ -43,6 +44,13 @@ function networkLine(report: ProtectionReport, c: ContainerFacts | undefined): s
   return `default: ${own} slirp4netns ${slirp.version} (${slirp.path}), host loopback unreachable; --network host needs --allow network.host`;
 }
 
+function userNamespaceLine(host: HostFacts): string {
+  if (!host.userns) return 'not used (berth runs as root; containers keep Docker\'s capabilities in the host\'s user namespace)';
+  const ranges = host.userns.uids.map((r) => `${r.inside}-${r.inside + r.count - 1} -> ${r.outside}-${r.outside + r.count - 1}`).join(', ');
+  const single = host.userns.uids.reduce((n, r) => n + r.count, 0) <= 1;
+  return `rootless: uids ${ranges}${single ? ' (only your own id: no subordinate ids in /etc/subuid, so no other owner can be made)' : ''}`;
+}
+
 export function formatReport(report: ProtectionReport): string {
   const { host } = report;
   const lines: Array<[string, string]> = [
@@ -51,7 +59,7 @@ export function formatReport(report: ProtectionReport): string {
     ['kernel', host.kernel],
     ['running as', host.uid === 0 ? 'root' : `uid ${host.uid}`],
     ['cgroups', host.cgroup === 'hybrid' ? 'v1 and v2 (hybrid)' : host.cgroup],
-    ['user namespace', host.uid === 0 ? 'not used (berth runs as root; containers keep Docker\'s capabilities in the host\'s user namespace)' : 'used (rootless)'],
+    ['user namespace', userNamespaceLine(host)],
   ];
   const c = report.container;
   if (c) {

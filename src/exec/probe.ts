@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { runContainer } from './run.ts';
 import type { MountSpec } from './spec.ts';
 import { findSlirp4netns } from './network.ts';
+import { hostUid, userNamespace, type IdRange } from '../sys/userns.ts';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from './spec.ts';
 
 export interface ContainerFacts {
@@ -32,7 +33,10 @@ export interface ContainerFacts {
 
 export interface HostFacts {
   kernel: string;
+  /** The user who runs berth, as the host sees them. */
   uid: number;
+  /** berth's own user namespace (rootless), with its id ranges. */
+  userns?: { uids: IdRange[]; gids: IdRange[] };
   cgroup: 'v1' | 'v2' | 'hybrid' | 'none';
   devicesController: boolean;
   userNamespaces: boolean;
@@ -151,7 +155,8 @@ export function hostFacts(): HostFacts {
   }
   return {
     kernel,
-    uid: process.getuid?.() ?? -1,
+    uid: hostUid(),
+    userns: userNamespace().rootless ? { uids: userNamespace().uids, gids: userNamespace().gids } : undefined,
     cgroup: cgroupLayout(),
     devicesController,
     userNamespaces: (readNumber('/proc/sys/user/max_user_namespaces') ?? 0) > 0,

@@ -29,14 +29,13 @@ export interface MergedEntry {
   dirLayers: number[];
 }
 
-const OPAQUE = overlayXattr('opaque');
 
 export function isWhiteout(stat: Stats): boolean {
   return stat.isCharacterDevice() && stat.rdev === 0;
 }
 
 function isOpaque(dir: string): boolean {
-  const value = fsExtra().lgetxattr(dir, OPAQUE);
+  const value = fsExtra().lgetxattr(dir, overlayXattr('opaque'));
   return value !== null && value.toString() === 'y';
 }
 

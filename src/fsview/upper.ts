@@ -19,7 +19,6 @@ export class CopyConflictError extends Error {
   readonly code = 'ECOPYCONFLICT';
 }
 
-const OPAQUE = overlayXattr('opaque');
 
 export function upperPath(view: MergedView, rel: string): string {
   return path.join(view.layers[0], rel);
@@ -126,7 +125,7 @@ function makeUpperDir(view: MergedView, rel: string): string {
   // Opaque or with nothing below: either way no lower layer shows through it.
   if (fresh || !lowerHasDir(view, rel)) (view.freshDirs ??= new Set()).add(rel);
   else {
-    fsExtra().lsetxattr(dest, OPAQUE, Buffer.from('y'));
+    fsExtra().lsetxattr(dest, overlayXattr('opaque'), Buffer.from('y'));
     (view.freshDirs ??= new Set()).add(rel);
   }
   (view.upperDirs ??= new Set()).add(rel);

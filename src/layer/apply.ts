@@ -36,7 +36,6 @@ export interface ApplyResult {
   entries: number;
 }
 
-const OPAQUE_XATTR = overlayXattr('opaque');
 
 interface Extraction {
   mode: ApplyMode;
@@ -146,7 +145,7 @@ async function applyWhiteout(x: Extraction, rel: string, header: TarHeader): Pro
   if (name === OPAQUE_MARKER) {
     if (x.mode === 'overlay') {
       const dir = (await x.dirs.resolve(dirRel, true))!;
-      x.sys.lsetxattr(dir, OPAQUE_XATTR, Buffer.from('y'));
+      x.sys.lsetxattr(dir, overlayXattr('opaque'), Buffer.from('y'));
       return;
     }
     const dir = await x.dirs.resolve(dirRel, false);

@@ -30,9 +30,9 @@ export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
 
 const CAPABILITY = 'security.capability';
-const OPAQUE = overlayXattr('opaque');
 /** Overlay features whose upper dirs cannot be read as a change set on their own. */
-const UNSUPPORTED = [overlayXattr('redirect'), overlayXattr('metacopy')];
+// Names depend on the user namespace, known only when berth runs (not when its snapshot is made).
+const unsupportedXattrs = (): string[] => [overlayXattr('redirect'), overlayXattr('metacopy')];
 
 interface Found {
   rel: string;
@@ -110,6 +110,8 @@ function baseOf(rel: string): string {
  */
 export async function archiveEntries(root: string, whiteouts: boolean, options: ArchiveOptions = {}, splicer?: SpliceReader): Promise<TarInput[]> {
   const found = walk(root, splicer && options.splice);
+  const OPAQUE = overlayXattr('opaque');
+  const UNSUPPORTED = unsupportedXattrs();
   const wanted = whiteouts ? [CAPABILITY, OPAQUE, ...UNSUPPORTED] : [CAPABILITY];
   const sys = fsExtra();
   const xattrsOf = (abs: string, stat: BigIntStats): Record<string, Buffer> => {

@@ -6,6 +6,7 @@
  * and only mapped ids can own files.
  */
 import { readFileSync } from 'node:fs';
+import { startupSnapshot } from 'node:v8';
 
 export interface IdRange {
   inside: number;
@@ -44,8 +45,10 @@ export function userNamespace(): UserNamespace {
     // No /proc: treat as the initial namespace, the only place berth could then run.
     uids = [{ inside: 0, outside: 0, count: 4294967295 }];
   }
-  cached = { rootless: !isInitialMap(uids), uids, gids };
-  return cached;
+  const found = { rootless: !isInitialMap(uids), uids, gids };
+  // The start-up snapshot is made as whoever installed berth: what it saw must not be kept.
+  if (!startupSnapshot.isBuildingSnapshot()) cached = found;
+  return found;
 }
 
 /** True when `id` has a mapping (can own a file) in these ranges. */
@@ -77,4 +80,14 @@ export function explainUnmappedOwner(error: unknown): string | undefined {
       + `give ${user} subordinate ids, e.g. as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${user} (and install uidmap)`;
   }
   return `a file needs an owner outside the ${mapped} ids berth's user namespace maps${where}: widen ${user}'s ranges in /etc/subuid and /etc/subgid`;
+}
+
+/** One line for a rootless build's log: how ids map, and what a single mapping cannot do. */
+export function describeRootless(): string {
+  const ns = userNamespace();
+  const mapped = ns.uids.reduce((n, r) => n + r.count, 0);
+  if (mapped <= 1) {
+    return 'rootless: only your own id is mapped (no /etc/subuid range): a step that makes files owned by anyone but root will fail, saying so';
+  }
+  return `rootless: user namespace of ${mapped} ids (your id and /etc/subuid's range)`;
 }

@@ -16,6 +16,9 @@ describe('berth info', () => {
     expect(stdout).toMatch(/^no_new_privs:\s+yes$/m);
     expect(stdout).toMatch(/^capabilities:\s+Docker's default set \(00000000a80425fb\)$/m);
     expect(stdout).toMatch(/^network:\s+default: own namespace, outbound through slirp4netns/m);
+    expect(stdout).toMatch(/^seccomp:\s+active \(Docker's default profile/m);
+    // This host (CI's kind) has cgroup v1's devices controller: the probe is placed in a cgroup of it.
+    expect(stdout).toMatch(/^devices:\s+root file system nodev; device cgroup \(v1\) \/berth\//m);
   });
 
   it('gives the same facts as JSON', async () => {
