@@ -1,0 +1,58 @@
+/**
+ * Dockerfiles written to hurt the parser and planner: nesting deep enough to overflow a recursive
+ * descent, and sizes that expose work quadratic in the number of stages. Each must end in a
+ * located BuildError or a plan, never in a RangeError with no line.
+ */
+import { describe, expect, it } from 'vitest';
+import { BuildError, formatLocation } from '../../src/source/index.ts';
+import { MAX_EXPANSION_DEPTH } from '../../src/shell/index.ts';
+import { parseDockerfile } from '../../src/syntax/index.ts';
+import { planBuild, type BuildPlan } from '../../src/plan/index.ts';
+
+async function plan(text: string): Promise<BuildPlan> {
+  return planBuild(parseDockerfile(text, 'Dockerfile'));
+}
+
+async function planError(text: string): Promise<BuildError> {
+  try {
+    await plan(text);
+  } catch (error) {
+    if (!(error instanceof BuildError)) throw error;
+    return error;
+  }
+  throw new Error('expected a BuildError');
+}
+
+const nested = (depth: number, inner = 'x', open = '${a:-', close = '}'): string =>
+  open.repeat(depth) + inner + close.repeat(depth);
+
+describe('deeply nested variable expansion', () => {
+  it('nests as deep as the limit', async () => {
+    const p = await plan(`FROM scratch\nENV b=${nested(MAX_EXPANSION_DEPTH)}\n`);
+    expect(p.stages[0].config.Env).toContain('b=x');
+  });
+
+  it('is a located error past the limit, at the `${` that is one too deep', async () => {
+    const error = await planError(`FROM scratch\nENV b=${nested(5000)}\n`);
+    expect(error.message).toContain(`nested more than ${MAX_EXPANSION_DEPTH} levels deep`);
+    // `ENV b=` is six columns; every level is five characters.
+    expect(formatLocation(error.range!)).toBe(`Dockerfile:2:${7 + 5 * MAX_EXPANSION_DEPTH}`);
+    expect(error.message.length).toBeLessThan(300);
+  });
+
+  it.each([
+    ['FROM', `ARG a\nFROM ${nested(5000, 'scratch')}\n`, 2],
+    ['COPY', `FROM scratch\nCOPY ${nested(5000)} /d\n`, 2],
+    ['a heredoc body', `FROM scratch\nCOPY <<EOF /d\nline\n${nested(5000)}\nEOF\n`, 4],
+    ['RUN --mount', `FROM scratch\nRUN --mount=type=cache,target=${nested(5000)} true\n`, 2],
+    ['double quotes', `FROM scratch\nENV b="${nested(5000, 'x', '${a:-"', '"}')}"\n`, 2],
+    ['${a/p/r}', `FROM scratch\nENV b=${nested(5000, 'x', '${a/', '/y}')}\n`, 2],
+    ['a global ARG', `ARG b=${nested(5000)}\nFROM scratch\n`, 1],
+    ['a continuation line', `FROM scratch\nENV c=1 \\\n  b=${nested(5000)}\n`, 3],
+  ])('in %s', async (_what, text, line) => {
+    const error = await planError(text);
+    expect(error.message).toContain('levels deep');
+    expect(error.range?.start.line).toBe(line);
+    expect(error.range?.start.column).toBeGreaterThan(1);
+  });
+});
