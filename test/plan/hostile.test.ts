@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { BuildError, formatLocation } from '../../src/source/index.ts';
 import { MAX_EXPANSION_DEPTH } from '../../src/shell/index.ts';
-import { parseDockerfile } from '../../src/syntax/index.ts';
+import { dumpNode, parseDockerfile } from '../../src/syntax/index.ts';
 import { planBuild, type BuildPlan } from '../../src/plan/index.ts';
 
 async function plan(text: string): Promise<BuildPlan> {
@@ -54,5 +54,39 @@ describe('deeply nested variable expansion', () => {
     expect(error.message).toContain('levels deep');
     expect(error.range?.start.line).toBe(line);
     expect(error.range?.start.column).toBeGreaterThan(1);
+  });
+});
+
+describe('deeply nested JSON and ONBUILD', () => {
+  const cmd = async (args: string): Promise<string[] | null | undefined> => (await plan(`FROM scratch\nCMD ${args}\n`)).stages[0].config.Cmd;
+
+  it.each([
+    ['arrays', '['.repeat(5000) + ']'.repeat(5000)],
+    ['objects', '[' + '{"a":'.repeat(5000) + '1' + '}'.repeat(5000) + ']'],
+    ['arrays at Go\'s limit', '['.repeat(10000) + ']'.repeat(10000)],
+  ])('well-formed nested %s are the not-strings error, located', async (_what, args) => {
+    const error = await planError(`FROM scratch\nCMD ${args}\n`);
+    expect(error.message).toContain('arrays must be comprised of strings only');
+    expect(formatLocation(error.range!)).toBe('Dockerfile:2:1');
+  });
+
+  it('is the shell form when not JSON: unclosed, past Go\'s depth limit, or a number Go cannot hold', async () => {
+    const unclosed = '['.repeat(5000);
+    expect(await cmd(unclosed)).toEqual(['/bin/sh', '-c', unclosed]);
+    const tooDeep = '['.repeat(10001) + ']'.repeat(10001);
+    expect(await cmd(tooDeep)).toEqual(['/bin/sh', '-c', tooDeep]);
+    const overflow = '[1e999, ' + '['.repeat(100) + ']'.repeat(100) + ']';
+    expect(await cmd(overflow)).toEqual(['/bin/sh', '-c', overflow]);
+    // Brackets inside strings do not count.
+    const strings = JSON.stringify(['a', '['.repeat(5000)]);
+    expect(await cmd(strings)).toEqual(['a', '['.repeat(5000)]);
+  });
+
+  it('ONBUILD chained 5,000 times is the chaining error, located', async () => {
+    const parsed = parseDockerfile(`FROM scratch\n${'ONBUILD '.repeat(5000)}RUN true\n`, 'Dockerfile');
+    expect(dumpNode(parsed.instructions[1])).toMatch(/^onbuild \(onbuild \(onbuild /);
+    const error = await planError(`FROM scratch\n${'ONBUILD '.repeat(5000)}RUN true\n`);
+    expect(error.message).toBe('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
+    expect(formatLocation(error.range!)).toBe('Dockerfile:2:1');
   });
 });
