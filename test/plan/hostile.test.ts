@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { BuildError, formatLocation } from '../../src/source/index.ts';
 import { MAX_EXPANSION_DEPTH } from '../../src/shell/index.ts';
 import { dumpNode, parseDockerfile } from '../../src/syntax/index.ts';
+import { checkDockerfile } from '../../src/plan/check.ts';
 import { planBuild, type BuildPlan } from '../../src/plan/index.ts';
 
 async function plan(text: string): Promise<BuildPlan> {
@@ -88,5 +89,53 @@ describe('deeply nested JSON and ONBUILD', () => {
     const error = await planError(`FROM scratch\n${'ONBUILD '.repeat(5000)}RUN true\n`);
     expect(error.message).toBe('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
     expect(formatLocation(error.range!)).toBe('Dockerfile:2:1');
+  });
+});
+
+/**
+ * Planning must be linear in the number of stages. These are not timed assertions: each shape
+ * overflowed the stack or took minutes before (a FROM chain of 5,000 stages and a COPY --from
+ * chain of 1,000 overflowed; `check` of 1,000 chained stages took 9 s and grew with about the
+ * cube, so 4,000 would take several minutes), and now takes well under a second, so the test
+ * timeout (60 s here) is what would catch a return of the quadratic behaviour.
+ */
+describe('planning many stages', () => {
+  const chain = (n: number, body = ''): string =>
+    ['FROM scratch AS s0', ...Array.from({ length: n - 1 }, (_, i) => `FROM s${i} AS s${i + 1}${body}`)].join('\n') + '\n';
+
+  it('plans a FROM chain of 5,000 stages', async () => {
+    const p = await plan(chain(5000, '\nENV A=1'));
+    expect(p.stages).toHaveLength(5000);
+    expect(p.stages[4999].base).toEqual({ kind: 'stage', stage: 4998 });
+    expect(p.stages[4999].config.Env).toContain('A=1');
+  });
+
+  it('plans a COPY --from chain of 5,000 stages', async () => {
+    const lines = ['FROM scratch AS s0'];
+    for (let i = 1; i < 5000; i++) lines.push(`FROM scratch AS s${i}`, `COPY --from=s${i - 1} /a /a`);
+    const p = await plan(`${lines.join('\n')}\n`);
+    expect(p.stages).toHaveLength(5000);
+    expect(p.stages[4999].dependsOn).toEqual([4998]);
+    expect(p.vertices.find((v) => v.id === 's4999/1')?.inputs).toEqual(['s4999/0', 's4998/1']);
+  });
+
+  it('plans one stage copying from 5,000 others, and 5,000 global ARGs', async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 5000; i++) lines.push(`ARG a${i}=${i}`);
+    for (let i = 0; i < 5000; i++) lines.push(`FROM scratch AS s${i}`, 'RUN x');
+    lines.push('FROM scratch', 'ARG a4999');
+    for (let i = 0; i < 5000; i++) lines.push(`COPY --from=s${i} /a /a${i}`);
+    const p = await plan(`${lines.join('\n')}\n`);
+    expect(p.stages).toHaveLength(5001);
+    expect(p.vertices.at(-1)?.inputs).toEqual(['s5000/5000', 's4999/1']);
+  });
+
+  it('checks 4,000 chained stages, and still reports each broken stage', async () => {
+    const text = chain(4000).replace('FROM s1999 AS s2000\n', 'FROM s1999 AS s2000\nWORKDIR ${a:?missing}\n');
+    const errors = await checkDockerfile(parseDockerfile(text + 'FROM scratch AS other\nUSER ${b:?unset}\n', 'Dockerfile'));
+    expect(errors.map((e) => `${formatLocation(e.range!)} ${e.message}`)).toEqual([
+      'Dockerfile:2002:1 failed to process "${a:?missing}": a: missing',
+      'Dockerfile:4003:1 failed to process "${b:?unset}": b: unset',
+    ]);
   });
 });
