@@ -258,3 +258,29 @@ describe('nesting depth', () => {
     expect(() => expandWord('${a:-'.repeat(20000), new Map())).toThrow(/levels deep/);
   });
 });
+
+describe('pattern matching cost', () => {
+  // A backtracking regexp took C(40, k) steps here: 65 s for k = 12 in ${x#...}, 4 s for k = 8
+  // in ${x//...}, so each case below would run for minutes to centuries; it is instant now.
+  const x = 'a'.repeat(40);
+  const stars = (k: number): string => '*a'.repeat(k);
+
+  it('does not backtrack in ${x#p}, ${x%p}, ${x/p/r} and ${x//p/r}', () => {
+    const v = env({ x });
+    expect(expandWord('${x#' + stars(30) + 'b}', v)).toBe(x);
+    expect(expandWord('${x##' + stars(30) + 'b}', v)).toBe(x);
+    expect(expandWord('${x%b' + stars(30) + '}', v)).toBe(x);
+    expect(expandWord('${x%%b' + stars(30) + '}', v)).toBe(x);
+    expect(expandWord('${x/' + stars(30) + 'b/c}', v)).toBe(x);
+    expect(expandWord('${x//' + stars(30) + 'b/c}', v)).toBe(x);
+  });
+
+  it('still finds the shortest and longest matches', () => {
+    const v = env({ x: `${x}b${x}b` });
+    expect(expandWord('${x#' + stars(30) + 'b}', v)).toBe(`${x}b`);
+    expect(expandWord('${x##' + stars(30) + 'b}', v)).toBe('');
+    expect(expandWord('${x/' + stars(30) + 'b/c}', v)).toBe('c');
+    expect(expandWord('${x//a?a/-}', env({ x: 'aXaaYaZ' }))).toBe('--Z');
+    expect(expandWord('${x//?/-}', env({ x: 'a\nb' }))).toBe('-\n-');
+  });
+});
