@@ -17,7 +17,7 @@
 import { statSync } from 'node:fs';
 import nodePath from 'node:path';
 import { BadPatternError, compileGlob } from './glob.ts';
-import { goRegExp } from './goregexp.ts';
+import { goMatcher } from './goregexp.ts';
 
 /** A .dockerignore that Docker would refuse; the message is moby's. */
 export class IgnorePatternError extends Error {
@@ -195,9 +195,9 @@ function compileTest(text: string): { matchType: MatchType; goRegexp: string | u
     }
     case 'regexpMatch': {
       source += '$';
-      let re: RegExp;
+      let re: { test(path: string): boolean };
       try {
-        re = goRegExp(source);
+        re = goMatcher(source);
       } catch {
         // patternmatcher reports a regexp that does not compile as filepath.ErrBadPattern.
         throw new IgnorePatternError('syntax error in pattern', text);

@@ -9,6 +9,8 @@
  * piece: literals as `\u{...}`, classes as explicit ranges. Anything Go would reject throws.
  */
 
+import { linearMatcher, type LinearMatcher } from './linear-match.ts';
+
 type Range = [number, number];
 const MAX_RUNE = 0x10ffff;
 
@@ -299,4 +301,15 @@ class Translator {
  */
 export function goRegExp(source: string): RegExp {
   return new RegExp(new Translator(source).translate(), 'u');
+}
+
+/**
+ * goRegExp's regexp as a matcher that never backtracks (see linear-match.ts): what .dockerignore
+ * uses, since its patterns and the context's names can both come from someone else.
+ */
+export function goMatcher(source: string, nativeUpTo?: number): LinearMatcher {
+  const translated = new Translator(source).translate();
+  // Validates: JavaScript rejects what the translation keeps of what Go would reject.
+  new RegExp(translated, 'u');
+  return linearMatcher(translated, nativeUpTo);
 }

@@ -1,29 +1,30 @@
 import { BuildError, formatLocation } from '../source/index.ts';
 import { parseInstructions } from '../instructions/index.ts';
 import type { ParsedDockerfile } from '../syntax/ast.ts';
-import { planBuild } from './planner.ts';
+import { planEveryStage } from './planner.ts';
 
 /**
  * Every error of a Dockerfile rather than the first: instruction errors are collected line by line,
- * then each stage is planned as its own target so that one broken stage does not hide another.
+ * then every stage is planned, so that one broken stage does not hide another.
  */
 export async function checkDockerfile(parsed: ParsedDockerfile): Promise<BuildError[]> {
   const errors: BuildError[] = [];
-  const instructions = parseInstructions(parsed, errors);
+  parseInstructions(parsed, errors);
   if (errors.length) return errors;
-  const names = instructions.filter((i) => i.kind === 'from').map((i, n) => (i.kind === 'from' && i.stageName) || String(n));
+  let found: BuildError[];
+  try {
+    found = await planEveryStage(parsed);
+  } catch (error) {
+    if (!(error instanceof BuildError)) throw error;
+    found = [error];
+  }
+  // A stage that fails because a stage it needs failed repeats that error: report it once.
   const seen = new Set<string>();
-  const targets = names.length ? names : [undefined];
-  for (const target of targets) {
-    try {
-      await planBuild(parsed, { target: target && /^\d+$/.test(target) ? undefined : target });
-    } catch (error) {
-      if (!(error instanceof BuildError)) throw error;
-      const key = `${error.range ? formatLocation(error.range) : ''} ${error.message}`;
-      if (!seen.has(key)) {
-        seen.add(key);
-        errors.push(error);
-      }
+  for (const error of found) {
+    const key = `${error.range ? formatLocation(error.range) : ''} ${error.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      errors.push(error);
     }
   }
   return errors;

@@ -14,12 +14,16 @@ export interface StageContext {
   state: StageState;
   stage: PlannedStage;
   vertices: Vertex[];
+  /** The stage's latest vertex (its result so far). */
+  lastVertex: Vertex;
   network: NetworkMode;
   proxyArgs: ReadonlyMap<string, string>;
   buildArgs: ReadonlyMap<string, string>;
   metaArgs: ReadonlyMap<string, string | undefined>;
   usedArgs: Set<string>;
   resolveFrom: FromResolver;
+  /** The id of the last vertex of another, already planned, stage: what COPY --from reads. */
+  stageOutput: (stage: number) => string;
   parseTrigger: (text: string, range: SourceRange) => Instruction;
   /** Instructions in the stage counting FROM (BuildKit's `[stage n/N]`). */
   stepCount: number;
@@ -41,6 +45,7 @@ function addVertex(ctx: StageContext, op: Op, ins: Pick<Instruction, 'range' | '
   };
   ctx.vertices.push(vertex);
   ctx.stage.vertices.push(vertex.id);
+  ctx.lastVertex = vertex;
   if (history) ctx.state.history.push(history);
 }
 
@@ -56,10 +61,6 @@ function metadata(ctx: StageContext, ins: Instruction, createdBy: string | undef
   addVertex(ctx, op, ins, createdBy, true);
 }
 
-function stageResult(ctx: StageContext, stage: number): string {
-  const vertex = [...ctx.vertices].reverse().find((v) => v.stage === stage);
-  return vertex ? vertex.id : `s${stage}/0`;
-}
 
 /** ARG in a stage: value from --build-arg, else its default, else the global ARG of that name. */
 function declareArg(ins: ArgInstruction, ctx: StageContext): string {
@@ -93,14 +94,14 @@ export function dispatch(ins: Instruction, ctx: StageContext): void {
       return;
     case 'run': {
       const op = planRun(ins, state, { network: ctx.network, proxyArgs: ctx.proxyArgs }, ctx.resolveFrom);
-      const extra = op.mounts.flatMap((m) => (m.from?.kind === 'stage' ? [stageResult(ctx, m.from.stage)] : []));
+      const extra = op.mounts.flatMap((m) => (m.from?.kind === 'stage' ? [ctx.stageOutput(m.from.stage)] : []));
       addVertex(ctx, op, ins, runHistory(op.argv, op.buildArgs), false, extra);
       return;
     }
     case 'copy':
     case 'add': {
       const op = planCopy(ins, state, ctx.resolveFrom);
-      const extra = op.from.kind === 'stage' ? [stageResult(ctx, op.from.stage)] : [];
+      const extra = op.from.kind === 'stage' ? [ctx.stageOutput(op.from.stage)] : [];
       const flags = [op.chown ? `--chown=${op.chown} ` : '', op.chmod ? `--chmod=${op.chmod} ` : ''].join('');
       addVertex(ctx, op, ins, `${ins.kind.toUpperCase()} ${flags}${op.sources.join(' ')} ${op.dest} # buildkit`, false, extra);
       return;

@@ -5,7 +5,7 @@ import type { CopyInstruction, RunInstruction, WorkdirInstruction } from '../ins
 import type { Heredoc } from '../syntax/ast.ts';
 import { commandArgv } from './metadata.ts';
 import { parseMount, type FromResolver } from './mounts.ts';
-import { expandIn, expansionEnv, type StageState } from './state.ts';
+import { expandIn, expansionEnv, expansionError, type StageState } from './state.ts';
 import type { CopyOp, NetworkMode, RunOp, WorkdirOp } from './types.ts';
 
 export interface RunDefaults {
@@ -95,7 +95,8 @@ function heredocContent(doc: Heredoc, state: StageState, env: ReadonlyMap<string
   try {
     return expandWord(doc.content, env, { escape: state.escape, skipProcessQuotes: true });
   } catch (error) {
-    if (error instanceof ShellExpansionError) throw new BuildError(error.message, range, { source: state.source });
+    // The lexer's offset is into the body, so it is looked for there; other errors name the line.
+    if (error instanceof ShellExpansionError) throw expansionError(error, state.source, error.offset === undefined ? range : doc.range);
     throw error;
   }
 }

@@ -27,11 +27,17 @@ interface StageSource {
 interface PlanRun {
   parsed: ParsedDockerfile;
   stages: StageSource[];
+  /** Stage indices by (lower-case) name, ascending: Docker allows a name twice. */
+  byName: Map<string, number[]>;
   metaArgs: Map<string, string | undefined>;
+  /** The global ARGs with a value: what FROM expands with (kept in step with metaArgs). */
+  metaEnv: Map<string, string>;
   buildArgs: ReadonlyMap<string, string>;
   usedArgs: Set<string>;
   options: PlanOptions;
   planned: Map<number, PlannedStage>;
+  /** Stages whose planning failed, with the error: asked again, they fail again at once. */
+  failed: Map<number, BuildError>;
   inProgress: Set<number>;
   vertices: Vertex[];
   warnings: PlanWarning[];
@@ -72,10 +78,14 @@ function splitStages(parsed: ParsedDockerfile, instructions: Instruction[]): { g
   return { globals, stages };
 }
 
-function metaEnv(run: PlanRun): Map<string, string> {
-  const env = new Map<string, string>();
-  for (const [k, v] of run.metaArgs) if (v !== undefined) env.set(k, v);
-  return env;
+function metaEnv(run: PlanRun): ReadonlyMap<string, string> {
+  return run.metaEnv;
+}
+
+function setMetaArg(run: PlanRun, name: string, value: string | undefined): void {
+  run.metaArgs.set(name, value);
+  if (value === undefined) run.metaEnv.delete(name);
+  else run.metaEnv.set(name, value);
 }
 
 function declareGlobalArgs(run: PlanRun, globals: ArgInstruction[]): void {
@@ -87,7 +97,7 @@ function declareGlobalArgs(run: PlanRun, globals: ArgInstruction[]): void {
       const fallback = arg.defaultValue === undefined
         ? run.metaArgs.get(arg.name)
         : expandIn({ source: run.parsed.source, escape }, metaEnv(run), arg.defaultValue, ins.range);
-      run.metaArgs.set(arg.name, given ?? fallback);
+      setMetaArg(run, arg.name, given ?? fallback);
     }
   }
 }
@@ -96,14 +106,32 @@ function declareGlobalArgs(run: PlanRun, globals: ArgInstruction[]): void {
  * A stage by name. Docker allows a name twice: a reference means the latest definition before
  * `before` (FROM, --from) or, failing that or without `before`, the last one (--target).
  */
-function findStage(run: PlanRun, name: string, before?: number): StageSource | undefined {
-  const lower = name.toLowerCase();
-  const matches = run.stages.filter((s) => s.name === lower);
-  if (before !== undefined) {
-    const earlier = matches.filter((s) => s.index < before);
-    if (earlier.length) return earlier[earlier.length - 1];
+function findStage(run: Pick<PlanRun, 'stages' | 'byName'>, name: string, before?: number): StageSource | undefined {
+  const matches = run.byName.get(name.toLowerCase());
+  if (matches === undefined) return undefined;
+  if (before !== undefined && matches[0] < before) {
+    // The last definition before `before`: binary search, as a Dockerfile may have thousands.
+    let lo = 0;
+    let hi = matches.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (matches[mid] < before) lo = mid;
+      else hi = mid - 1;
+    }
+    return run.stages[matches[lo]];
   }
-  return matches[matches.length - 1];
+  return run.stages[matches[matches.length - 1]];
+}
+
+function stagesByName(stages: StageSource[]): Map<string, number[]> {
+  const byName = new Map<string, number[]>();
+  for (const stage of stages) {
+    if (stage.name === undefined) continue;
+    const list = byName.get(stage.name);
+    if (list) list.push(stage.index);
+    else byName.set(stage.name, [stage.index]);
+  }
+  return byName;
 }
 
 /** `--from=` of COPY or RUN --mount: a stage index, a stage name, or an image. */
@@ -132,29 +160,53 @@ async function noImage(): Promise<undefined> {
   return undefined;
 }
 
-/** The stages `target` needs, found from the text alone: FROM names, --from and mount from=. */
-function reachableStages(run: PlanRun, target: number): Set<number> {
+/** The stages `index` names in its text: FROM, COPY --from and RUN --mount from=. */
+function textualDependencies(run: PlanRun, index: number): number[] {
   const escape = run.parsed.directives.escape;
-  const needed = new Set<number>();
-  const visit = (index: number): void => {
-    if (needed.has(index)) return;
-    needed.add(index);
-    const src = run.stages[index];
-    const ref = expandIn({ source: run.parsed.source, escape }, metaEnv(run), src.from.image, src.from.range);
-    const base = findStage(run, ref, index);
-    if (base && base.index < index) visit(base.index);
-    for (const ins of src.body) {
-      const refs: string[] = [];
-      if (ins.kind === 'copy' && ins.from) refs.push(ins.from.value);
-      if (ins.kind === 'run') for (const m of ins.mounts) refs.push(...[...m.value.matchAll(/(?:^|,)from=([^,]+)/g)].map((x) => x[1]));
-      for (const value of refs) {
-        const stage = /^\d+$/.test(value) ? run.stages[Number(value)] : findStage(run, value, index);
-        if (stage && stage.index !== index) visit(stage.index);
-      }
+  const src = run.stages[index];
+  const deps: number[] = [];
+  const ref = expandIn({ source: run.parsed.source, escape }, metaEnv(run), src.from.image, src.from.range);
+  const base = findStage(run, ref, index);
+  if (base && base.index < index) deps.push(base.index);
+  for (const ins of src.body) {
+    const refs: string[] = [];
+    if (ins.kind === 'copy' && ins.from) refs.push(ins.from.value);
+    if (ins.kind === 'run') for (const m of ins.mounts) refs.push(...[...m.value.matchAll(/(?:^|,)from=([^,]+)/g)].map((x) => x[1]));
+    for (const value of refs) {
+      const stage = /^\d+$/.test(value) ? run.stages[Number(value)] : findStage(run, value, index);
+      if (stage && stage.index !== index) deps.push(stage.index);
     }
-  };
-  visit(target);
-  return needed;
+  }
+  return deps;
+}
+
+/**
+ * The stages `target` needs, found from the text alone, each after the stages it needs (a
+ * depth-first post-order, kept on an explicit stack: a chain of stages can be thousands long).
+ * Planning them in this order means planStage never recurses more than a level deep.
+ */
+function reachableStages(run: PlanRun, target: number, done: (index: number) => boolean = () => false): number[] {
+  const order: number[] = [];
+  // Stages already `done` (planned, or failed) are leaves: what they need was planned with them.
+  const seen = new Set<number>([target]);
+  const stack: { index: number; deps: number[]; next: number }[] = [{ index: target, deps: textualDependencies(run, target), next: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    if (top.next < top.deps.length) {
+      const dep = top.deps[top.next++];
+      if (seen.has(dep)) continue;
+      seen.add(dep);
+      if (done(dep)) {
+        order.push(dep);
+        continue;
+      }
+      stack.push({ index: dep, deps: textualDependencies(run, dep), next: 0 });
+    } else {
+      stack.pop();
+      order.push(top.index);
+    }
+  }
+  return order;
 }
 
 /**
@@ -162,11 +214,10 @@ function reachableStages(run: PlanRun, target: number): Set<number> {
  * synchronous; only the stages the target needs are looked up, as BuildKit does. Every stage's
  * FROM must still name something.
  */
-async function resolveBases(run: PlanRun, target: number): Promise<Map<string, ImageConfig>> {
+async function resolveBases(run: PlanRun, needed: ReadonlySet<number>): Promise<Map<string, ImageConfig>> {
   const escape = run.parsed.directives.escape;
   const resolver = run.options.resolveImage ?? noImage;
   const wanted = new Map<string, SourceRange>();
-  const needed = reachableStages(run, target);
   for (const stage of run.stages) {
     const ref = expandIn({ source: run.parsed.source, escape }, metaEnv(run), stage.from.image, stage.from.range);
     if (ref === '') fail(run, `base name (${stage.from.image}) should not be blank`, stage.from.range);
@@ -182,8 +233,21 @@ async function resolveBases(run: PlanRun, target: number): Promise<Map<string, I
 function planStage(run: PlanRun, index: number, refRange?: SourceRange): PlannedStage {
   const done = run.planned.get(index);
   if (done) return done;
+  const failed = run.failed.get(index);
+  if (failed) throw failed;
   if (run.inProgress.has(index)) fail(run, `circular dependency detected on stage: ${run.stages[index].name ?? index}`, refRange);
   run.inProgress.add(index);
+  try {
+    return planStageBody(run, index);
+  } catch (error) {
+    if (error instanceof BuildError) run.failed.set(index, error);
+    throw error;
+  } finally {
+    run.inProgress.delete(index);
+  }
+}
+
+function planStageBody(run: PlanRun, index: number): PlannedStage {
   const src = run.stages[index];
   const escape = run.parsed.directives.escape;
   const from = src.from;
@@ -236,11 +300,12 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
   run.vertices.push(sourceVertex);
   stage.vertices.push(sourceVertex.id);
   const ctx: StageContext = {
-    index, state, stage, vertices: run.vertices, stepCount: src.body.length + 1,
+    index, state, stage, vertices: run.vertices, lastVertex: sourceVertex, stepCount: src.body.length + 1,
     network: run.options.network ?? 'sandbox',
     proxyArgs: new Map([...run.buildArgs].filter(([k]) => PROXY_ARGS.has(k))),
     buildArgs: run.buildArgs, metaArgs: run.metaArgs, usedArgs: run.usedArgs,
     resolveFrom: (value, range) => resolveFrom(run, index, stage, value, range),
+    stageOutput: (other) => run.planned.get(other)?.vertices.at(-1) ?? `s${other}/0`,
     parseTrigger: (text, range) => parseTrigger(run, text, range),
   };
   // ONBUILD triggers of the base run first, then the image forgets them (Docker's rule).
@@ -252,17 +317,10 @@ function planStage(run: PlanRun, index: number, refRange?: SourceRange): Planned
   for (const ins of src.body) dispatch(ins, ctx);
   // The state is done with: its config becomes the stage's published, immutable result.
   stage.config = materializeEnv(state);
-  lastVertexOf(run, stage).config = stage.config;
+  ctx.lastVertex.config = stage.config;
   run.stageEnvs.set(index, { buildEnv: state.buildEnv, args: state.args });
-  run.inProgress.delete(index);
   run.planned.set(index, stage);
   return stage;
-}
-
-function lastVertexOf(run: PlanRun, stage: PlannedStage): Vertex {
-  const id = stage.vertices[stage.vertices.length - 1];
-  for (let i = run.vertices.length - 1; i >= 0; i--) if (run.vertices[i].id === id) return run.vertices[i];
-  throw new Error(`vertex ${id} missing from the plan`);
 }
 
 /** An ONBUILD trigger from an image config, parsed as a one-line Dockerfile located at FROM. */
@@ -281,9 +339,9 @@ function parseTrigger(run: PlanRun, text: string, range: SourceRange): Instructi
   return { ...ins, range };
 }
 
-export function resolveTarget(run: Pick<PlanRun, 'stages' | 'parsed'>, target: string | undefined): number {
+export function resolveTarget(run: Pick<PlanRun, 'stages' | 'byName'>, target: string | undefined): number {
   if (target === undefined || target === '') return run.stages.length - 1;
-  const stage = findStage(run as PlanRun, target);
+  const stage = findStage(run, target);
   if (stage) return stage.index;
   const names = run.stages.flatMap((s) => (s.name ? [s.name] : []));
   const near = closest(target, names);
@@ -292,17 +350,25 @@ export function resolveTarget(run: Pick<PlanRun, 'stages' | 'parsed'>, target: s
   });
 }
 
-/** Parsed Dockerfile to build plan: only the stages the target needs are planned. */
-export async function planBuild(parsed: ParsedDockerfile, options: PlanOptions = {}): Promise<BuildPlan> {
+function startRun(parsed: ParsedDockerfile, options: PlanOptions): PlanRun {
   const { globals, stages } = splitStages(parsed, parseInstructions(parsed));
+  const metaArgs = platformArgs() as Map<string, string | undefined>;
   const run: PlanRun = {
-    parsed, stages, metaArgs: platformArgs() as Map<string, string | undefined>, buildArgs: options.buildArgs ?? new Map(),
-    usedArgs: new Set(), options, planned: new Map(), inProgress: new Set(), vertices: [], warnings: [], baseConfigs: new Map(), stageEnvs: new Map(),
+    parsed, stages, byName: stagesByName(stages), metaArgs, metaEnv: new Map(platformArgs()),
+    buildArgs: options.buildArgs ?? new Map(), usedArgs: new Set(), options, planned: new Map(), failed: new Map(),
+    inProgress: new Set(), vertices: [], warnings: [], baseConfigs: new Map(), stageEnvs: new Map(),
   };
   declareGlobalArgs(run, globals);
+  return run;
+}
+
+/** Parsed Dockerfile to build plan: only the stages the target needs are planned. */
+export async function planBuild(parsed: ParsedDockerfile, options: PlanOptions = {}): Promise<BuildPlan> {
+  const run = startRun(parsed, options);
   const target = resolveTarget(run, options.target);
-  run.baseConfigs = await resolveBases(run, target);
-  planStage(run, target);
+  const order = reachableStages(run, target);
+  run.baseConfigs = await resolveBases(run, new Set(order));
+  for (const index of order) planStage(run, index);
   const unusedBuildArgs = [...run.buildArgs.keys()].filter((k) => !run.usedArgs.has(k) && !PROXY_ARGS.has(k));
   if (unusedBuildArgs.length) run.warnings.push({ message: `one or more build-args [${unusedBuildArgs.join(' ')}] were not consumed` });
   for (const w of parsed.warnings) run.warnings.push(w);
@@ -311,4 +377,26 @@ export async function planBuild(parsed: ParsedDockerfile, options: PlanOptions =
     stages: [...run.planned.values()].sort((a, b) => a.index - b.index),
     vertices: run.vertices, target, platform: TARGET_PLATFORM, warnings: run.warnings, unusedBuildArgs,
   };
+}
+
+/**
+ * Plans every stage in one run, for `berth check`: each stage is planned once however many
+ * stages need it (planning each as its own target was quadratic in the stages), and a stage that
+ * fails reports its error; stages needing it fail with the same error. Errors outside any stage
+ * (global ARGs, base names) end the run, as they would every target's.
+ */
+export async function planEveryStage(parsed: ParsedDockerfile): Promise<BuildError[]> {
+  const run = startRun(parsed, {});
+  run.baseConfigs = await resolveBases(run, new Set(run.stages.map((s) => s.index)));
+  const errors: BuildError[] = [];
+  for (const stage of run.stages) {
+    try {
+      const done = (index: number): boolean => run.planned.has(index) || run.failed.has(index);
+      for (const index of reachableStages(run, stage.index, done)) planStage(run, index);
+    } catch (error) {
+      if (!(error instanceof BuildError)) throw error;
+      errors.push(error);
+    }
+  }
+  return errors;
 }

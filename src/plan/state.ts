@@ -1,4 +1,4 @@
-import { BuildError, type SourceRange } from '../source/index.ts';
+import { BuildError, locateInRange, type SourceRange } from '../source/index.ts';
 import { expandWord, expandWords, ShellExpansionError } from '../shell/index.ts';
 import type { HistoryEntry, ImageConfig } from './types.ts';
 
@@ -64,11 +64,17 @@ export function expansionEnv(state: StageState): ReadonlyMap<string, string> {
   return state.buildEnv;
 }
 
+/** A ShellExpansionError as a BuildError at the instruction, or at the very `${` when the lexer knows it. */
+export function expansionError(error: ShellExpansionError, source: string, range: SourceRange): BuildError {
+  const at = error.offset === undefined ? range : locateInRange(source, range, error.word, error.offset);
+  return new BuildError(error.message, at, { source });
+}
+
 function wrap<T>(state: Pick<StageState, 'source'>, range: SourceRange, run: () => T): T {
   try {
     return run();
   } catch (error) {
-    if (error instanceof ShellExpansionError) throw new BuildError(error.message, range, { source: state.source });
+    if (error instanceof ShellExpansionError) throw expansionError(error, state.source, range);
     throw error;
   }
 }
@@ -80,12 +86,7 @@ export function expandIn(
 ): string {
   // No variable, quote or escape: the lexer would return the word unchanged.
   if (PLAIN_WORD[state.escape].test(word)) return word;
-  try {
-    return expandWord(word, env, { escape: state.escape });
-  } catch (error) {
-    if (error instanceof ShellExpansionError) throw new BuildError(error.message, range, { source: state.source });
-    throw error;
-  }
+  return wrap(state, range, () => expandWord(word, env, { escape: state.escape }));
 }
 
 export function expandWordsIn(

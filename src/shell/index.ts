@@ -3,6 +3,7 @@ export {
   expandWord,
   expandWords,
   expandWordWithMatches,
+  MAX_EXPANSION_DEPTH,
   ShellExpansionError,
   type ShellEnv,
   type ShellOptions,

@@ -38,17 +38,38 @@ export class ShellExpansionError extends Error {
   readonly reason: string;
   /** The word as written. */
   readonly word: string;
+  /** Where in `word` the problem is, when the lexer knows (UTF-16 offset), for a finer location. */
+  readonly offset: number | undefined;
 
-  constructor(word: string, reason: string) {
-    super(`failed to process ${goQuote(word)}: ${reason}`);
+  constructor(word: string, reason: string, offset?: number) {
+    // A word too deeply nested is long by construction: quoting all of it would bury the reason.
+    const shown = offset !== undefined && word.length > 80 ? `${word.slice(0, 60)}...` : word;
+    super(`failed to process ${goQuote(shown)}: ${reason}`);
     this.name = 'ShellExpansionError';
     this.word = word;
     this.reason = reason;
+    this.offset = offset;
   }
 }
 
 /** An error inside the pass; turned into ShellExpansionError once, at the top. */
-class SyntaxProblem extends Error {}
+class SyntaxProblem extends Error {
+  readonly offset: number | undefined;
+
+  constructor(message: string, offset?: number) {
+    super(message);
+    this.offset = offset;
+  }
+}
+
+/**
+ * How deeply `${...}` may nest inside `${...}`. Each level is three frames of this recursive
+ * lexer, and Node's default stack ran out at about 1,700 levels (less when the lexer is called
+ * from deep inside other code), with a RangeError that names no line. Real Dockerfiles nest two
+ * or three levels; 100 is far above that and far below the stack's end. BuildKit (Go, growable
+ * stacks) has no limit; a Dockerfile that hits this one is an attack or a generator gone wrong.
+ */
+export const MAX_EXPANSION_DEPTH = 100;
 
 const DOLLAR = 0x24;
 const SINGLE_QUOTE = 0x27;
@@ -124,6 +145,8 @@ class Lexer {
   rawEscapes = false;
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
+  /** How many `${...}` enclose the current position. */
+  depth = 0;
 
   constructor(src: string, env: ShellEnv, options: ShellOptions) {
     this.src = src;
@@ -262,6 +285,7 @@ class Lexer {
   }
 
   dollar(): string {
+    const start = this.pos;
     this.next();
     if (this.peek() !== OPEN_BRACE) {
       const name = this.name();
@@ -274,6 +298,9 @@ class Lexer {
     this.next();
     const first = this.peek();
     if (first === EOF) throw new SyntaxProblem("syntax error: missing '}'");
+    if (this.depth >= MAX_EXPANSION_DEPTH) {
+      throw new SyntaxProblem(`variable expansions nested more than ${MAX_EXPANSION_DEPTH} levels deep`, start);
+    }
     if (first === OPEN_BRACE || first === CLOSE_BRACE || first === COLON) {
       throw new SyntaxProblem('syntax error: bad substitution');
     }
@@ -344,11 +371,15 @@ class Lexer {
 
   /** The text of a `${...}` part up to `stop`; running out of input reports `atEnd` instead. */
   nested(stop: number, rawEscapes: boolean, atEnd: string): string {
+    this.depth++;
     try {
       return this.processUntil(stop, rawEscapes);
     } catch (error) {
-      if (this.peek() === EOF) throw new SyntaxProblem(atEnd);
+      // The depth limit stays the reported problem: the rest of the word was never read.
+      if (this.peek() === EOF && !(error instanceof SyntaxProblem && error.offset !== undefined)) throw new SyntaxProblem(atEnd);
       throw error;
+    } finally {
+      this.depth--;
     }
   }
 }
@@ -358,7 +389,8 @@ function run<T>(word: string, env: ShellEnv, options: ShellOptions | undefined, 
   try {
     return body(lexer);
   } catch (error) {
-    if (error instanceof SyntaxProblem || error instanceof PatternError) throw new ShellExpansionError(word, error.message);
+    if (error instanceof SyntaxProblem) throw new ShellExpansionError(word, error.message, error.offset);
+    if (error instanceof PatternError) throw new ShellExpansionError(word, error.message);
     throw error;
   }
 }

@@ -19,35 +19,27 @@ const STAR = 0x2a;
 const QUESTION = 0x3f;
 const DOLLAR = 0x24;
 
-/** Characters the pattern converter escapes because they mean something to a regexp. */
-const REGEXP_SPECIAL = new Set([...'[]{}.+()|^$'].map((c) => c.codePointAt(0)!));
-
-// Patterns come from Dockerfile text and variable values, so the same few recur; compile each once.
-const compiled = new Map<string, RegExp>();
-const COMPILED_LIMIT = 1024;
+/** A pattern element: a literal code point, `?` (one character) or `*` (any run). */
+const ANY = -2;
+const RUN = -3;
 
 /**
- * The regexp for a shell pattern. Non-anchored ones carry the `g` flag so a search can start at
- * `lastIndex`; callers always set `lastIndex` first because the objects are shared.
+ * The pattern as elements: a code point to match, ANY or RUN. Neither ANY nor RUN matches a
+ * newline (Go's `.`).
  */
-function patternRegExp(pattern: string, greedy: boolean, anchored: boolean): RegExp {
-  const key = `${greedy ? 'G' : 'L'}${anchored ? 'A' : 'U'}${pattern}`;
-  const hit = compiled.get(key);
-  if (hit) return hit;
-
+function patternElements(pattern: string): number[] {
   const cps = codePoints(pattern);
-  const star = greedy ? '[^\\n]*' : '[^\\n]*?';
-  let source = anchored ? '^' : '';
+  const out: number[] = [];
   // Go's text/scanner silently drops a byte order mark at the very start.
   let i = cps[0] === 0xfeff ? 1 : 0;
   while (i < cps.length) {
     let cp = cps[i++];
     if (cp === STAR) {
-      source += star;
+      out.push(RUN);
       continue;
     }
     if (cp === QUESTION) {
-      source += '[^\\n]';
+      out.push(ANY);
       continue;
     }
     if (cp === BACKSLASH) {
@@ -57,33 +49,133 @@ function patternRegExp(pattern: string, greedy: boolean, anchored: boolean): Reg
       cp = following;
       i++;
       if (cp !== STAR && cp !== QUESTION && cp !== BACKSLASH) {
-        throw new PatternError(`invalid escape '\\${cp === EOF ? '\ufffd' : String.fromCodePoint(cp)}'`);
+        throw new PatternError(`invalid pattern (${pattern}) in substitution: invalid escape '\\${cp === EOF ? '\ufffd' : String.fromCodePoint(cp)}'`);
       }
-      source += '\\' + String.fromCharCode(cp);
-      continue;
     }
-    if (REGEXP_SPECIAL.has(cp)) source += '\\';
-    source += String.fromCodePoint(cp);
+    out.push(cp);
   }
-
-  const re = new RegExp(source, anchored ? 'u' : 'gu');
-  if (compiled.size >= COMPILED_LIMIT) compiled.clear();
-  compiled.set(key, re);
-  return re;
+  return out;
 }
 
-function compile(pattern: string, greedy: boolean, anchored: boolean): RegExp {
-  try {
-    return patternRegExp(pattern, greedy, anchored);
-  } catch (error) {
-    throw new PatternError(`invalid pattern (${pattern}) in substitution: ${(error as Error).message}`);
+/**
+ * Matching runs the pattern as a set of states (how many elements have matched), one pass over
+ * the value: BuildKit's patterns go through Go's regexp, which never backtracks, and a
+ * backtracking JavaScript RegExp took exponential time on `*a*a*a...` (a hang a short Dockerfile
+ * could cause). With only literals, `?` and `*`, Go's preferences come down to lengths: the lazy
+ * `#`/`%` match is the shortest one, a greedy match the longest (placing every element as early,
+ * or as late, as any match places it gives a match).
+ */
+interface Matcher {
+  elements: number[];
+  /** Scratch state sets, reused: `current[k]` is 1 when k elements have matched. */
+  current: Uint8Array;
+  following: Uint8Array;
+}
+
+function matcher(pattern: string): Matcher {
+  const elements = patternElements(pattern);
+  return { elements, current: new Uint8Array(elements.length + 1), following: new Uint8Array(elements.length + 1) };
+}
+
+/** Adds state k and what `*` can skip to from it (a `*` may match nothing). */
+function addState(m: Matcher, set: Uint8Array, k: number): void {
+  set[k] = 1;
+  while (k < m.elements.length && m.elements[k] === RUN) set[++k] = 1;
+}
+
+/**
+ * Ends (UTF-16 offsets) of the matches of the whole pattern that start at `start` in `value`:
+ * the shortest, or the longest; -1 when none does.
+ */
+function matchAt(m: Matcher, value: string, start: number, longest: boolean): number {
+  const n = m.elements.length;
+  let current = m.current;
+  let following = m.following;
+  current.fill(0);
+  addState(m, current, 0);
+  let found = current[n] ? start : -1;
+  if (found >= 0 && !longest) return found;
+  let alive = true;
+  for (let pos = start; alive && pos < value.length; ) {
+    const cp = value.codePointAt(pos)!;
+    pos += cp > 0xffff ? 2 : 1;
+    following.fill(0);
+    alive = false;
+    for (let k = 0; k < n; k++) {
+      if (!current[k]) continue;
+      const e = m.elements[k];
+      if (e === RUN) {
+        if (cp !== 0x0a) {
+          addState(m, following, k);
+          alive = true;
+        }
+      } else if (e === ANY ? cp !== 0x0a : e === cp) {
+        addState(m, following, k + 1);
+        alive = true;
+      }
+    }
+    [current, following] = [following, current];
+    if (current[n]) {
+      found = pos;
+      if (!longest) break;
+    }
   }
+  m.current = current;
+  m.following = following;
+  return found;
+}
+
+/**
+ * The leftmost match at or after `from`, the longest there (as Go's greedy `*` gives), or
+ * undefined. One pass: a new attempt starts at every position until a match is found, and each
+ * state keeps only the earliest start that reached it (the same state has the same future, and
+ * the earlier start is preferred).
+ */
+function search(m: Matcher, value: string, from: number): { start: number; end: number } | undefined {
+  const n = m.elements.length;
+  let current = new Int32Array(n + 1).fill(-1);
+  let following = new Int32Array(n + 1).fill(-1);
+  const add = (set: Int32Array, k: number, start: number): void => {
+    for (;;) {
+      if (set[k] < 0 || set[k] > start) set[k] = start;
+      if (k >= n || m.elements[k] !== RUN) return;
+      k++;
+    }
+  };
+  let bestStart = -1;
+  let bestEnd = -1;
+  for (let pos = from; ; ) {
+    if (bestStart < 0) add(current, 0, pos);
+    const accepted = current[n];
+    if (accepted >= 0 && (bestStart < 0 || accepted <= bestStart)) {
+      bestStart = accepted;
+      bestEnd = pos;
+    }
+    if (pos >= value.length) break;
+    const cp = value.codePointAt(pos)!;
+    pos += cp > 0xffff ? 2 : 1;
+    following.fill(-1);
+    let alive = false;
+    for (let k = 0; k < n; k++) {
+      const start = current[k];
+      // Once a match is found, only attempts that started no later can still win.
+      if (start < 0 || (bestStart >= 0 && start > bestStart)) continue;
+      const e = m.elements[k];
+      if (e === RUN ? cp !== 0x0a : e === ANY ? cp !== 0x0a : e === cp) {
+        add(following, e === RUN ? k : k + 1, start);
+        alive = true;
+      }
+    }
+    [current, following] = [following, current];
+    if (!alive && bestStart >= 0) break;
+  }
+  return bestStart >= 0 ? { start: bestStart, end: bestEnd } : undefined;
 }
 
 /** `${VAR#pattern}` (shortest) and `${VAR##pattern}` (greedy). */
 export function trimPrefix(pattern: string, value: string, greedy: boolean): string {
-  const match = compile(pattern, greedy, true).exec(value);
-  return match ? value.slice(match[0].length) : value;
+  const end = matchAt(matcher(pattern), value, 0, greedy);
+  return end >= 0 ? value.slice(end) : value;
 }
 
 /** The pattern reversed rune by rune, keeping each `\x` escape pair in its order: `a\*c` -> `c\*a`. */
@@ -115,11 +207,9 @@ export function trimSuffix(pattern: string, value: string, greedy: boolean): str
 
 /** `${VAR/pattern/replacement}`: the leftmost match (greedy stars) is replaced by the text as is. */
 export function replaceFirst(value: string, pattern: string, replacement: string): string {
-  const re = compile(pattern, true, false);
-  re.lastIndex = 0;
-  const match = re.exec(value);
+  const match = search(matcher(pattern), value, 0);
   if (!match) return value;
-  return value.slice(0, match.index) + replacement + value.slice(match.index + match[0].length);
+  return value.slice(0, match.start) + replacement + value.slice(match.end);
 }
 
 /**
@@ -128,18 +218,16 @@ export function replaceFirst(value: string, pattern: string, replacement: string
  * template in which `$0`/`${0}` is the match, `$$` is `$`, and any other reference is empty.
  */
 export function replaceAll(value: string, pattern: string, replacement: string): string {
-  const re = compile(pattern, true, false);
+  const m = matcher(pattern);
   let out = '';
   let lastMatchEnd = 0;
   let searchPos = 0;
   while (searchPos <= value.length) {
-    re.lastIndex = searchPos;
-    const match = re.exec(value);
+    const match = search(m, value, searchPos);
     if (!match) break;
-    const start = match.index;
-    const end = start + match[0].length;
+    const { start, end } = match;
     out += value.slice(lastMatchEnd, start);
-    if (end > lastMatchEnd || start === 0) out += expandTemplate(replacement, match[0]);
+    if (end > lastMatchEnd || start === 0) out += expandTemplate(replacement, value.slice(start, end));
     lastMatchEnd = end;
     const width = searchPos < value.length ? (value.codePointAt(searchPos)! > 0xffff ? 2 : 1) : 0;
     if (searchPos + width > end) searchPos += width;

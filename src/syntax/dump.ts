@@ -54,11 +54,19 @@ export function goQuote(s: string): string {
 
 /** One instruction without the surrounding parentheses, as Node.Dump() prints it. */
 export function dumpNode(node: InstructionNode): string {
-  let str = node.keyword;
-  if (node.flags.length > 0) str += ` [${node.flags.map(goQuote).join(' ')}]`;
-  if (node.next !== undefined) str += ` (${dumpNode(node.next)})`;
-  for (const arg of node.args) str += ` ${goQuote(arg)}`;
-  return trimGoSpace(str);
+  // Innermost first: an ONBUILD chain can be thousands deep, too deep to recurse.
+  const chain: InstructionNode[] = [];
+  for (let n: InstructionNode | undefined = node; n !== undefined; n = n.next) chain.push(n);
+  let inner: string | undefined;
+  for (let k = chain.length - 1; k >= 0; k--) {
+    const n = chain[k];
+    let str = n.keyword;
+    if (n.flags.length > 0) str += ` [${n.flags.map(goQuote).join(' ')}]`;
+    if (inner !== undefined) str += ` (${inner})`;
+    for (const arg of n.args) str += ` ${goQuote(arg)}`;
+    inner = trimGoSpace(str);
+  }
+  return inner!;
 }
 
 /** The whole file as BuildKit's dumper prints it: one parenthesised line per instruction. */

@@ -65,6 +65,24 @@ function headOf(cst: InstructionCst): Head {
  * as Node.Original.
  */
 function buildNode(head: Head, line: LogicalLine, shift: number, ctx: Context, original: string, json: JsonDecoder): InstructionNode {
+  const first = buildOne(head, line, shift, ctx, original, json);
+  // ONBUILD's rest is an instruction of its own, perhaps ONBUILD again: the chain is built in a
+  // loop, because one line can hold thousands of ONBUILDs (the instruction layer rejects chaining).
+  let outer = first.node;
+  let sub = first.sub;
+  while (sub !== undefined) {
+    const inner = buildOne(headOf(parseCst(sub.text)), line, sub.shift, ctx, sub.text, parseJsonArray);
+    outer.next = inner.node;
+    outer = inner.node;
+    sub = inner.sub;
+  }
+  return first.node;
+}
+
+/** One node; for ONBUILD also where the text of its sub-instruction is, which buildNode parses. */
+function buildOne(
+  head: Head, line: LogicalLine, shift: number, ctx: Context, original: string, json: JsonDecoder,
+): { node: InstructionNode; sub?: { text: string; shift: number } } {
   const { cst, keyword, rest, restStart } = head;
   const file = ctx.file;
   const keywordToken = cst.children.Keyword[0];
@@ -101,18 +119,22 @@ function buildNode(head: Head, line: LogicalLine, shift: number, ctx: Context, o
     flagRanges,
   };
   if (rest !== '') node.restRange = spanOf(file, line, shift, restStart, restStart + rest.length);
-  if (parsed.subInstruction) node.next = parseSingle(rest, line, shift + restStart, ctx, rest);
-  return node;
+  return parsed.subInstruction ? { node, sub: { text: rest, shift: shift + restStart } } : { node };
 }
 
-/** Parses one trimmed, non-empty instruction text on its own. */
-function parseSingle(text: string, line: LogicalLine, shift: number, ctx: Context, original: string): InstructionNode {
+/** The CST of one trimmed, non-empty instruction text on its own. */
+function parseCst(text: string): InstructionCst {
   const lexed = instructionLexer.tokenize(text);
   if (lexed.errors.length > 0) throw internalError('lexer', lexed.errors[0].message);
   instructionGrammar.input = lexed.tokens;
   const cst = instructionGrammar.instruction() as InstructionCst;
   if (instructionGrammar.errors.length > 0) throw internalError('parser', instructionGrammar.errors[0].message);
-  return buildNode(headOf(cst), line, shift, ctx, original, parseJsonArray);
+  return cst;
+}
+
+/** Parses one trimmed, non-empty instruction text on its own. */
+function parseSingle(text: string, line: LogicalLine, shift: number, ctx: Context, original: string): InstructionNode {
+  return buildNode(headOf(parseCst(text)), line, shift, ctx, original, parseJsonArray);
 }
 
 /**

@@ -116,6 +116,7 @@ export function parseJsonArray(text: string): JsonArrayResult {
   const trimmed = start === 0 ? text : text.slice(start);
   const flat = flatStringArray(trimmed);
   if (flat !== null) return { kind: 'strings', values: flat };
+  if (nestingDepth(trimmed, GRAMMAR_MAX_NESTING) > GRAMMAR_MAX_NESTING) return deepArrayResult(trimmed);
   const parsed = parseJsonArrayCst(trimmed);
   if (parsed === null || hasOverflowingNumber(parsed.tokens)) return { kind: 'not-json' };
   return arrayResult(parsed.array);
@@ -145,6 +146,8 @@ export function parseJsonArrays(texts: string[]): JsonArrayResult[] {
     const flat = flatStringArray(trimmed);
     if (flat !== null) {
       results[i] = { kind: 'strings', values: flat };
+    } else if (nestingDepth(trimmed, GRAMMAR_MAX_NESTING) > GRAMMAR_MAX_NESTING) {
+      results[i] = deepArrayResult(trimmed);
     } else {
       rest.push(i);
       candidates.push(trimmed);
@@ -157,6 +160,68 @@ export function parseJsonArrays(texts: string[]): JsonArrayResult[] {
     results[rest[k]] = batchOk ? arrayResult(parsed.arrays[k]) : parseJsonArray(candidates[k]);
   }
   return results;
+}
+
+/**
+ * Arrays nested deeper than this skip the Chevrotain grammar: its recursive descent ran out of
+ * stack between 400 and 800 levels. Exec forms are flat (depth 1); anything nested is an error
+ * or a shell form whatever the depth, so the limit only has to be far above 1 and far below that.
+ */
+const GRAMMAR_MAX_NESTING = 64;
+/** Go's encoding/json refuses documents nested deeper (its scanner's maxNestingDepth). */
+const GO_MAX_NESTING = 10000;
+
+/** How deeply arrays and objects nest in `text` (strings skipped); counting stops above `stopAbove`. */
+function nestingDepth(text: string, stopAbove: number): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++;
+    } else if (c === 91 || c === 123) {
+      if (++depth > max && (max = depth) > stopAbove) return max;
+    } else if (c === 93 || c === 125) {
+      depth--;
+    }
+  }
+  return max;
+}
+
+/**
+ * parseJsonArray for an array nested too deeply for the grammar. V8's JSON.parse is iterative and
+ * accepts exactly RFC 8259 as the grammar does, except that it reads 1e999 as Infinity; Go also
+ * stops at GO_MAX_NESTING levels, and BuildKit then falls back to the shell form.
+ */
+function deepArrayResult(text: string): JsonArrayResult {
+  if (nestingDepth(text, GO_MAX_NESTING) > GO_MAX_NESTING) return NOT_JSON_RESULT;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return NOT_JSON_RESULT;
+  }
+  if (!Array.isArray(value) || hasOverflowingNumberText(text)) return NOT_JSON_RESULT;
+  return value.every((v) => typeof v === 'string') ? { kind: 'strings', values: value as string[] } : { kind: 'not-strings' };
+}
+
+const NOT_JSON_RESULT: JsonArrayResult = { kind: 'not-json' };
+const JSON_NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+/** hasOverflowingNumber for valid JSON text: the numbers outside strings. */
+function hasOverflowingNumberText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      for (i++; text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++;
+    } else if (c === 45 || (c >= 48 && c <= 57)) {
+      JSON_NUMBER.lastIndex = i;
+      const number = JSON_NUMBER.exec(text)![0];
+      if (!Number.isFinite(Number(number))) return true;
+      i += number.length - 1;
+    }
+  }
+  return false;
 }
 
 /** Go cannot decode 1e999 into a float64, so such a document is not JSON to BuildKit either. */

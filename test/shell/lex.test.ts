@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expandWord, expandWords, expandWordWithMatches, ShellExpansionError } from '../../src/shell/index.ts';
+import { expandWord, expandWords, expandWordWithMatches, MAX_EXPANSION_DEPTH, ShellExpansionError } from '../../src/shell/index.ts';
 
 const corpus = path.resolve(import.meta.dirname, '../../../shared/corpus/buildkit-shell');
 
@@ -234,5 +234,53 @@ describe('errors', () => {
       expect((error as ShellExpansionError).word).toBe('${}');
       expect((error as ShellExpansionError).reason).toBe('syntax error: bad substitution');
     }
+  });
+});
+
+describe('nesting depth', () => {
+  it('stops at MAX_EXPANSION_DEPTH with the offset of the `${` one level too deep', () => {
+    const env = new Map([['a', '']]);
+    const ok = '${a:-'.repeat(MAX_EXPANSION_DEPTH) + 'x' + '}'.repeat(MAX_EXPANSION_DEPTH);
+    expect(expandWord(ok, env)).toBe('x');
+    const word = 'pre' + '${a:-'.repeat(MAX_EXPANSION_DEPTH + 1) + 'x' + '}'.repeat(MAX_EXPANSION_DEPTH + 1);
+    let caught: unknown;
+    try {
+      expandWords(word, env);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ShellExpansionError);
+    expect((caught as ShellExpansionError).offset).toBe(3 + 5 * MAX_EXPANSION_DEPTH);
+    expect((caught as ShellExpansionError).message).toMatch(/^failed to process "pre\$\{a:-.*\.\.\.": variable expansions nested more than 100 levels deep$/);
+  });
+
+  it('is not fooled by a missing brace at the end of a too deep word', () => {
+    expect(() => expandWord('${a:-'.repeat(20000), new Map())).toThrow(/levels deep/);
+  });
+});
+
+describe('pattern matching cost', () => {
+  // A backtracking regexp took C(40, k) steps here: 65 s for k = 12 in ${x#...}, 4 s for k = 8
+  // in ${x//...}, so each case below would run for minutes to centuries; it is instant now.
+  const x = 'a'.repeat(40);
+  const stars = (k: number): string => '*a'.repeat(k);
+
+  it('does not backtrack in ${x#p}, ${x%p}, ${x/p/r} and ${x//p/r}', () => {
+    const v = env({ x });
+    expect(expandWord('${x#' + stars(30) + 'b}', v)).toBe(x);
+    expect(expandWord('${x##' + stars(30) + 'b}', v)).toBe(x);
+    expect(expandWord('${x%b' + stars(30) + '}', v)).toBe(x);
+    expect(expandWord('${x%%b' + stars(30) + '}', v)).toBe(x);
+    expect(expandWord('${x/' + stars(30) + 'b/c}', v)).toBe(x);
+    expect(expandWord('${x//' + stars(30) + 'b/c}', v)).toBe(x);
+  });
+
+  it('still finds the shortest and longest matches', () => {
+    const v = env({ x: `${x}b${x}b` });
+    expect(expandWord('${x#' + stars(30) + 'b}', v)).toBe(`${x}b`);
+    expect(expandWord('${x##' + stars(30) + 'b}', v)).toBe('');
+    expect(expandWord('${x/' + stars(30) + 'b/c}', v)).toBe('c');
+    expect(expandWord('${x//a?a/-}', env({ x: 'aXaaYaZ' }))).toBe('--Z');
+    expect(expandWord('${x//?/-}', env({ x: 'a\nb' }))).toBe('-\n-');
   });
 });
