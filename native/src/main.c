@@ -67,6 +67,18 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "--userns-exec"))
 		userns_exec(argc - 2, argv + 2);
+	/*
+	 * `--pdeathsig-exec PROGRAM ARGS...`: PROGRAM dies with the process that started us. berth's
+	 * snapshot uses it to hand a run over to its TypeScript sources in a child Node, which must
+	 * not outlive a berth that is killed outright (a build's containers die with that child).
+	 */
+	if (argc > 2 && !strcmp(argv[1], "--pdeathsig-exec")) {
+		pid_t parent = getppid();
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			return EXIT_SETUP;
+		execv(argv[2], argv + 2);
+		return EXIT_CANNOT_EXEC;
+	}
 
 	/* Decide now whether fd 4 is Node's status pipe, before anything could be opened there. */
 	status_init();

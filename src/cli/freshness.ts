@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StatChunk } from '../context/stats.ts';
@@ -55,7 +56,11 @@ export function sourcesChanged(sources: SnapshotSources): boolean {
  */
 export function runFromSources(root: string, args: string[], main = path.join(root, 'src/cli/main.ts')): Promise<number> {
   const env = { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? path.join(root, 'node_modules/.cache/berth-compile') };
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', main, ...args], { stdio: 'inherit', env });
+  const nodeArgs = [process.execPath, '--disable-warning=ExperimentalWarning', main, ...args];
+  // Through the sandbox helper when it is built: the child then dies with us (PR_SET_PDEATHSIG).
+  const helper = path.join(root, 'native/build/berth-sandbox');
+  const [command, ...rest] = existsSync(helper) ? [helper, '--pdeathsig-exec', ...nodeArgs] : nodeArgs;
+  const child = spawn(command, rest, { stdio: 'inherit', env });
   const forward = (signal: NodeJS.Signals): void => {
     child.kill(signal);
   };

@@ -1,12 +1,21 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * Whether a process is alive: how temp dirs, claims and locks left by killed builds are told from
- * those of builds still running (EPERM means it exists but belongs to someone else).
+ * those of builds still running (EPERM means it exists but belongs to someone else). A zombie is
+ * dead: it holds nothing any more, and a killed build's process may stay one until its new
+ * parent reaps it.
  */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
