@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -155,19 +157,46 @@ static void explain_unshare_failure(int err)
 	    strerror(err));
 }
 
+static int has_sys_admin(void)
+{
+	struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &header, data) < 0)
+		return 0;
+	return (data[0].effective >> CAP_SYS_ADMIN) & 1;
+}
+
+/*
+ * Root without CAP_SYS_ADMIN: root of an unprivileged container (Docker's default capabilities).
+ * It still has CAP_SETUID and CAP_SETGID over its own ids, so it may map them whole into a new
+ * user namespace, where it gets every capability for what that namespace owns.
+ */
+static void __attribute__((noreturn)) root_without_privilege(char **argv)
+{
+	if (unshare(CLONE_NEWUSER) < 0)
+		explain_unshare_failure(errno);
+	write_proc("/proc/self/uid_map", "0 0 65536\n");
+	write_proc("/proc/self/gid_map", "0 0 65536\n");
+	setenv("BERTH_USERNS", "ranged", 1);
+	execv(argv[0], argv);
+	die("exec %s: %s", argv[0], strerror(errno));
+}
+
 int userns_exec(int argc, char **argv)
 {
 	if (argc < 1)
 		die("usage: berth-sandbox --userns-exec PROGRAM [ARGS...]");
 	uid_t uid = getuid();
 	gid_t gid = getgid();
-	if (uid == 0 || getenv("BERTH_USERNS")) {
+	if (getenv("BERTH_USERNS") || (uid == 0 && has_sys_admin())) {
 		/* Real root (or already inside): marked, so that a launcher calling us never loops. */
 		if (!getenv("BERTH_USERNS"))
 			setenv("BERTH_USERNS", "host", 1);
 		execv(argv[0], argv);
 		die("exec %s: %s", argv[0], strerror(errno));
 	}
+	if (uid == 0)
+		root_without_privilege(argv);
 	struct passwd *pw = getpwuid(uid);
 	const char *name = pw ? pw->pw_name : NULL;
 	struct id_range uids = sub_range("/etc/subuid", name, uid);
