@@ -38,7 +38,7 @@ async function flatten(stores: Stores, manifestDigest: string, dir: string): Pro
   const image = await resolveImage(stores.images, manifestDigest);
   if (!image) throw new BuildError(`image ${manifestDigest} vanished from the store`);
   for (const layer of image.manifest.layers) {
-    await applyTar(createReadStream(blobPath(stores.content, layer.digest)), dir, { mode: 'plain' });
+    await applyTar(createReadStream(blobPath(stores.content, layer.digest)), dir, { mode: 'plain', layer: layer.digest });
   }
 }
 

@@ -6,6 +6,7 @@ import { BLOCK, decodeRawHeader, isZeroBlock } from '../layer/tar-format.ts';
 import type { TarHeader } from '../layer/tar-format.ts';
 import { readTar } from '../layer/tar-io.ts';
 import { writeNewFile } from '../layer/apply.ts';
+import { WHITEOUT_PREFIX } from '../layer/diff.ts';
 import { lookup, resolveInRoot, type MergedView } from '../fsview/merged.ts';
 import { dirSlot, ensureDir, fileSlot, finishDir, setMeta, upperPath, writeNonDir } from '../fsview/upper.ts';
 import { S_IFBLK, S_IFCHR, S_IFIFO, fsExtra } from '../sys/fsx.ts';
@@ -110,6 +111,10 @@ export async function extractArchive(view: MergedView, file: string, destRel: st
     for await (const { header, body } of readTar(stream as AsyncIterable<Uint8Array>)) {
       const member = memberPath(header.name);
       if (member === '') continue; // The archive's root: the destination keeps its own metadata.
+      if (path.posix.basename(member).startsWith(WHITEOUT_PREFIX)) {
+        // In the layer it would become a whiteout: the image would differ once unpacked elsewhere.
+        throw new ArchiveError(`${path.basename(file)}: member ${JSON.stringify(header.name)} has a name starting with "${WHITEOUT_PREFIX}", reserved for whiteouts in image layers`);
+      }
       const parent = resolveInRoot(view, path.posix.dirname(member), true, destRel);
       ensureDir(view, parent, { uid: 0, gid: 0 });
       const target = within(parent, path.posix.basename(member));

@@ -14,6 +14,8 @@ import { openLeases, type SnapshotLeases } from './snapshot-leases.ts';
 import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, snapshotDirOf, type ChainLayer } from './layers.ts';
 import type { Progress } from './progress.ts';
 import { pruneNoopDirs } from './prune-upper.ts';
+import { ReservedNameError } from '../layer/diff.ts';
+import { BuildError } from '../source/index.ts';
 import { mergedTree, type SourceTree } from './source-tree.ts';
 import { executeCopyStep, executeRun, executeWorkdir, type StepEnv } from './steps.ts';
 import { runMountDigests, type RunMountEnv } from './run-mounts.ts';
@@ -256,6 +258,9 @@ async function filesystemStep(engine: Engine, vertex: Vertex, inputs: ReadonlyMa
         onEntry: (name, offset, length) => {
           if (copyReuse.written.has(name)) members.set(name, [offset, length]);
         },
+      }).catch((error: unknown) => {
+        if (error instanceof ReservedNameError) throw new BuildError(`this step created ${error.message}`, vertex.range, { source: req.source });
+        throw error;
       });
       const createdAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
       const record: CacheRecord = {

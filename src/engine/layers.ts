@@ -89,7 +89,7 @@ export async function ensureSnapshots(layout: StoreLayout, store: ContentStore, 
     if (existsSync(final)) continue;
     const temp = makeTempDir(layout, 'unpack');
     try {
-      await applyTar(await openBlob(store, layer.blobDigest), temp, { mode: 'overlay' });
+      await applyTar(await openBlob(store, layer.blobDigest), temp, { mode: 'overlay', layer: layer.blobDigest });
       commitDir(temp, final);
     } catch (error) {
       rmSync(temp, { recursive: true, force: true });

@@ -29,6 +29,22 @@ export interface ArchiveOptions {
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
 
+/**
+ * A file whose name starts with `.wh.` in a directory being archived: in a layer it would read
+ * as a whiteout, so an image built with it would lose a file when loaded elsewhere (while the
+ * build itself, reading its own snapshot, still saw it). Never archived; the build step fails.
+ */
+export class ReservedNameError extends Error {
+  /** Root-relative path of the offending entry. */
+  readonly path: string;
+  constructor(path: string) {
+    const victim = `${parentOf(path)}${baseOf(path).slice(WHITEOUT_PREFIX.length)}`;
+    super(`/${path}: names starting with "${WHITEOUT_PREFIX}" are reserved for whiteouts in image layers (this one would delete /${victim} when the image is unpacked)`);
+    this.name = 'ReservedNameError';
+    this.path = path;
+  }
+}
+
 const CAPABILITY = 'security.capability';
 /** Overlay features whose upper dirs cannot be read as a change set on their own. */
 // Names depend on the user namespace, known only when berth runs (not when its snapshot is made).
@@ -128,6 +144,7 @@ export async function archiveEntries(root: string, whiteouts: boolean, options: 
   const entries: TarInput[] = [];
   const firstPathOfInode = new Map<string, string>();
   for (const { rel, abs, stat } of found) {
+    if (baseOf(rel).startsWith(WHITEOUT_PREFIX)) throw new ReservedNameError(rel);
     if (!stat) {
       entries.push({ name: rel, raw: () => splicer!.member(rel)! });
       continue;
