@@ -78,6 +78,10 @@ static int detached_fs(const char *type, unsigned int attrs)
 void devfs_prepare(struct spec *spec)
 {
 	spec->proc_fd = detached_fs("proc", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (spec->proc_fd < 0 && errno == EPERM && spec->userns)
+		fail("mounting proc: %s: a user namespace may mount proc only where a full /proc is visible, "
+		     "and this one has paths masked (in a Docker container: --security-opt systempaths=unconfined)",
+		     strerror(errno));
 	if (spec->proc_fd < 0)
 		fail("mounting proc: %s", strerror(errno));
 	unsigned int ro = spec->privileged ? 0 : MOUNT_ATTR_RDONLY; /* --privileged gets a writable /sys */

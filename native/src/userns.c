@@ -137,6 +137,21 @@ static void __attribute__((noreturn)) mapper(int ready_fd, pid_t parent, uid_t u
 	char byte;
 	if (read(ready_fd, &byte, 1) != 1)
 		_exit(1);
+	if (uid == 0) {
+		/*
+		 * Root without CAP_SYS_ADMIN (an unprivileged container's root) maps its own ids whole:
+		 * it has CAP_SETUID and CAP_SETGID here, in the parent namespace, which is what the
+		 * kernel asks of whoever writes a map of more than one id.
+		 */
+		char path[64], map[64];
+		snprintf(map, sizeof map, "0 0 %lu\n", uids.count);
+		snprintf(path, sizeof path, "/proc/%d/uid_map", (int)parent);
+		write_proc(path, map);
+		snprintf(map, sizeof map, "0 0 %lu\n", gids.count);
+		snprintf(path, sizeof path, "/proc/%d/gid_map", (int)parent);
+		write_proc(path, map);
+		_exit(0);
+	}
 	char uidtool[256], gidtool[256];
 	const char *newuidmap = find_tool("newuidmap", uidtool), *newgidmap = find_tool("newgidmap", gidtool);
 	if (!newuidmap || !newgidmap)
@@ -150,10 +165,11 @@ static void __attribute__((noreturn)) mapper(int ready_fd, pid_t parent, uid_t u
 
 static void explain_unshare_failure(int err)
 {
-	die("berth runs as a non-root user inside a user namespace, and this system refuses one: "
+	die("without root's privileges berth runs inside a user namespace, and this system refuses one: "
 	    "unshare(CLONE_NEWUSER): %s. Allow them (sysctl -w user.max_user_namespaces=15000; on "
 	    "Debian before 11 also kernel.unprivileged_userns_clone=1); inside a container, start it "
-	    "with --security-opt seccomp=unconfined --security-opt apparmor=unconfined",
+	    "with --security-opt seccomp=unconfined --security-opt apparmor=unconfined "
+	    "--security-opt systempaths=unconfined",
 	    strerror(err));
 }
 
@@ -164,22 +180,6 @@ static int has_sys_admin(void)
 	if (syscall(SYS_capget, &header, data) < 0)
 		return 0;
 	return (data[0].effective >> CAP_SYS_ADMIN) & 1;
-}
-
-/*
- * Root without CAP_SYS_ADMIN: root of an unprivileged container (Docker's default capabilities).
- * It still has CAP_SETUID and CAP_SETGID over its own ids, so it may map them whole into a new
- * user namespace, where it gets every capability for what that namespace owns.
- */
-static void __attribute__((noreturn)) root_without_privilege(char **argv)
-{
-	if (unshare(CLONE_NEWUSER) < 0)
-		explain_unshare_failure(errno);
-	write_proc("/proc/self/uid_map", "0 0 65536\n");
-	write_proc("/proc/self/gid_map", "0 0 65536\n");
-	setenv("BERTH_USERNS", "ranged", 1);
-	execv(argv[0], argv);
-	die("exec %s: %s", argv[0], strerror(errno));
 }
 
 int userns_exec(int argc, char **argv)
@@ -195,15 +195,16 @@ int userns_exec(int argc, char **argv)
 		execv(argv[0], argv);
 		die("exec %s: %s", argv[0], strerror(errno));
 	}
-	if (uid == 0)
-		root_without_privilege(argv);
 	struct passwd *pw = getpwuid(uid);
 	const char *name = pw ? pw->pw_name : NULL;
 	struct id_range uids = sub_range("/etc/subuid", name, uid);
 	struct id_range gids = sub_range("/etc/subgid", name, gid);
+	/* Root maps the ids a container (or Debian's default range) has: 0-65535. */
+	if (uid == 0)
+		uids = gids = (struct id_range){ 0, 65536 };
 	int ranged = uids.count > 0 && gids.count > 0;
 	char tool[256];
-	if (ranged && (!find_tool("newuidmap", tool) || !find_tool("newgidmap", tool)))
+	if (ranged && uid != 0 && (!find_tool("newuidmap", tool) || !find_tool("newgidmap", tool)))
 		die("%s has subordinate ids in /etc/subuid and /etc/subgid, but newuidmap and newgidmap are "
 		    "missing: install them (Debian: apt-get install uidmap)", name ? name : "this user");
 

@@ -70,6 +70,13 @@ export function findSlirp4netns(envPath: string = process.env.PATH ?? ''): strin
   return undefined;
 }
 
+/**
+ * slirp4netns's own sandbox (a mount namespace with nothing in it) cannot be made everywhere: in
+ * an unprivileged container it fails ("create_sandbox failed"). Then, once per process, berth goes
+ * on without it (the seccomp filter of slirp4netns stays) and says so.
+ */
+let slirpSandbox = true;
+
 function slirpArgs(initPid: number): string[] {
   return [
     '--configure',
@@ -78,7 +85,7 @@ function slirpArgs(initPid: number): string[] {
     // The gateway address must not be a way into the host's loopback services.
     '--disable-host-loopback',
     // slirp4netns confines itself too: its own mount namespace and a seccomp filter.
-    '--enable-sandbox',
+    ...(slirpSandbox ? ['--enable-sandbox'] : []),
     '--enable-seccomp',
     '--ready-fd=3',
     '--exit-fd=4',
@@ -101,7 +108,7 @@ function waitReady(child: ChildProcess, stderr: () => string): Promise<void> {
       else resolve();
     };
     const onExit = (code: number | null, signal: string | null): void => {
-      const why = stderr().trim().split('\n').slice(-3).join('; ');
+      const why = stderr().trim().split('\n').filter((line) => !/^(WARNING|sent|received|Starting)/.test(line)).join('; ');
       finish(new NetworkSetupError(`slirp4netns exited (${signal ?? `code ${code}`}) before the network was up${why ? `: ${why}` : ''}`));
     };
     const onError = (error: Error): void => finish(new NetworkSetupError(`starting slirp4netns: ${error.message}`));
@@ -115,11 +122,22 @@ function waitReady(child: ChildProcess, stderr: () => string): Promise<void> {
  * Links the network namespace of process `initPid` (the container's init, as the host sees it)
  * to the outside. Resolves once the interface, address, route and DNS forwarder are up.
  */
-export async function startSandboxNetwork(initPid: number): Promise<SandboxNetwork> {
+export async function startSandboxNetwork(initPid: number, onWarning?: (message: string) => void): Promise<SandboxNetwork> {
   const binary = findSlirp4netns();
   if (!binary) {
     throw new NetworkSetupError('the default network needs slirp4netns (Debian: apt-get install slirp4netns); or build with --network none');
   }
+  try {
+    return await startSlirp(binary, initPid);
+  } catch (error) {
+    if (!slirpSandbox || !/create_sandbox failed/.test((error as Error).message)) throw error;
+    slirpSandbox = false;
+    onWarning?.('slirp4netns cannot make its own sandbox here (no mount namespace for it); running it with its seccomp filter only');
+    return startSlirp(binary, initPid);
+  }
+}
+
+async function startSlirp(binary: string, initPid: number): Promise<SandboxNetwork> {
   const child = spawn(binary, slirpArgs(initPid), {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
     env: {},

@@ -155,13 +155,13 @@ function abortReason(signal: AbortSignal): unknown {
  * in either order), link the namespace to the outside and tell the init to go on. A failure kills
  * the helper before the command ever ran; `failure()` then says why.
  */
-function sandboxNetworkFor(child: ChildProcess, status: Status, statusPipe: Writable) {
+function sandboxNetworkFor(child: ChildProcess, status: Status, statusPipe: Writable, onWarning?: (message: string) => void) {
   let started: Promise<SandboxNetwork | undefined> | undefined;
   let error: Error | undefined;
   return {
     onStatus(): void {
       if (started || !status.netnsReady || status.initPid === undefined) return;
-      started = startSandboxNetwork(status.initPid).then((network) => {
+      started = startSandboxNetwork(status.initPid, onWarning).then((network) => {
         statusPipe.write('go\n');
         return network;
       }, (cause: Error) => {
@@ -199,7 +199,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promis
   child.stdout?.on('data', (chunk: Buffer) => io.onStdout(chunk));
   child.stderr?.on('data', (chunk: Buffer) => io.onStderr(chunk));
   statusPipe.on('error', () => {});
-  const network = spec.network === 'sandbox' ? sandboxNetworkFor(child, status, statusPipe) : undefined;
+  const network = spec.network === 'sandbox' ? sandboxNetworkFor(child, status, statusPipe, io.onWarning) : undefined;
   readStatus(statusPipe, status, () => network?.onStatus(), io.onWarning);
   // fd 3 is a socket: drain its (empty) read side so 'close' can fire; the helper closing it
   // early (setup failed before reading) must not become an unhandled EPIPE.
