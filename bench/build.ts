@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { benchSandbox } from './sandbox.ts';
 
 /**
  * Build benchmarks, side by side with Docker's BuildKit on the same machine when a dockerd
@@ -140,6 +141,7 @@ export async function benchBuild(): Promise<void> {
     const original = results.berth['shared cache: original build'];
     const cold = results.berth['shared cache: empty store with --cache-from'];
     console.log(`shared cache through a registry: original build ${original.toFixed(3)}s, empty store with --cache-from ${cold.toFixed(3)}s (${(cold / original).toFixed(2)}x)`);
+    await benchSandbox(dir, rootfs, small, env);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     if (dockerAvailable()) spawnSync(DOCKER, ['rmi', '-f', 'bench/small', 'bench/big', BASE], { stdio: 'ignore' });
