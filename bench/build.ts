@@ -141,7 +141,7 @@ export async function benchBuild(): Promise<void> {
     const original = results.berth['shared cache: original build'];
     const cold = results.berth['shared cache: empty store with --cache-from'];
     console.log(`shared cache through a registry: original build ${original.toFixed(3)}s, empty store with --cache-from ${cold.toFixed(3)}s (${(cold / original).toFixed(2)}x)`);
-    await benchSandbox(dir, rootfs, small, env);
+    await benchSandbox(dir, rootfs, small, env, BASE);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     if (dockerAvailable()) spawnSync(DOCKER, ['rmi', '-f', 'bench/small', 'bench/big', BASE], { stdio: 'ignore' });

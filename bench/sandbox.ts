@@ -12,7 +12,6 @@ import path from 'node:path';
 const BERTH = path.join(path.resolve(import.meta.dirname, '..'), 'bin/berth');
 
 const USER = 'berth-bench';
-const BASE = 'bench/busybox:local';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -48,12 +47,14 @@ function benchUser(dir: string): { run: string[]; home: string } {
   return { run: ['-u', USER, '--', 'env', '-i', `HOME=${home}`, `USER=${USER}`, 'PATH=/usr/bin:/bin:/usr/sbin:/sbin', BERTH], home };
 }
 
-export async function benchSandbox(dir: string, rootfs: string, small: string, rootEnv: NodeJS.ProcessEnv): Promise<void> {
+/** `base` is the name the small project's Dockerfile builds FROM. */
+export async function benchSandbox(dir: string, rootfs: string, small: string, rootEnv: NodeJS.ProcessEnv, base: string): Promise<void> {
+  const BASE = base;
   // The network: one RUN step, built anew each time, with and without the user-mode network.
   const netCtx = path.join(dir, 'net');
   mkdirSync(netCtx, { recursive: true });
   writeFileSync(path.join(netCtx, 'Dockerfile'), `FROM ${BASE}\nRUN true\n`);
-  must(spawnSync(BERTH, ['import', rootfs, BASE], { env: rootEnv }));
+  
   const none: number[] = [];
   const sandbox: number[] = [];
   for (let i = 0; i < 9; i++) {
@@ -73,9 +74,9 @@ export async function benchSandbox(dir: string, rootfs: string, small: string, r
     const tarball = path.join(user.home, 'busybox.tar');
     copyFileSync(rootfs, tarball);
     chmodSync(tarball, 0o644);
-    must(spawnSync('runuser', [...user.run, 'import', tarball, BASE]));
+    must(spawnSync('runuser', [...user.run, 'import', '-c', 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin', tarball, BASE]));
     const rootStore = { ...rootEnv, BERTH_ROOT: path.join(dir, 'root-vs-rootless') };
-    must(spawnSync(BERTH, ['import', rootfs, BASE], { env: rootStore }));
+    must(spawnSync(BERTH, ['import', '-c', 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin', rootfs, BASE], { env: rootStore }));
     spawnSync('sync');
     const rootCold = timed(BERTH, ['build', '-q', '--network', 'none', '-t', 'bench/rl', small], rootStore);
     spawnSync('sync');
