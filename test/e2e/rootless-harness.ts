@@ -7,7 +7,7 @@
  * in the container's namespace); Debian's udev makes it 0666, a machine without udev (this VM
  * kind) leaves the kernel's 0600, so the harness sets the udev default.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,20 +29,33 @@ function idsOf(name: string): { uid: number; gid: number } {
   return { uid: id('-u'), gid: id('-g') };
 }
 
-/** Removes `name`'s lines from an /etc/sub[ug]id file (useradd adds a range by itself). */
-function dropSubIds(file: string, name: string): void {
+/** `name`'s range in an /etc/sub[ug]id file, as usermod spells it ("START-END"), if any. */
+function subRange(file: string, name: string): string | undefined {
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    return;
+    return undefined;
   }
-  writeFileSync(file, text.split('\n').filter((line) => line && !line.startsWith(`${name}:`)).map((l) => `${l}\n`).join(''));
+  const line = text.split('\n').find((l) => l.startsWith(`${name}:`));
+  if (!line) return undefined;
+  const [, start, count] = line.split(':').map(Number) as [unknown, number, number];
+  return `${start}-${start + count - 1}`;
 }
 
-function addSubIds(file: string, name: string, start: number): void {
-  dropSubIds(file, name);
-  writeFileSync(file, `${name}:${start}:65536\n`, { flag: 'a' });
+/**
+ * Gives `name` a subordinate range (useradd usually made one already) or takes it away, through
+ * usermod: it locks the files, and test files making users run at the same time.
+ */
+function setSubIds(name: string, wanted: boolean, start: number): void {
+  const uids = subRange('/etc/subuid', name);
+  const gids = subRange('/etc/subgid', name);
+  if (wanted && (!uids || !gids)) {
+    const range = `${start}-${start + 65535}`;
+    execFileSync('usermod', ['--add-subuids', range, '--add-subgids', range, name]);
+  } else if (!wanted && (uids || gids)) {
+    execFileSync('usermod', [...(uids ? ['--del-subuids', uids] : []), ...(gids ? ['--del-subgids', gids] : []), name]);
+  }
 }
 
 export function ensureTunUsable(): void {
@@ -51,24 +64,17 @@ export function ensureTunUsable(): void {
 }
 
 /**
- * A fresh user `name` (removed first if a killed run left it), with a subordinate range starting
- * at `subStart` or none.
+ * A fresh user `name` (removed first if a killed run left it), with a subordinate range (useradd's own, else one at `subStart`) or, with
+ * `subStart` undefined, none.
  */
 export function makeUser(name: string, subStart: number | undefined, base: string): TestUser {
-  try {
-    execFileSync('userdel', ['-r', '-f', name], { stdio: 'ignore' });
-  } catch {
-    // not there
-  }
+  spawnSync('userdel', ['-f', name], { stdio: 'ignore' });
   const home = path.join(base, name);
   execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', name]);
   mkdirSync(home, { recursive: true });
   const { uid, gid } = idsOf(name);
   chownSync(home, uid, gid);
-  for (const file of ['/etc/subuid', '/etc/subgid']) {
-    if (subStart === undefined) dropSubIds(file, name);
-    else addSubIds(file, name, subStart);
-  }
+  setSubIds(name, subStart !== undefined, subStart ?? 0);
   let contexts = 0;
   return {
     name, uid, gid, home,
@@ -96,12 +102,8 @@ export function makeUser(name: string, subStart: number | undefined, base: strin
 
 export function removeUser(user: TestUser | undefined): void {
   if (!user) return;
-  try {
-    execFileSync('userdel', ['-f', user.name], { stdio: 'ignore' });
-  } catch {
-    // gone already
-  }
-  for (const file of ['/etc/subuid', '/etc/subgid']) dropSubIds(file, user.name);
+  // userdel takes the subordinate ranges away too.
+  spawnSync('userdel', ['-f', user.name], { stdio: 'ignore' });
 }
 
 /** A base directory the test users can reach (their homes live in it). */

@@ -169,7 +169,7 @@ describe('rootless with subordinate ids', () => {
   it('keeps the sandbox: seccomp, no_new_privs, own network, loopback of the host out of reach', async () => {
     const info = await ranged.berth(['info']);
     expect(info.code, info.stderr).toBe(0);
-    expect(info.stdout).toMatch(/^user namespace:\s+rootless: uids 0-0 -> \d+-\d+, 1-65536 -> 300000-365535$/m);
+    expect(info.stdout).toMatch(/^user namespace:\s+rootless: uids 0-0 -> \d+-\d+, 1-65536 -> \d+-\d+$/m);
     expect(info.stdout).toMatch(/^seccomp:\s+active/m);
     expect(info.stdout).toMatch(/^network:\s+default: own namespace, outbound through slirp4netns/m);
     const net = await ranged.berth(['run', 'busybox:local', 'sh', '-c', 'cat /proc/net/dev | grep -c eth0; grep Seccomp: /proc/self/status']);
