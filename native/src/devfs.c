@@ -17,13 +17,6 @@
 
 #include "sandbox.h"
 
-#ifndef MOUNT_ATTR_RDONLY
-#define MOUNT_ATTR_RDONLY 0x00000001
-#define MOUNT_ATTR_NOSUID 0x00000002
-#define MOUNT_ATTR_NODEV 0x00000004
-#define MOUNT_ATTR_NOEXEC 0x00000008
-#endif
-
 /* Scratch space for the generated /etc files, inside the /dev tmpfs; removed once bound. */
 #define ETC_SCRATCH "/dev/.berth-etc"
 

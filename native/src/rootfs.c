@@ -22,17 +22,12 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "sandbox.h"
 
 /* glibc 2.36 has fsopen & co but not always mount_setattr's struct; define what we use. */
-#ifndef MOUNT_ATTR_RDONLY
-#define MOUNT_ATTR_RDONLY 0x00000001
-#define MOUNT_ATTR_NOSUID 0x00000002
-#define MOUNT_ATTR_NODEV 0x00000004
-#define MOUNT_ATTR_NOEXEC 0x00000008
-#endif
 struct berth_mount_attr {
 	unsigned long long attr_set, attr_clr, propagation, userns_fd;
 };
@@ -145,8 +140,14 @@ static int make_overlay(struct spec *spec, struct str_list *lowers, const char *
 		config_path(fsfd, "upperdir", upper);
 		config_path(fsfd, "workdir", work);
 	}
-	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		/* Overlay became mountable in a user namespace in Linux 5.11: say so, not just EPERM. */
+		struct utsname u;
+		if (errno == EPERM && spec->userns && uname(&u) == 0)
+			fail("overlay: %s: %s: rootless berth needs a kernel that lets a user namespace mount "
+			     "overlay (Linux 5.11 or later; this is %s)", what, strerror(errno), u.release);
 		fail_fs(fsfd, "creating mount with", what);
+	}
 	unsigned int attrs = (upper ? 0 : MOUNT_ATTR_RDONLY) | (spec->nodev ? MOUNT_ATTR_NODEV : 0);
 	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
 	if (mfd < 0)
