@@ -9,6 +9,7 @@ import { openStatCache, saveStatCache } from '../context/stat-cache.ts';
 import { lockForBuild } from '../store/lock.ts';
 import { parseBuildArgs, planBuild, type NetworkMode } from '../plan/index.ts';
 import { parseNetworkMode } from '../exec/network.ts';
+import { parseSourceDateEpoch } from '../layer/rewrite-times.ts';
 import { describeRootless, userNamespace } from '../sys/userns.ts';
 import { executePlan } from '../engine/build.ts';
 import { loadSecrets, parseAllow } from '../engine/secrets.ts';
@@ -49,6 +50,21 @@ function parseLabels(pairs: string[]): Record<string, string> {
   return out;
 }
 
+/**
+ * Build args, with SOURCE_DATE_EPOCH from the environment when no --build-arg sets it (as buildx
+ * passes it), and that epoch in seconds.
+ */
+function buildArgsWithEpoch(flags: string[]): { buildArgs: Map<string, string>; epoch?: number } {
+  const buildArgs = new Map(parseBuildArgs(flags));
+  const fromEnv = process.env.SOURCE_DATE_EPOCH;
+  if (!buildArgs.has('SOURCE_DATE_EPOCH') && fromEnv) buildArgs.set('SOURCE_DATE_EPOCH', fromEnv);
+  try {
+    return { buildArgs, epoch: parseSourceDateEpoch(buildArgs.get('SOURCE_DATE_EPOCH')) };
+  } catch (error) {
+    throw new BuildError((error as Error).message);
+  }
+}
+
 /** The build's `--network`; the host's network is an entitlement, as in BuildKit. */
 function buildNetwork(value: string, allow: readonly string[]): NetworkMode {
   const mode = parseNetworkMode(value);
@@ -71,6 +87,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   const allow = parseAllow(flags.allow);
   const network = buildNetwork(flags.network, allow);
   const outputs = flags.output.map(parseOutput);
+  const { buildArgs, epoch } = buildArgsWithEpoch(flags.buildArg);
   const quiet = flags.quiet === true;
   const log = (message: string): void => { if (!quiet) process.stderr.write(`${message}\n`); };
   if (userNamespace().rootless) log(`${describeRootless()}; RUN network: ${network === 'sandbox' ? 'slirp4netns' : network}`);
@@ -83,7 +100,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   let plan;
   try {
     plan = await planBuild(parsed, {
-      target: flags.target, buildArgs: parseBuildArgs(flags.buildArg), network,
+      target: flags.target, buildArgs, network,
       resolveImage: (ref) => bases.configFor(ref),
     });
   } catch (error) {
@@ -111,7 +128,11 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
       secrets: loadSecrets(flags.secret), allow,
     });
     const step = progress.start('exporting to image');
-    const image = await assembleImage(stores.images, plan, result, { tags: flags.tag, labels: parseLabels(flags.label) });
+    const image = await assembleImage(stores.images, plan, result, {
+      tags: flags.tag, labels: parseLabels(flags.label), content: stores.content,
+      created: epoch === undefined ? undefined : new Date(epoch * 1000),
+      rewriteTimestamps: epoch !== undefined && outputs.some((o) => o.rewriteTimestamp),
+    });
     for (const output of outputs) await exportImage(stores, image.manifestDigest, flags.tag, output);
     progress.done(step);
     if (push) await pushTags(stores, flags.tag, registry, log);

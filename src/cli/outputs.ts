@@ -15,6 +15,8 @@ import type { Stores } from './store.ts';
 export interface OutputSpec {
   type: 'image' | 'docker' | 'oci' | 'local' | 'tar' | 'registry';
   dest?: string;
+  /** rewrite-timestamp=true: layer times after SOURCE_DATE_EPOCH become it (BuildKit's option). */
+  rewriteTimestamp?: boolean;
 }
 
 /** `type=docker,dest=out.tar` (a bare path means type=local,dest=path, like buildx). */
@@ -30,7 +32,9 @@ export function parseOutput(spec: string): OutputSpec {
     throw new BuildError(`unsupported output type "${type}" (image, docker, oci, local, tar or registry)`);
   }
   if (type !== 'image' && type !== 'registry' && !out.dest) throw new BuildError(`output type=${type} needs dest=<path>`);
-  return { type: type as OutputSpec['type'], dest: out.dest };
+  const rewrite = out['rewrite-timestamp'];
+  if (rewrite !== undefined && rewrite !== 'true' && rewrite !== 'false') throw new BuildError(`invalid rewrite-timestamp "${rewrite}" in --output (true or false)`);
+  return { type: type as OutputSpec['type'], dest: out.dest, rewriteTimestamp: rewrite === 'true' };
 }
 
 /** Every layer applied in order into `dir`: the image's root file system as a plain tree. */

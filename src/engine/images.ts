@@ -8,6 +8,7 @@ import type { BaseImage, VertexResult } from './build.ts';
 import { chainIdOf, ensureSnapshots, LAYER_MEDIA_TYPE, type ChainLayer } from './layers.ts';
 import type { ContentStore } from '../content/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
+import { clampLayerTimes, hasMemberNewerThan } from '../layer/rewrite-times.ts';
 
 /** A stored image as the engine uses it for FROM and COPY --from. */
 export async function loadBaseImage(store: ImageStore, ref: string, range: SourceRange | undefined, source: string): Promise<BaseImage> {
@@ -42,24 +43,48 @@ export interface AssembleOptions {
   labels: Record<string, string>;
   /** SOURCE_DATE_EPOCH-style fixed time, else the time the newest layer was made. */
   created?: Date;
+  /** With `created`: layer members newer than it get its time too (rewrite-timestamp=true). */
+  rewriteTimestamps?: boolean;
+  /** Needed for rewriteTimestamps: where the layer blobs are. */
+  content?: ContentStore;
+}
+
+const isoSeconds = (date: Date): string => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** The result's layers for the manifest, their times clamped to `epoch` where asked. */
+async function manifestLayers(result: VertexResult, options: AssembleOptions) {
+  const layers = result.chain.map((l) => ({ digest: l.blobDigest as Digest, size: l.blobSize, mediaType: l.mediaType || LAYER_MEDIA_TYPE, diffId: l.diffId as Digest }));
+  if (!options.rewriteTimestamps || !options.created || !options.content) return layers;
+  const epoch = Math.floor(options.created.getTime() / 1000);
+  const out = [];
+  for (const layer of layers) {
+    if (!(await hasMemberNewerThan(options.content, layer.digest, epoch))) {
+      out.push(layer);
+      continue;
+    }
+    const stored = await clampLayerTimes(options.content, layer.digest, epoch);
+    out.push({ digest: stored.digest, size: stored.size, mediaType: LAYER_MEDIA_TYPE, diffId: stored.diffId });
+  }
+  return out;
 }
 
 /** The built result to an OCI config + manifest in the store, tagged. */
 export async function assembleImage(
   store: ImageStore, plan: BuildPlan, result: VertexResult, options: AssembleOptions,
 ): Promise<{ record: ImageRecord; configDigest: Digest; manifestDigest: Digest }> {
-  const created = options.created ? options.created.toISOString().replace(/\.\d{3}Z$/, 'Z') : result.created;
+  const created = options.created ? isoSeconds(options.created) : result.created;
   const containerConfig: ContainerConfig = structuredClone(result.config);
   if (Object.keys(options.labels).length) containerConfig.Labels = { ...(containerConfig.Labels ?? {}), ...options.labels };
   const target = plan.stages.find((s) => s.index === plan.target);
-  const history: OciHistory[] = result.history.map((h) => ({ ...h }));
+  // SOURCE_DATE_EPOCH: what this build made is dated then (a base's older history stays as it is).
+  const history: OciHistory[] = result.history.map((h) => (options.created && h.created && h.created > created ? { ...h, created } : { ...h }));
+  const layers = await manifestLayers(result, options);
   const config: ImageConfig = {
     ...newImageConfig({ created, config: containerConfig as ImageConfig['config'] }),
-    rootfs: { type: 'layers', diff_ids: result.chain.map((l) => l.diffId as Digest) },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     history,
   };
   if (target?.author) config.author = target.author;
-  const layers = result.chain.map((l) => ({ digest: l.blobDigest as Digest, size: l.blobSize, mediaType: l.mediaType || LAYER_MEDIA_TYPE, diffId: l.diffId as Digest }));
   const written = await writeImage(store, config, layers, { names: options.tags });
   const record = written.record;
   const configDoc = { descriptor: written.config };

@@ -369,7 +369,8 @@ export async function planBuild(parsed: ParsedDockerfile, options: PlanOptions =
   const order = reachableStages(run, target);
   run.baseConfigs = await resolveBases(run, new Set(order));
   for (const index of order) planStage(run, index);
-  const unusedBuildArgs = [...run.buildArgs.keys()].filter((k) => !run.usedArgs.has(k) && !PROXY_ARGS.has(k));
+  // SOURCE_DATE_EPOCH is read by the builder itself (image and history times), as in BuildKit.
+  const unusedBuildArgs = [...run.buildArgs.keys()].filter((k) => !run.usedArgs.has(k) && !PROXY_ARGS.has(k) && k !== 'SOURCE_DATE_EPOCH');
   if (unusedBuildArgs.length) run.warnings.push({ message: `one or more build-args [${unusedBuildArgs.join(' ')}] were not consumed` });
   for (const w of parsed.warnings) run.warnings.push(w);
   return {

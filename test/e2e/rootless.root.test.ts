@@ -5,7 +5,7 @@
  * subordinate ids only the user's own id maps, and what needs another owner fails saying why.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, writeFileSync } from 'node:fs';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,10 @@ beforeAll(async () => {
   single = makeUser('berth-rl-single', undefined, base.dir);
   await importBusybox(ranged, base.busybox);
   root = await makeSandbox();
+  // The same base image as the user's (same tarball, same path in its history): the digests
+  // compared below build on it.
+  const imported = await root.berth(['import', '-c', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', path.join(ranged.home, 'busybox.tar'), 'busybox:local']);
+  if (imported.code !== 0) throw new Error(imported.stderr);
   registry = await startRegistry();
 }, 120_000);
 
@@ -135,6 +139,22 @@ describe('rootless with subordinate ids', () => {
     ]));
     const configs = await Promise.all(['rl/app:1', 'root/app:1'].map(async (name) => JSON.parse((await root.berth(['inspect', name])).stdout)[0].Config));
     expect(configs[0]).toEqual(configs[1]);
+  }, 180_000);
+
+  it('gives the same image digest as a root build with SOURCE_DATE_EPOCH and rewrite-timestamp=true', async () => {
+    const flags = ['--build-arg', 'SOURCE_DATE_EPOCH=1700000000', '-o', 'type=image,rewrite-timestamp=true'];
+    const digestOf = async (berth: TestUser['berth'] | Sandbox['berth'], ctx: string, meta: string): Promise<string> => {
+      const built = await berth(['build', '--no-cache', '--metadata-file', meta, ...flags, '-t', 'repro/app', ctx]);
+      expect(built.code, built.stderr).toBe(0);
+      return JSON.parse(readFileSync(meta, 'utf8'))['containerimage.digest'];
+    };
+    const userCtx = ranged.context(FILES);
+    const rootless = await digestOf(ranged.berth, userCtx, path.join(userCtx, 'meta.json'));
+    const rootCtx = root.context({ 'Dockerfile': DOCKERFILE, 'f.txt': 'f\n' });
+    writeFileSync(path.join(rootCtx, 'owners.tar'), ownersTar());
+    const asRoot = await digestOf(root.berth, rootCtx, path.join(rootCtx, 'meta.json'));
+    expect(rootless).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(rootless).toBe(asRoot);
   }, 180_000);
 
   it('rebuilds from the cache and runs its image, USER and all', async () => {
