@@ -57,6 +57,11 @@ function runEnvironment(state: StageState, defaults: RunDefaults): { env: string
 }
 
 export function planRun(ins: RunInstruction, state: StageState, defaults: RunDefaults, resolveFrom: FromResolver): RunOp {
+  // A flag berth cannot honour is an error, never dropped: a step must not build without it.
+  const device = ins.devices[0];
+  if (device) {
+    throw new BuildError('RUN --device is not supported: a RUN step gets only /dev\'s usual nodes', device.range, { source: state.source });
+  }
   const argv = ins.heredocs.length > 0 ? heredocScript(ins, state) : commandArgv(ins.command, state);
   const { env, buildArgs, unkeyedEnv } = runEnvironment(state, defaults);
   const expandEnv = expansionEnv(state);

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, lchownSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, type Sandbox } from './harness.ts';
@@ -190,7 +190,9 @@ describe('berth du and berth prune', () => {
     expect(all['cache entries']).toBe(0);
     // Only the snapshots of stored images' layers stay unpacked.
     expect(all.snapshots).toBeLessThan(rebuiltUsage.snapshots);
-    expect(readdirSync(path.join(sb.root, 'parse-cache'))).toEqual([]);
+    // (Run from the TypeScript sources, as while a snapshot is stale, berth never made it at all.)
+    const parseCache = path.join(sb.root, 'parse-cache');
+    expect(existsSync(parseCache) ? readdirSync(parseCache) : []).toEqual([]);
     expect(all.images).toBe(before.images);
     // What images need stays: the image still runs (its layers unpacked again from the blobs).
     expect((await sb.berth(['run', '--rm', 'du/app', 'cat', '/out', '/a.txt'])).stdout).toBe('built\nfirst\n');

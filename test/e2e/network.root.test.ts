@@ -167,6 +167,15 @@ describe('network modes and entitlements', () => {
     expect(sandbox.code, sandbox.stderr).toBe(0);
     const shown = await box.berth(['run', 'net:sandbox', 'cat', '/net']);
     expect(shown.stdout).toMatch(/eth0:/);
+    // --network host and --network none do not stand in for each other either way.
+    const hostCtx = context(['RUN cat /proc/net/dev > /net2']);
+    const host = await box.berth(['build', '--network', 'host', '--allow', 'network.host', '-t', 'net:host', hostCtx]);
+    expect(host.code, host.stderr).toBe(0);
+    const none2 = await box.berth(['build', '--progress', 'plain', '--network', 'none', '-t', 'net:none2', hostCtx]);
+    expect(none2.stderr).not.toMatch(/RUN cat \/proc\/net\/dev > \/net2\n#\d+ CACHED/);
+    expect((await box.berth(['run', '--network', 'none', 'net:none2', 'cat', '/net2'])).stdout).not.toMatch(/eth0:/);
+    const host2 = await box.berth(['build', '--progress', 'plain', '--network', 'host', '--allow', 'network.host', '-t', 'net:host2', hostCtx]);
+    expect(host2.stderr).toMatch(/RUN cat \/proc\/net\/dev > \/net2\n#\d+ CACHED/);
   });
 });
 

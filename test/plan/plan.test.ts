@@ -194,3 +194,18 @@ describe('errors carry locations', () => {
     expect((await planError('RUN x\n')).message).toMatch(/FROM/);
   });
 });
+
+describe('RUN network and unsupported flags', () => {
+  it('resolves the network once: no flag and --network=default are the build\'s mode', async () => {
+    const text = 'FROM scratch\nRUN a\nRUN --network=default b\nRUN --network=none c\nRUN --network=host d\n';
+    expect(runs(await plan(text)).map((r) => r.network)).toEqual(['sandbox', 'sandbox', 'none', 'host']);
+    expect(runs(await plan(text, { network: 'none' })).map((r) => r.network)).toEqual(['none', 'none', 'none', 'host']);
+    expect(runs(await plan(text, { network: 'host' })).map((r) => r.network)).toEqual(['host', 'host', 'none', 'host']);
+  });
+
+  it('refuses RUN --device with its location instead of dropping it', async () => {
+    const error = await planError('FROM scratch\nRUN --device=/dev/fuse true\n');
+    expect(error.message).toContain('RUN --device is not supported');
+    expect(error.range?.start.line).toBe(2);
+  });
+});
