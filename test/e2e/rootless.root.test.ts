@@ -4,13 +4,14 @@
  * that hold exactly what a root build of the same Dockerfile holds (owners included). Without
  * subordinate ids only the user's own id maps, and what needs another owner fails saying why.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTar } from '../../src/layer/tar-io.ts';
-import { makeSandbox, type Sandbox } from './harness.ts';
+import { BERTH, makeSandbox, type Sandbox } from './harness.ts';
 import { ensureTunUsable, importBusybox, makeBase, makeUser, removeUser, type TestUser } from './rootless-harness.ts';
 import { startRegistry, type TestRegistry } from '../registry/helpers.ts';
 
@@ -213,6 +214,16 @@ describe('rootless without subordinate ids', () => {
 });
 
 describe('rootless errors', () => {
+  it('says how to allow user namespaces when the system refuses them (user.max_user_namespaces = 0)', async () => {
+    // The limit is set in a user namespace of the test's own: root here may not change the host's.
+    const probe = path.join(base.dir, 'userns-limit');
+    execFileSync('gcc', ['-O2', '-o', probe, path.join(import.meta.dirname, 'probes/userns-limit.c')]);
+    const result = spawnSync(probe, [String(single.uid), String(single.gid), '/usr/bin/env', '-i', `HOME=${single.home}`, 'PATH=/usr/bin:/bin', BERTH, 'images'], { encoding: 'utf8' });
+    expect(result.status).toBe(125);
+    expect(result.stderr).toContain('this system refuses one: unshare(CLONE_NEWUSER): No space left on device');
+    expect(result.stderr).toContain('sysctl -w user.max_user_namespaces=15000');
+  });
+
   it('says to install uidmap when subordinate ids exist but newuidmap does not', async () => {
     const result = await ranged.berth(['images'], { env: { PATH: '/nonexistent' } });
     expect(result.code).toBe(125);
