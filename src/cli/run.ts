@@ -2,6 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { BuildError } from '../source/index.ts';
+import { DEFAULT_PATH } from '../plan/index.ts';
 import { runContainer, type MountSpec } from '../exec/index.ts';
 import { parseNetworkMode } from '../exec/network.ts';
 import { ensureDir } from '../fsview/upper.ts';
@@ -54,7 +55,7 @@ async function runLocked(stores: Stores, leases: SnapshotLeases, image: string, 
     if (eq >= 0) env.set(e.slice(0, eq), e);
     else if (process.env[e] !== undefined) env.set(e, `${e}=${process.env[e]}`);
   }
-  if (!env.has('PATH')) env.set('PATH', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  if (!env.has('PATH')) env.set('PATH', `PATH=${DEFAULT_PATH}`);
   const temp = makeTempDir(stores.layout, 'run');
   const abort = new AbortController();
   const forward = () => abort.abort(new BuildError('interrupted'));

@@ -270,16 +270,6 @@ export function writeNonDir(
   return false;
 }
 
-/** Copies one file, symlink or directory (not its contents) from `source` to `rel` in the upper. */
-export function writeEntry(view: MergedView, rel: string, source: EntrySource, meta: EntryMeta): void {
-  if (!source.stat.isDirectory()) {
-    writeNonDir(view, rel, source, meta, { replaceDir: true });
-    return;
-  }
-  const { hostPath } = dirSlot(view, rel, true);
-  setMeta(hostPath, meta, undefined, false);
-}
-
 /** Sets a directory's times after its contents were written (writing children changes mtime). */
 export function finishDir(view: MergedView, rel: string, stat: Pick<Stats, 'atime' | 'mtime'>): void {
   const hostPath = upperPath(view, rel);

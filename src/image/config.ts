@@ -40,9 +40,6 @@ export interface ImageConfig {
   history?: HistoryEntry[];
 }
 
-/** Docker's default PATH for images that do not set one (BuildKit adds it for `FROM scratch`). */
-export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
 /** BuildKit's history comment for steps of a Dockerfile build. */
 export const BUILDKIT_COMMENT = 'buildkit.dockerfile.v0';
 

@@ -82,11 +82,6 @@ export function formatReference(ref: ImageReference): string {
   return `${ref.domain}/${ref.path}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
 }
 
-/** The repository without tag or digest (`docker.io/library/busybox`). */
-export function repositoryOf(ref: ImageReference): string {
-  return `${ref.domain}/${ref.path}`;
-}
-
 /** The fully normalised, tagged name: `busybox` → `docker.io/library/busybox:latest`. */
 export function normalizeName(text: string): string {
   return formatReference(withDefaultTag(parseReference(text)));

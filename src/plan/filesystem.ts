@@ -5,7 +5,7 @@ import type { CopyInstruction, RunInstruction, WorkdirInstruction } from '../ins
 import type { Heredoc } from '../syntax/ast.ts';
 import { commandArgv } from './metadata.ts';
 import { parseMount, type FromResolver } from './mounts.ts';
-import { expandIn, expansionEnv, expansionError, type StageState } from './state.ts';
+import { DEFAULT_PATH, expandIn, expansionEnv, expansionError, type StageState } from './state.ts';
 import type { CopyOp, NetworkMode, RunOp, WorkdirOp } from './types.ts';
 
 export interface RunDefaults {
@@ -51,7 +51,7 @@ function runEnvironment(state: StageState, defaults: RunDefaults): { env: string
     env.push(`${k}=${v}`);
     unkeyedEnv.push(k);
   }
-  if (!buildEnv.has('PATH')) env.push('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  if (!buildEnv.has('PATH')) env.push(`PATH=${DEFAULT_PATH}`);
   state.runEnvMemo = { version: state.envVersion, env, buildArgs, unkeyedEnv };
   return state.runEnvMemo;
 }

@@ -3,6 +3,10 @@ import { expandWord, expandWords, ShellExpansionError } from '../shell/index.ts'
 import type { HistoryEntry, ImageConfig } from './types.ts';
 
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
+/**
+ * Docker's default PATH, for RUN when the image sets none and for `FROM scratch`'s config (the one
+ * definition; native/src/exec.c has the same for a command spawned with no PATH at all).
+ */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The mutable state of one stage while its instructions are dispatched. */

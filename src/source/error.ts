@@ -19,10 +19,6 @@ export class BuildError extends Error {
   }
 }
 
-export function isBuildError(value: unknown): value is BuildError {
-  return value instanceof BuildError;
-}
-
 /** Lines of `source` covered by `range`, with one line of context either side, and a caret under the start. */
 export function codeFrame(source: string, range: SourceRange): string {
   const lines = source.split(/\r?\n/);

@@ -11,10 +11,6 @@ export interface SourceRange {
   end: Position;
 }
 
-export function rangeOfLines(file: string, startLine: number, endLine: number, endColumn = 1): SourceRange {
-  return { file, start: { line: startLine, column: 1 }, end: { line: endLine, column: endColumn } };
-}
-
 export function formatLocation(range: SourceRange): string {
   return `${range.file}:${range.start.line}:${range.start.column}`;
 }
