@@ -2,15 +2,13 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { BuildError } from '../source/index.ts';
-import { DEFAULT_PATH } from '../plan/index.ts';
 import { runContainer, type MountSpec } from '../exec/index.ts';
 import { parseNetworkMode } from '../exec/network.ts';
-import { ensureDir } from '../fsview/upper.ts';
 import { loadBaseImage } from '../engine/images.ts';
 import { ensureSnapshots, lowerDirsOf, makeTempDir } from '../engine/layers.ts';
 import { openLeases, type SnapshotLeases } from '../engine/snapshot-leases.ts';
-import { readUserDb } from '../engine/rootfs-users.ts';
-import { resolveExecUser, UserLookupError } from '../engine/users.ts';
+import { UserLookupError } from '../engine/users.ts';
+import { prepareProcess } from '../engine/container-process.ts';
 import { collect, openStores, type Stores } from './store.ts';
 import { lockForBuild } from '../store/lock.ts';
 
@@ -55,7 +53,6 @@ async function runLocked(stores: Stores, leases: SnapshotLeases, image: string, 
     if (eq >= 0) env.set(e.slice(0, eq), e);
     else if (process.env[e] !== undefined) env.set(e, `${e}=${process.env[e]}`);
   }
-  if (!env.has('PATH')) env.set('PATH', `PATH=${DEFAULT_PATH}`);
   const temp = makeTempDir(stores.layout, 'run');
   const abort = new AbortController();
   const forward = () => abort.abort(new BuildError('interrupted'));
@@ -68,22 +65,18 @@ async function runLocked(stores: Stores, leases: SnapshotLeases, image: string, 
     for (const d of [upperDir, workDir, empty]) mkdirSync(d);
     const lowerDirs = base.chain.length ? lowerDirsOf(stores.layout, base.chain, leases) : [empty];
     const view = { layers: [upperDir, ...lowerDirs] };
-    const db = readUserDb(view);
-    let user;
+    let proc;
     try {
-      user = resolveExecUser(flags.user ?? config.User ?? '', db.passwd, db.groups);
+      proc = prepareProcess(view, { user: flags.user ?? config.User ?? '', cwd: flags.workdir ?? (config.WorkingDir || '/'), env: [...env.values()] });
     } catch (error) {
       if (error instanceof UserLookupError) throw new BuildError(error.message);
       throw error;
     }
-    if (!env.has('HOME')) env.set('HOME', `HOME=${user.home || '/'}`);
-    const cwd = flags.workdir ?? (config.WorkingDir || '/');
-    ensureDir(view, cwd.replace(/^\/+/, ''), { uid: 0, gid: 0 }, { onlyIfMissing: true });
     const network = parseNetworkMode(flags.network);
     if (!network) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
     const result = await runContainer({
-      rootfs: { kind: 'overlay', lowerDirs, upperDir, workDir }, args: argv, env: [...env.values()], cwd,
-      uid: user.uid, gid: user.gid, groups: user.groups, hostname: flags.hostname ?? 'berth', network,
+      rootfs: { kind: 'overlay', lowerDirs, upperDir, workDir }, args: argv, env: proc.env, cwd: proc.cwd,
+      uid: proc.uid, gid: proc.gid, groups: proc.groups, hostname: flags.hostname ?? 'berth', network,
       mounts: flags.volume.map(parseVolume), stdin: flags.interactive ? 'inherit' : 'null',
     }, {
       onStdout: (chunk) => process.stdout.write(chunk),

@@ -13,6 +13,7 @@ import { readUserDb } from './rootfs-users.ts';
 import type { SourceTree } from './source-tree.ts';
 import type { CopyReuse } from './copy-reuse.ts';
 import { resolveChown, resolveExecUser, UserLookupError } from './users.ts';
+import { prepareProcess } from './container-process.ts';
 
 /** Everything a filesystem step needs besides its op: where it writes and how to report. */
 export interface StepEnv {
@@ -53,13 +54,8 @@ function userError<T>(env: StepEnv, run: () => T): T {
 export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
   const workDir = path.join(env.tempDir, 'work');
   mkdirSync(workDir, { recursive: true });
-  const view = stepView(env);
-  const db = readUserDb(view);
-  const user = userError(env, () => resolveExecUser(op.user, db.passwd, db.groups));
-  const cwd = op.cwd || '/';
-  ensureDir(view, cwd.replace(/^\/+/, ''), { uid: 0, gid: 0 }, { onlyIfMissing: true });
-  const processEnv = [...op.env];
-  if (!processEnv.some((e) => e.startsWith('HOME='))) processEnv.push(`HOME=${user.home || '/'}`);
+  const proc = userError(env, () => prepareProcess(stepView(env), { user: op.user, cwd: op.cwd, env: op.env }));
+  const processEnv = proc.env;
   const prepared = await prepareRunMounts({
     layout: env.layout, tempDir: env.tempDir, source: env.source, range: env.vertex.range, env: env.mounts ?? NO_RUN_MOUNT_ENV,
   }, op);
@@ -81,7 +77,7 @@ export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
   try {
     result = await runContainer({
       rootfs: { kind: 'overlay', lowerDirs: env.lowerDirs, upperDir: env.upperDir, workDir },
-      args: op.argv, env: processEnv, cwd, uid: user.uid, gid: user.gid, groups: user.groups,
+      args: op.argv, env: processEnv, cwd: proc.cwd, uid: proc.uid, gid: proc.gid, groups: proc.groups,
       hostname: 'buildkitsandbox', network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
     }, {
       onStdout: (chunk) => env.onOutput('stdout', chunk),
