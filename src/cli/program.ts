@@ -11,6 +11,7 @@ import { register as registerRun } from './run.ts';
 import { register as registerCache } from './cache.ts';
 import { register as registerRegistry } from './registry.ts';
 import { register as registerInfo } from './info.ts';
+import { register as registerUnshare } from './unshare.ts';
 
 /**
  * The berth command line, without the side effects of an entry point: main.ts (the ES module
@@ -19,7 +20,7 @@ import { register as registerInfo } from './info.ts';
 
 /** Each command lives in its own module and registers itself here. */
 const REGISTRARS: Array<(program: Command) => void> = [
-  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun, registerCache, registerRegistry, registerInfo,
+  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun, registerCache, registerRegistry, registerInfo, registerUnshare,
 ];
 
 export function reportError(error: unknown): number {

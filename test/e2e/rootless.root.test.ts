@@ -198,6 +198,19 @@ describe('rootless with subordinate ids', () => {
   }, 120_000);
 });
 
+describe('berth unshare', () => {
+  it('runs a command in the namespace, where files of subordinate ids belong to their owners', async () => {
+    const store = path.join(ranged.home, '.local/share/berth');
+    const found = await ranged.berth(['unshare', 'sh', '-c', `id -u; find ${store}/snapshots -uid 1234 | head -1`]);
+    const [uid, owned] = found.stdout.trim().split('\n');
+    expect(uid).toBe('0');
+    expect(owned).toMatch(/home\/bob/);
+    const removed = await ranged.berth(['unshare', 'rm', '-rf', owned]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect((await ranged.berth(['unshare', 'test', '-e', owned])).code).toBe(1);
+  });
+});
+
 describe('rootless without subordinate ids', () => {
   it('builds what needs only root, and says what to add when another owner is needed', async () => {
     const scratch = single.context({ 'Dockerfile': 'FROM scratch\nCOPY f.txt /f.txt\n', 'f.txt': 'f\n' });
