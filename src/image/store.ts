@@ -50,8 +50,8 @@ export interface ResolvedImage {
   config: ImageConfig;
 }
 
-/** `content` defaults to `<root>/content`. */
-export function openImageStore(root: string, content: ContentStore = openContentStore(join(root, 'content'))): ImageStore {
+/** `content` defaults to the store's own blobs (`<root>/blobs`), where every other caller keeps them. */
+export function openImageStore(root: string, content: ContentStore = openContentStore(root)): ImageStore {
   return { root, content };
 }
 
