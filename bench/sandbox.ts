@@ -7,9 +7,10 @@
  * within 1.2x of root) ask about.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-const BERTH = path.join(path.resolve(import.meta.dirname, '..'), 'bin/berth');
+import { BERTH } from '../test/e2e/harness.ts';
+import { makeUser, removeUser, type TestUser } from '../test/e2e/rootless-harness.ts';
 
 const USER = 'berth-bench';
 
@@ -25,26 +26,11 @@ function timed(command: string, args: string[], env: NodeJS.ProcessEnv): number 
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-function dropSubIds(name: string): void {
-  for (const file of ['/etc/subuid', '/etc/subgid']) {
-    const kept = readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith(`${name}:`));
-    writeFileSync(file, kept.map((l) => `${l}\n`).join(''));
-  }
-}
-
-/** A fresh bench user with a range of its own; returns how to run berth as it. */
-function benchUser(dir: string): { run: string[]; home: string } {
-  spawnSync('userdel', ['-f', USER], { stdio: 'ignore' });
-  const home = path.join(dir, USER);
-  execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', USER]);
-  dropSubIds(USER);
-  for (const file of ['/etc/subuid', '/etc/subgid']) writeFileSync(file, `${USER}:400000:65536\n`, { flag: 'a' });
-  mkdirSync(home, { recursive: true });
-  const uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }));
-  const gid = Number(execFileSync('id', ['-g', USER], { encoding: 'utf8' }));
-  chownSync(home, uid, gid);
+/** A fresh bench user with a subordinate range (the rootless tests' helper); how to run berth as it. */
+function benchUser(dir: string): { user: TestUser; run: string[] } {
   chmodSync(dir, 0o755);
-  return { run: ['-u', USER, '--', 'env', '-i', `HOME=${home}`, `USER=${USER}`, 'PATH=/usr/bin:/bin:/usr/sbin:/sbin', BERTH], home };
+  const user = makeUser(USER, 400000, dir);
+  return { user, run: ['-u', USER, '--', 'env', '-i', `HOME=${user.home}`, `USER=${USER}`, 'PATH=/usr/bin:/bin:/usr/sbin:/sbin', BERTH] };
 }
 
 /** `base` is the name the small project's Dockerfile builds FROM. */
@@ -66,7 +52,8 @@ export async function benchSandbox(dir: string, rootfs: string, small: string, r
   console.log(`  RUN true, default network  ${median(sandbox).toFixed(3)}s (+${((median(sandbox) - median(none)) * 1000).toFixed(0)} ms for slirp4netns)`);
 
   // Rootless against root, the small project, each in its own store.
-  const user = benchUser(dir);
+  const { user: created, run } = benchUser(dir);
+  const user = { home: created.home, run };
   try {
     const userCtx = path.join(user.home, 'small');
     execFileSync('cp', ['-a', small, userCtx]);
@@ -93,8 +80,7 @@ export async function benchSandbox(dir: string, rootfs: string, small: string, r
     console.log(`  cold small, root ${rootCold.toFixed(3)}s, rootless ${rootlessCold.toFixed(3)}s (${(rootlessCold / rootCold).toFixed(2)}x; target <= 1.2x)`);
     console.log(`  no-op small, root ${median(rootNoop).toFixed(3)}s, rootless ${median(rootlessNoop).toFixed(3)}s incl. ${(runuser * 1000).toFixed(0)} ms of runuser (${noopRatio.toFixed(2)}x without it; target <= 1.2x)`);
   } finally {
-    spawnSync('userdel', ['-f', USER], { stdio: 'ignore' });
-    dropSubIds(USER);
+    removeUser(created);
   }
 }
 

@@ -139,10 +139,8 @@ static void write_rule(const char *file, const char *rule)
 {
 	char path[PATH_MAX];
 	path_printf(path, sizeof path, "%s/%s", cgroup_dir, file);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write_all(fd, rule, strlen(rule)) < 0)
+	if (write_file_text(path, rule) < 0)
 		fail("device cgroup: writing \"%s\" to %s: %s", rule, path, strerror(errno));
-	close(fd);
 }
 
 int devcg_create(struct spec *spec)

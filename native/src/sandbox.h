@@ -148,6 +148,7 @@ void *xrealloc(void *ptr, size_t size);
 void list_push(struct str_list *list, char *item);
 long parse_long(const char *text, const char *what);
 int write_all(int fd, const char *buf, size_t len);
+int write_file_text(const char *path, const char *text);
 void status_wait_go(void);
 size_t hex_decode(char *text); /* in place; returns the byte count */
 

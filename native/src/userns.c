@@ -113,10 +113,8 @@ static int run_map_tool(const char *tool, pid_t pid, unsigned long id, struct id
 
 static void write_proc(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write_all(fd, text, strlen(text)) < 0)
+	if (write_file_text(path, text) < 0)
 		die("writing %s: %s", path, strerror(errno));
-	close(fd);
 }
 
 /* The single mapping: the user as uid 0, no other ids, setgroups denied (the kernel's rule). */

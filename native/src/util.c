@@ -25,6 +25,19 @@ static int status_open(void)
 	return status_enabled;
 }
 
+/* Writes `text` to the existing file `path` (proc and cgroup files); -1 with errno on failure. */
+int write_file_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = write_all(fd, text, strlen(text));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
 int write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {

@@ -55,7 +55,7 @@ function parseLabels(pairs: string[]): Record<string, string> {
  * passes it), and that epoch in seconds.
  */
 function buildArgsWithEpoch(flags: string[]): { buildArgs: Map<string, string>; epoch?: number } {
-  const buildArgs = new Map(parseBuildArgs(flags));
+  const buildArgs = parseBuildArgs(flags);
   const fromEnv = process.env.SOURCE_DATE_EPOCH;
   if (!buildArgs.has('SOURCE_DATE_EPOCH') && fromEnv) buildArgs.set('SOURCE_DATE_EPOCH', fromEnv);
   try {

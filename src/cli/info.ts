@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
-import { resolveStoreRoot } from '../store/layout.ts';
+import { storeRoot } from './store.ts';
+import { mappedUidCount } from '../sys/userns.ts';
 import { defaultCapabilityMask, hostFacts, KERNEL_PATHS, probeContainer, type ContainerFacts, type HostFacts } from '../exec/probe.ts';
 
 interface InfoFlags { format: string }
@@ -47,7 +48,7 @@ function networkLine(report: ProtectionReport, c: ContainerFacts | undefined): s
 function userNamespaceLine(host: HostFacts): string {
   if (!host.userns) return 'not used (berth runs as root; containers keep Docker\'s capabilities in the host\'s user namespace)';
   const ranges = host.userns.uids.map((r) => `${r.inside}-${r.inside + r.count - 1} -> ${r.outside}-${r.outside + r.count - 1}`).join(', ');
-  const single = host.userns.uids.reduce((n, r) => n + r.count, 0) <= 1;
+  const single = mappedUidCount({ rootless: true, ...host.userns }) <= 1;
   return `rootless: uids ${ranges}${single ? ' (only your own id: no subordinate ids in /etc/subuid, so no other owner can be made)' : ''}`;
 }
 
@@ -81,9 +82,7 @@ export function formatReport(report: ProtectionReport): string {
 }
 
 async function runInfo(flags: InfoFlags, command: Command): Promise<void> {
-  let root: string | undefined;
-  for (let c: Command | null = command; c; c = c.parent) root ??= (c.opts() as { root?: string }).root;
-  const report: ProtectionReport = { version: packageJson.version, store: resolveStoreRoot(root), host: hostFacts() };
+  const report: ProtectionReport = { version: packageJson.version, store: storeRoot(command), host: hostFacts() };
   try {
     report.container = await probeContainer();
   } catch (error) {

@@ -9,11 +9,16 @@ export interface Stores {
   images: ImageStore;
 }
 
-/** The store named by the global --root option (or BERTH_ROOT, or the default). */
-export function openStores(command: Command): Stores {
+/** The store root the global --root option (or BERTH_ROOT, or the default) names. */
+export function storeRoot(command: Command): string {
   let root: string | undefined;
   for (let c: Command | null = command; c; c = c.parent) root ??= (c.opts() as { root?: string }).root;
-  const layout = ensureStore(storeLayout(resolveStoreRoot(root)));
+  return resolveStoreRoot(root);
+}
+
+/** The store named by the global --root option (or BERTH_ROOT, or the default). */
+export function openStores(command: Command): Stores {
+  const layout = ensureStore(storeLayout(storeRoot(command)));
   const content = openContentStore(layout.root);
   return { layout, content, images: openImageStore(layout.root, content) };
 }

@@ -77,6 +77,9 @@ export function findSlirp4netns(envPath: string = process.env.PATH ?? ''): strin
  */
 let slirpSandbox = true;
 
+/** slirp4netns's path once found (undefined: not installed); null until looked up. */
+let slirpBinary: string | undefined | null = null;
+
 function slirpArgs(initPid: number): string[] {
   return [
     '--configure',
@@ -123,7 +126,9 @@ function waitReady(child: ChildProcess, stderr: () => string): Promise<void> {
  * to the outside. Resolves once the interface, address, route and DNS forwarder are up.
  */
 export async function startSandboxNetwork(initPid: number, onWarning?: (message: string) => void): Promise<SandboxNetwork> {
-  const binary = findSlirp4netns();
+  // Looked up once per berth process, not on every RUN step.
+  if (slirpBinary === null) slirpBinary = findSlirp4netns();
+  const binary = slirpBinary;
   if (!binary) {
     throw new NetworkSetupError('the default network needs slirp4netns (Debian: apt-get install slirp4netns); or build with --network none');
   }

@@ -12,10 +12,11 @@
  * mount, dies with the last of them. We wait until the init is gone before settling.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { processState } from '../sys/process.ts';
 import { startSandboxNetwork, type SandboxNetwork } from './network.ts';
 import { encodeSpec, seccompCompileRequest, type ContainerSpec } from './spec.ts';
 
@@ -133,14 +134,8 @@ async function waitUntilGone(pid: number | undefined, timeoutMs = 10_000): Promi
   if (pid === undefined || !(pid > 0)) return;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    let state: string | undefined;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    } catch {
-      return;
-    }
-    if (state === 'Z' || state === 'X') return;
+    const state = processState(pid);
+    if (state === undefined || state === 'Z' || state === 'X') return;
     if (Date.now() > deadline) throw new Error(`container init ${pid} did not exit after being killed`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -220,7 +215,6 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO): Promis
       child.once('close', (exitCode, signal) => resolve([exitCode, signal]));
     });
     if (killedBy !== null) await waitUntilGone(status.initPid);
-    await network?.close();
     if (aborted && io.signal) throw abortReason(io.signal);
     // The init's own failure comes first: it may be why the network found no namespace to join.
     if (status.errors.length > 0 && (code === SETUP_FAILED || status.exitCode === SETUP_FAILED)) {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { processState } from '../sys/process.ts';
 
 /**
  * Whether a process is alive: how temp dirs, claims and locks left by killed builds are told from
@@ -12,10 +12,6 @@ export function pidAlive(pid: number): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
+  // Without /proc (undefined) kill's answer stands.
+  return processState(pid) !== 'Z';
 }

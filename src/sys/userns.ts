@@ -51,6 +51,11 @@ export function userNamespace(): UserNamespace {
   return found;
 }
 
+/** How many uids this namespace maps (1: only the user's own, no subordinate range). */
+export function mappedUidCount(ns: UserNamespace = userNamespace()): number {
+  return ns.uids.reduce((n, r) => n + r.count, 0);
+}
+
 /** True when `id` has a mapping (can own a file) in these ranges. */
 export function isMapped(ranges: readonly IdRange[], id: number): boolean {
   return ranges.some((r) => id >= r.inside && id < r.inside + r.count);
@@ -71,8 +76,7 @@ export function hostUid(): number {
 export function explainUnmappedOwner(error: unknown): string | undefined {
   const e = error as NodeJS.ErrnoException;
   if (e?.code !== 'EINVAL' || !/chown/.test(e.syscall ?? '') || !userNamespace().rootless) return undefined;
-  const ns = userNamespace();
-  const mapped = ns.uids.reduce((n, r) => n + r.count, 0);
+  const mapped = mappedUidCount();
   const where = e.path ? ` (${e.path})` : '';
   const user = process.env.USER || process.env.LOGNAME || 'USER';
   if (mapped <= 1) {
@@ -84,8 +88,7 @@ export function explainUnmappedOwner(error: unknown): string | undefined {
 
 /** One line for a rootless build's log: how ids map, and what a single mapping cannot do. */
 export function describeRootless(): string {
-  const ns = userNamespace();
-  const mapped = ns.uids.reduce((n, r) => n + r.count, 0);
+  const mapped = mappedUidCount();
   if (mapped <= 1) {
     return 'rootless: only your own id is mapped (no /etc/subuid range): a step that makes files owned by anyone but root will fail, saying so';
   }
