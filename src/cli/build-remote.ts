@@ -1,7 +1,7 @@
 import type { SourceRange } from '../source/index.ts';
 import type { BuildPlan, ImageConfig } from '../plan/index.ts';
 import type { BaseImage } from '../engine/build.ts';
-import type { CacheRecord } from '../engine/cache-records.ts';
+import type { CacheRecord } from '../cache/records.ts';
 import { baseImageOf, loadBaseImage } from '../engine/images.ts';
 import { resolveImage, type ResolvedImage } from '../image/store.ts';
 import type { RegistryOptions } from '../registry/index.ts';

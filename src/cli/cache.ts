@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { BuildError } from '../source/index.ts';
-import { parseDuration, parseSize, prune, storeUsage } from '../engine/gc.ts';
+import { parseDuration, parseSize, prune, storeUsage } from '../store/gc.ts';
 import { lockForCollection } from '../store/lock.ts';
 import { openStores } from './store.ts';
 

@@ -9,7 +9,7 @@ import { saveDockerArchive, saveOciArchive } from '../image/archive-save.ts';
 import { resolveImage } from '../image/store.ts';
 import { applyTar } from '../layer/apply.ts';
 import { dirToTar } from '../layer/diff.ts';
-import { makeTempDir } from '../engine/layers.ts';
+import { makeTempDir } from '../snapshot/snapshots.ts';
 import type { Stores } from './store.ts';
 
 export interface OutputSpec {

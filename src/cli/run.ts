@@ -5,10 +5,10 @@ import { BuildError } from '../source/index.ts';
 import { runContainer, type MountSpec } from '../exec/index.ts';
 import { parseNetworkMode } from '../exec/network.ts';
 import { loadBaseImage } from '../engine/images.ts';
-import { ensureSnapshots, lowerDirsOf, makeTempDir } from '../engine/layers.ts';
-import { openLeases, type SnapshotLeases } from '../engine/snapshot-leases.ts';
-import { UserLookupError } from '../engine/users.ts';
-import { prepareProcess } from '../engine/container-process.ts';
+import { ensureSnapshots, lowerDirsOf, makeTempDir } from '../snapshot/snapshots.ts';
+import { openLeases, type SnapshotLeases } from '../snapshot/leases.ts';
+import { UserLookupError } from '../container/users.ts';
+import { prepareProcess } from '../container/process.ts';
 import { collect, openStores, type Stores } from './store.ts';
 import { lockForBuild } from '../store/lock.ts';
 

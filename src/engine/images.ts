@@ -5,7 +5,7 @@ import { newImageConfig, type HistoryEntry as OciHistory, type ImageConfig } fro
 import { writeImage } from '../image/commit.ts';
 import { resolveImage, type ImageRecord, type ImageStore, type ResolvedImage } from '../image/store.ts';
 import type { BaseImage, VertexResult } from './build.ts';
-import { chainIdOf, ensureSnapshots, LAYER_MEDIA_TYPE, type ChainLayer } from './layers.ts';
+import { chainIdOf, ensureSnapshots, LAYER_MEDIA_TYPE, type ChainLayer } from '../snapshot/snapshots.ts';
 import type { ContentStore } from '../content/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { clampLayerTimes, hasMemberNewerThan } from '../layer/rewrite-times.ts';

@@ -173,7 +173,7 @@ export function fileSlot(view: MergedView, rel: string, replaceDir: boolean): st
 }
 
 /**
- * Moves a whole directory tree (a rebuild's donor, src/engine/copy-reuse.ts) to `rel`, which must
+ * Moves a whole directory tree (a rebuild's donor, src/copy/reuse.ts) to `rel`, which must
  * be a name nothing uses, in the upper dir (not even a whiteout) or below: where a new directory
  * would be made fresh. `dirs` and `files` list what it holds (root-relative), so the view's caches
  * stay the whole truth. Returns false, changing nothing, when `rel` is not such a slot or `from`
@@ -220,7 +220,7 @@ export function setMeta(hostPath: string, meta: EntryMeta, stat: Pick<Stats, 'at
 /** What to write: a source entry (its host copy is read) and, for symlinks, its target. */
 export interface EntrySource { hostPath: string; stat: Stats; linkTarget?: string }
 
-/** Moves an identical file (a rebuild's donor, src/engine/copy-reuse.ts) into place; false if it is gone. */
+/** Moves an identical file (a rebuild's donor, src/copy/reuse.ts) into place; false if it is gone. */
 function moveInto(from: string, dest: string): boolean {
   try {
     renameSync(from, dest);

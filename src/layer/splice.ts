@@ -4,7 +4,7 @@ import { BLOCK, decodeRawHeader, parsePax } from './tar-format.ts';
 /**
  * Members a new layer repeats byte for byte from an earlier layer blob. A COPY rebuilt after a
  * small change moves most of its files unchanged from the step's previous snapshot
- * (src/engine/copy-reuse.ts); their tar members (pax header, header, body, padding) are exactly
+ * (src/copy/reuse.ts); their tar members (pax header, header, body, padding) are exactly
  * the ones the previous layer blob holds, so they are read from there in large sequential reads
  * instead of one open, read and close per file. Each copied member is checked to be the one
  * named, with the length recorded, so a stale offset fails the build instead of corrupting it.

@@ -3,7 +3,7 @@ import { hasBlob, openBlob, readBlob, writeBlob } from '../content/store.ts';
 import { MediaTypes, encodeDocument, isIndexMediaType, type Descriptor } from '../image/descriptor.ts';
 import { parseManifest, type ImageManifest } from '../image/manifest.ts';
 import { formatReference, parseReference, withDefaultTag } from '../image/reference.ts';
-import { readCacheRecord, writeCacheRecord, type CacheRecord } from '../engine/cache-records.ts';
+import { readCacheRecord, writeCacheRecord, type CacheRecord } from '../cache/records.ts';
 import { BuildError } from '../source/error.ts';
 import { openSession } from './auth.ts';
 import { getManifest } from './client.ts';
@@ -16,7 +16,7 @@ import { contentSource, downloadBlobs, forEachLimited, type RegistryStores } fro
 /**
  * The build cache shared through a registry or an OCI layout directory. A cache export is an
  * OCI image manifest whose config blob is the JSON list of cache records (`{key, layer?,
- * createdAt}`, as src/engine/cache-records.ts keeps them) and whose layers are the blobs those
+ * createdAt}`, as src/cache/records.ts keeps them) and whose layers are the blobs those
  * records name. Import fetches it, stores the blobs (verified), and only then writes the records,
  * so a record never points at a layer this store lacks; records already present locally win.
  */

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStatCache, saveStatCache, type StatCache } from '../../src/context/stat-cache.ts';
 import { NO_FILTER, type ContextFilter } from '../../src/context/walk.ts';
-import { digestSources } from '../../src/engine/context-digest.ts';
-import { contextTree } from '../../src/engine/source-tree.ts';
+import { digestSources } from '../../src/copy/digest.ts';
+import { contextTree } from '../../src/copy/source-tree.ts';
 
 let dir: string;
 let ctx: string;

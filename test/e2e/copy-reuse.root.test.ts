@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSandbox, type Sandbox } from './harness.ts';
 
 // A COPY rebuilt after a small context change takes the unchanged files from its previous
-// snapshot (src/engine/copy-reuse.ts). Every rebuild here must give exactly the image a
+// snapshot (src/copy/reuse.ts). Every rebuild here must give exactly the image a
 // --no-cache build of the same context gives: the COPY layer byte for byte (same diff id), and
 // the same view for the RUN after it (names, modes, owners, sizes, mtimes, link counts, content).
 let sb: Sandbox;

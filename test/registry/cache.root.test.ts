@@ -3,7 +3,7 @@ import { chmod, copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } fro
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasBlob, sha256Digest } from '../../src/content/index.ts';
-import { readCacheRecord, writeCacheRecord, type CacheRecord } from '../../src/engine/cache-records.ts';
+import { readCacheRecord, writeCacheRecord, type CacheRecord } from '../../src/cache/records.ts';
 import { importRootfs } from '../../src/image/commit.ts';
 import { storeLayer } from '../../src/layer/store.ts';
 import { parseCacheRecords } from '../../src/registry/cache.ts';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { claimSnapshot, openLeases, removeStaleLeaseFiles } from '../../src/engine/snapshot-leases.ts';
+import { claimSnapshot, openLeases, removeStaleLeaseFiles } from '../../src/snapshot/leases.ts';
 import { storeLayout, ensureStore, type StoreLayout } from '../../src/store/layout.ts';
 
 const CHAIN = `sha256:${'ab'.repeat(32)}`;

@@ -7,13 +7,13 @@ import { runContainer, type MountSpec } from '../exec/index.ts';
 import type { MergedView } from '../fsview/merged.ts';
 import { ensureDir } from '../fsview/upper.ts';
 import type { StoreLayout } from '../store/layout.ts';
-import { executeCopy, matchSources, parseChmod } from './copy.ts';
-import { NO_RUN_MOUNT_ENV, prepareRunMounts, type RunMountEnv } from './run-mounts.ts';
-import { readUserDb } from './rootfs-users.ts';
-import type { SourceTree } from './source-tree.ts';
-import type { CopyReuse } from './copy-reuse.ts';
-import { resolveChown, resolveExecUser, UserLookupError } from './users.ts';
-import { prepareProcess } from './container-process.ts';
+import { executeCopy, matchSources, parseChmod } from '../copy/execute.ts';
+import { NO_RUN_MOUNT_ENV, prepareRunMounts, type RunMountEnv } from '../mounts/run-mounts.ts';
+import { readUserDb } from '../container/rootfs-users.ts';
+import type { SourceTree } from '../copy/source-tree.ts';
+import type { CopyReuse } from '../copy/reuse.ts';
+import { resolveChown, resolveExecUser, UserLookupError } from '../container/users.ts';
+import { prepareProcess } from '../container/process.ts';
 
 /** Everything a filesystem step needs besides its op: where it writes and how to report. */
 export interface StepEnv {

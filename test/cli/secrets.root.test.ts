@@ -8,8 +8,8 @@ import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSecrets, parseAllow, parseSecretFlag } from '../../src/engine/secrets.ts';
-import { makeBuildBox, read, type BuildBox } from './build-box.ts';
+import { loadSecrets, parseAllow, parseSecretFlag } from '../../src/cli/secrets.ts';
+import { makeBuildBox, read, type BuildBox } from '../engine/build-box.ts';
 
 let box: BuildBox;
 beforeAll(async () => { box = await makeBuildBox('secrets'); }, 120_000);

@@ -6,9 +6,9 @@ import { NO_FILTER } from '../context/walk.ts';
 import type { StatCache } from '../context/stat-cache.ts';
 import type { CopyOp } from '../plan/index.ts';
 import { BuildError, type SourceRange } from '../source/index.ts';
-import { hashKey } from './cache-key.ts';
-import { digestSources } from './context-digest.ts';
-import { checkSourceKinds, isHeredocWord, isHttpSource, matchSources } from './copy-match.ts';
+import { hashKey } from '../cache/key.ts';
+import { digestSources } from './digest.ts';
+import { checkSourceKinds, isHeredocWord, isHttpSource, matchSources } from './match.ts';
 import { contextTree, type RemoteFile, type SourceTree } from './source-tree.ts';
 
 /**

@@ -8,7 +8,7 @@ import type { StoreLayout } from '../store/layout.ts';
  * stack it under their overlays. One thing takes a snapshot away while the store is in use: a
  * COPY that rebuilds the same step (same parent, same instruction) claims the step's previous
  * snapshot as a donor and moves its unchanged files into the new layer instead of copying them
- * (src/engine/copy-reuse.ts). A claim must never touch a snapshot somebody still reads, so:
+ * (src/copy/reuse.ts). A claim must never touch a snapshot somebody still reads, so:
  *
  * - every user holds a shared flock(2) on the snapshot's lock file from before it checks the
  *   dir exists until it is done (a lease set per build or run, released at its end; flocks die

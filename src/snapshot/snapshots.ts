@@ -6,9 +6,9 @@ import { diffToTar, type ArchiveOptions } from '../layer/diff.ts';
 import { storeLayer } from '../layer/store.ts';
 import { applyTar } from '../layer/apply.ts';
 import type { StoreLayout } from '../store/layout.ts';
-import type { LayerRef } from './cache-records.ts';
+import type { LayerRef } from '../cache/records.ts';
 import { pidAlive } from '../store/pid.ts';
-import type { SnapshotLeases } from './snapshot-leases.ts';
+import type { SnapshotLeases } from './leases.ts';
 
 /**
  * Build layers are stored uncompressed: hashing a tar is several times faster than gzipping it,

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunMount } from '../../src/plan/index.ts';
 import { ensureStore, storeLayout, type StoreLayout } from '../../src/store/layout.ts';
-import { cacheName, leaseCacheMount, mergeLocks } from '../../src/engine/cache-mounts.ts';
-import { contextTree } from '../../src/engine/source-tree.ts';
+import { cacheName, leaseCacheMount, mergeLocks } from '../../src/mounts/cache-mounts.ts';
+import { contextTree } from '../../src/copy/source-tree.ts';
 import { NO_FILTER } from '../../src/context/walk.ts';
 
 let dir: string;

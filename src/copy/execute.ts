@@ -7,13 +7,13 @@ import type { CopyOp } from '../plan/index.ts';
 import { lookup, resolveInRoot, type MergedView } from '../fsview/merged.ts';
 import { adoptDir, dirSlot, ensureDir, finishDir, setMeta, writeNonDir, type EntryMeta, type Owner } from '../fsview/upper.ts';
 import { fsExtra } from '../sys/fsx.ts';
-import { extractArchive, isArchive } from './add.ts';
-import { forgetTarget, noteWrite, reusableFile, reusableTree, type CopyReuse } from './copy-reuse.ts';
-import { excludeMatcher, matchName, mayMatchBelow, type Match } from './copy-match.ts';
+import { extractArchive, isArchive } from './archive.ts';
+import { forgetTarget, noteWrite, reusableFile, reusableTree, type CopyReuse } from './reuse.ts';
+import { excludeMatcher, matchName, mayMatchBelow, type Match } from './match.ts';
 import type { SourceChild, SourceTree } from './source-tree.ts';
 import { isOverlayXattr } from '../layer/overlay-format.ts';
 
-export { matchSources, type Match } from './copy-match.ts';
+export { matchSources, type Match } from './match.ts';
 
 /**
  * COPY and ADD into a step's upper dir with BuildKit's rules (its file op over fsutil's copier):

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { globMatch } from '../../src/context/glob.ts';
 import { NO_FILTER } from '../../src/context/walk.ts';
-import { parseChmod } from '../../src/engine/copy.ts';
-import { urlFileName } from '../../src/engine/copy-input.ts';
-import { isGitSource, isHttpSource, matchSources, mayMatchBelow } from '../../src/engine/copy-match.ts';
-import { contextTree, expandSource } from '../../src/engine/source-tree.ts';
+import { parseChmod } from '../../src/copy/execute.ts';
+import { urlFileName } from '../../src/copy/input.ts';
+import { isGitSource, isHttpSource, matchSources, mayMatchBelow } from '../../src/copy/match.ts';
+import { contextTree, expandSource } from '../../src/copy/source-tree.ts';
 import type { CopyOp } from '../../src/plan/index.ts';
 import { BuildError } from '../../src/source/index.ts';
 

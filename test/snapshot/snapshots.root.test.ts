@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerSpec } from '../../src/exec/index.ts';
-import { cleanStaleTemp, commitDir, emptyLowerDir, makeTempDir } from '../../src/engine/layers.ts';
+import { cleanStaleTemp, commitDir, emptyLowerDir, makeTempDir } from '../../src/snapshot/snapshots.ts';
 import { ensureStore, storeLayout, type StoreLayout } from '../../src/store/layout.ts';
 import { BUSYBOX, listTree, makeBusyboxRootfs, makeTempDir as makeTestDir, removeTree, run, shellSpec } from '../exec/busybox.ts';
 

@@ -6,9 +6,9 @@ import { blobPath, type ContentStore } from '../content/index.ts';
 import type { LayerSplice } from '../layer/splice.ts';
 import type { CopyOp } from '../plan/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
-import { CACHE_KEY_VERSION, hashKey, normalizeOp } from './cache-key.ts';
-import { snapshotDirOf } from './layers.ts';
-import { claimSnapshot } from './snapshot-leases.ts';
+import { CACHE_KEY_VERSION, hashKey, normalizeOp } from '../cache/key.ts';
+import { snapshotDirOf } from '../snapshot/snapshots.ts';
+import { claimSnapshot } from '../snapshot/leases.ts';
 import type { SourceChild, SourceTree } from './source-tree.ts';
 import { fsExtra } from '../sys/fsx.ts';
 
@@ -16,8 +16,7 @@ import { fsExtra } from '../sys/fsx.ts';
  * Rebuilding a COPY after a small change to the context. A plain rebuild copies every file
  * again, and creating tens of thousands of files is what such a rebuild spends its time on. But
  * the previous result of the same step (same parent file system, same instruction) usually holds
- * almost all of them already: the step's snapshot is claimed as a donor (src/engine/snapshot-
- * leases.ts) and each file whose source is provably unchanged is moved from it into the new layer
+ * almost all of them already: the step's snapshot is claimed as a donor (src/snapshot/leases.ts) and each file whose source is provably unchanged is moved from it into the new layer
  * instead of copied. Everything else (directories, metadata, order, conflicts) goes through the
  * ordinary copy, so the result is the one a fresh copy gives.
  *

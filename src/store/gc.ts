@@ -2,12 +2,12 @@ import { existsSync, lstatSync, readdirSync, rmSync, statSync, unlinkSync } from
 import path from 'node:path';
 import { blobPath, deleteBlob, listBlobs, type ContentStore } from '../content/index.ts';
 import { listImages, loadResolved, referencedBlobs, type ImageStore } from '../image/store.ts';
-import type { StoreLayout } from '../store/layout.ts';
-import { listCacheRecords, type CacheRecord } from './cache-records.ts';
-import { chainIdOf } from './layers.ts';
-import { pruneLineage } from './copy-reuse.ts';
-import { removeStaleLeaseFiles } from './snapshot-leases.ts';
-import { clearParseCache } from '../store/parse-cache.ts';
+import type { StoreLayout } from './layout.ts';
+import { listCacheRecords, type CacheRecord } from '../cache/records.ts';
+import { chainIdOf } from '../snapshot/snapshots.ts';
+import { pruneLineage } from '../copy/reuse.ts';
+import { removeStaleLeaseFiles } from '../snapshot/leases.ts';
+import { clearParseCache } from './parse-cache.ts';
 
 /** What the store holds, for `berth du` and for prune's decisions. */
 export interface StoreUsage {

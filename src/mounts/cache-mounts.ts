@@ -21,8 +21,8 @@ import path from 'node:path';
 import type { RunMount } from '../plan/index.ts';
 import type { LockSpec } from '../exec/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
-import { makeTempDir } from './layers.ts';
-import type { SourceEntry, SourceTree } from './source-tree.ts';
+import { makeTempDir } from '../snapshot/snapshots.ts';
+import type { SourceEntry, SourceTree } from '../copy/source-tree.ts';
 import { pidAlive } from '../store/pid.ts';
 
 /** What a cache mount starts from when it is new: a directory of another stage or image. */

@@ -23,9 +23,9 @@ import { NO_FILTER, walkContext, type ContextFilter } from '../context/walk.ts';
 import type { StatCache } from '../context/stat-cache.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { copyEntries, leaseCacheMount, mergeLocks, type CacheLease, type CacheSeed } from './cache-mounts.ts';
-import { digestSources } from './context-digest.ts';
-import type { ChainLayer } from './layers.ts';
-import { cleanSourcePath, contextTree, mergedTree } from './source-tree.ts';
+import { digestSources } from '../copy/digest.ts';
+import type { ChainLayer } from '../snapshot/snapshots.ts';
+import { cleanSourcePath, contextTree, mergedTree } from '../copy/source-tree.ts';
 
 /** The root file system of a `from=` stage or image, and its identity for cache keys. */
 export interface MountRoot {

@@ -13,9 +13,9 @@ import { packTar, type TarInput } from '../../src/layer/tar-io.ts';
 import type { CopyOp } from '../../src/plan/index.ts';
 import { BuildError } from '../../src/source/index.ts';
 import { fsExtra } from '../../src/sys/fsx.ts';
-import { executeCopy, matchSources } from '../../src/engine/copy.ts';
-import { isArchive } from '../../src/engine/add.ts';
-import { contextTree, mergedTree, type SourceTree } from '../../src/engine/source-tree.ts';
+import { executeCopy, matchSources } from '../../src/copy/execute.ts';
+import { isArchive } from '../../src/copy/archive.ts';
+import { contextTree, mergedTree, type SourceTree } from '../../src/copy/source-tree.ts';
 
 let dir: string;
 let ctxDir: string;
