@@ -1,14 +1,12 @@
-import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { BuildError } from '../source/index.ts';
-import { runContainer, type MountSpec } from '../exec/index.ts';
+import type { MountSpec } from '../exec/index.ts';
 import { parseNetworkMode } from '../exec/network.ts';
 import { loadBaseImage } from '../engine/images.ts';
-import { ensureSnapshots, lowerDirsOf, makeTempDir } from '../snapshot/snapshots.ts';
-import { openLeases, type SnapshotLeases } from '../snapshot/leases.ts';
+import { openSnapshotter, type ActiveSnapshot, type Snapshotter } from '../snapshot/snapshotter.ts';
 import { UserLookupError } from '../container/users.ts';
-import { prepareProcess } from '../container/process.ts';
+import { openWorkingContainer, runWorkingContainer, type ProcessRequest, type WorkingContainer } from '../container/working.ts';
 import { collect, openStores, type Stores } from './store.ts';
 import { lockForBuild } from '../store/lock.ts';
 
@@ -30,54 +28,54 @@ async function runImage(image: string, args: string[], flags: RunFlags, command:
   const stores = openStores(command);
   // The container's layers must outlive it: prune waits until it is done.
   const lock = await lockForBuild(stores.layout);
-  const leases = openLeases(stores.layout);
+  const snapshots = openSnapshotter(stores.layout, stores.content);
   try {
-    await runLocked(stores, leases, image, args, flags);
+    await runLocked(stores, snapshots, image, args, flags);
   } finally {
-    leases.release();
+    snapshots.release();
     lock.release();
   }
 }
 
-async function runLocked(stores: Stores, leases: SnapshotLeases, image: string, args: string[], flags: RunFlags): Promise<void> {
-  const base = await loadBaseImage(stores.images, image, undefined, '');
-  await ensureSnapshots(stores.layout, stores.content, base.chain, leases);
-  const config = base.config;
-  const entrypoint = flags.entrypoint !== undefined ? (flags.entrypoint ? [flags.entrypoint] : []) : (config.Entrypoint ?? []);
-  const cmd = args.length ? args : flags.entrypoint !== undefined ? [] : (config.Cmd ?? []);
-  const argv = [...entrypoint, ...cmd];
-  if (argv.length === 0) throw new BuildError(`no command specified for ${image}`);
+function environmentOf(config: { Env?: string[] }, flags: RunFlags): string[] {
   const env = new Map((config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=') < 0 ? e.length : e.indexOf('=')), e]));
   for (const e of flags.env) {
     const eq = e.indexOf('=');
     if (eq >= 0) env.set(e.slice(0, eq), e);
     else if (process.env[e] !== undefined) env.set(e, `${e}=${process.env[e]}`);
   }
-  const temp = makeTempDir(stores.layout, 'run');
+  return [...env.values()];
+}
+
+function openContainer(snapshot: ActiveSnapshot, request: ProcessRequest): WorkingContainer {
+  try {
+    return openWorkingContainer(snapshot, request);
+  } catch (error) {
+    if (error instanceof UserLookupError) throw new BuildError(error.message);
+    throw error;
+  }
+}
+
+async function runLocked(stores: Stores, snapshots: Snapshotter, image: string, args: string[], flags: RunFlags): Promise<void> {
+  const base = await loadBaseImage(stores.images, image, undefined, '');
+  const config = base.config;
+  const entrypoint = flags.entrypoint !== undefined ? (flags.entrypoint ? [flags.entrypoint] : []) : (config.Entrypoint ?? []);
+  const cmd = args.length ? args : flags.entrypoint !== undefined ? [] : (config.Cmd ?? []);
+  const argv = [...entrypoint, ...cmd];
+  if (argv.length === 0) throw new BuildError(`no command specified for ${image}`);
+  const network = parseNetworkMode(flags.network);
+  if (!network) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
+  const snapshot = await snapshots.prepare(base.chain, 'run');
   const abort = new AbortController();
   const forward = () => abort.abort(new BuildError('interrupted'));
   process.once('SIGINT', forward);
   process.once('SIGTERM', forward);
   try {
-    const upperDir = path.join(temp, 'upper');
-    const workDir = path.join(temp, 'work');
-    const empty = path.join(temp, 'empty');
-    for (const d of [upperDir, workDir, empty]) mkdirSync(d);
-    const lowerDirs = base.chain.length ? lowerDirsOf(stores.layout, base.chain, leases) : [empty];
-    const view = { layers: [upperDir, ...lowerDirs] };
-    let proc;
-    try {
-      proc = prepareProcess(view, { user: flags.user ?? config.User ?? '', cwd: flags.workdir ?? (config.WorkingDir || '/'), env: [...env.values()] });
-    } catch (error) {
-      if (error instanceof UserLookupError) throw new BuildError(error.message);
-      throw error;
-    }
-    const network = parseNetworkMode(flags.network);
-    if (!network) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
-    const result = await runContainer({
-      rootfs: { kind: 'overlay', lowerDirs, upperDir, workDir }, args: argv, env: proc.env, cwd: proc.cwd,
-      uid: proc.uid, gid: proc.gid, groups: proc.groups, hostname: flags.hostname ?? 'berth', network,
-      mounts: flags.volume.map(parseVolume), stdin: flags.interactive ? 'inherit' : 'null',
+    const container = openContainer(snapshot, {
+      user: flags.user ?? config.User ?? '', cwd: flags.workdir ?? (config.WorkingDir || '/'), env: environmentOf(config, flags),
+    });
+    const result = await runWorkingContainer(container, {
+      args: argv, hostname: flags.hostname ?? 'berth', network, mounts: flags.volume.map(parseVolume), stdin: flags.interactive ? 'inherit' : 'null',
     }, {
       onStdout: (chunk) => process.stdout.write(chunk),
       onStderr: (chunk) => process.stderr.write(chunk),
@@ -88,7 +86,7 @@ async function runLocked(stores: Stores, leases: SnapshotLeases, image: string, 
     process.off('SIGINT', forward);
     process.off('SIGTERM', forward);
     // berth keeps no container records: every run is --rm.
-    rmSync(temp, { recursive: true, force: true });
+    snapshots.remove(snapshot);
   }
 }
 

@@ -6,7 +6,7 @@ import { blobPath, type ContentStore } from '../content/index.ts';
 import type { LayerSplice } from '../layer/splice.ts';
 import type { CopyOp } from '../plan/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
-import { CACHE_KEY_VERSION, hashKey, normalizeOp } from '../cache/key.ts';
+import { CACHE_KEY_VERSION, hashKey } from '../cache/key.ts';
 import { snapshotDirOf } from '../snapshot/snapshots.ts';
 import { claimSnapshot } from '../snapshot/leases.ts';
 import type { SourceChild, SourceTree } from './source-tree.ts';
@@ -76,7 +76,7 @@ export function reusableCopy(op: CopyOp): boolean {
  * each other's snapshots, matching nothing).
  */
 export function lineageKey(parentChainId: string, op: CopyOp, contextDir: string): string {
-  return hashKey([CACHE_KEY_VERSION, 'copy-lineage', parentChainId, normalizeOp(op), path.resolve(contextDir)]).replace(/^sha256:/, '');
+  return hashKey([CACHE_KEY_VERSION, 'copy-lineage', parentChainId, { ...op }, path.resolve(contextDir)]).replace(/^sha256:/, '');
 }
 
 function readLineage(layout: StoreLayout, key: string): LineageRecord | undefined {

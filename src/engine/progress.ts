@@ -8,7 +8,7 @@ import { isatty } from 'node:tty';
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'rawjson' | 'quiet';
 
 export interface ProgressEvent {
-  type: 'start' | 'log' | 'done' | 'cached' | 'error';
+  type: 'start' | 'log' | 'done' | 'cached' | 'error' | 'canceled';
   step: number;
   name?: string;
   stream?: 'stdout' | 'stderr';
@@ -23,6 +23,8 @@ export interface Progress {
   cached(step: number): void;
   done(step: number): void;
   error(step: number, message: string): void;
+  /** The step was stopped because another one failed (BuildKit's CANCELED). */
+  canceled(step: number): void;
   /** Flushes partial lines; called once at the end. */
   close(): void;
 }
@@ -87,6 +89,11 @@ export function createProgress(mode: ProgressMode, to?: NodeJS.WritableStream): 
       flushPartial(step);
       if (resolved === 'rawjson') json({ type: 'error', step, message });
       else write(`${red(`#${step} ERROR:`)} ${message}\n`);
+    },
+    canceled(step) {
+      flushPartial(step);
+      if (resolved === 'rawjson') json({ type: 'canceled', step });
+      else write(`${red(`#${step} CANCELED`)}\n`);
     },
     close() {
       for (const step of started.keys()) flushPartial(step);

@@ -14,14 +14,18 @@ export interface ScheduleOptions {
 
 /**
  * Runs every node once all its inputs have finished, at most `jobs` at a time, and resolves with
- * each node's result. The first failure stops new work from starting and rejects the whole run
- * after the running nodes settle, so callers never race cleanup against work still in flight.
+ * each node's result. The first failure stops new work from starting and cancels the work in
+ * flight (the signal `work` gets is aborted with the failure, as BuildKit cancels a build's other
+ * vertices), then rejects the whole run once the running nodes settle, so callers never race
+ * cleanup against work still in flight.
  */
 export async function runGraph<N extends SchedulerNode, R>(
   nodes: readonly N[],
-  work: (node: N, inputs: ReadonlyMap<string, R>) => Promise<R>,
+  work: (node: N, inputs: ReadonlyMap<string, R>, signal: AbortSignal) => Promise<R>,
   options: ScheduleOptions,
 ): Promise<Map<string, R>> {
+  const failFast = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, failFast.signal]) : failFast.signal;
   const limit = pLimit(Math.max(1, options.jobs));
   const byId = new Map(nodes.map((n) => [n.id, n]));
   for (const node of nodes) {
@@ -41,9 +45,9 @@ export async function runGraph<N extends SchedulerNode, R>(
       const inputs = await Promise.all(node.inputs.map((id) => start(byId.get(id)!)));
       return limit(async () => {
         if (failed) throw failure;
-        options.signal?.throwIfAborted();
+        signal.throwIfAborted();
         const inputMap = new Map(node.inputs.map((id, i) => [id, inputs[i]]));
-        const result = await work(node, inputMap);
+        const result = await work(node, inputMap, signal);
         results.set(node.id, result);
         return result;
       });
@@ -52,6 +56,7 @@ export async function runGraph<N extends SchedulerNode, R>(
       if (!failed) {
         failed = true;
         failure = error;
+        failFast.abort(error);
       }
     });
     started.set(node.id, promise);

@@ -1,0 +1,90 @@
+/**
+ * RUN: the command in a working container over the parent's layers; its changes land in the
+ * active snapshot's upper dir. Keyed by the command, its environment (proxy values given only with
+ * --build-arg left out, as Docker does), user, working directory, network, security mode, mounts
+ * and heredocs, plus the digests of what its bind mounts read.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { HEREDOC_EXEC_DIR, type RunOp } from '../plan/index.ts';
+import type { MountSpec } from '../exec/index.ts';
+import { openWorkingContainer, runWorkingContainer } from '../container/working.ts';
+import { prepareRunMounts, runMountDigests, type RunMountEnv } from '../mounts/run-mounts.ts';
+import type { ActiveSnapshot } from '../snapshot/snapshotter.ts';
+import { failStep, placeUserError } from './errors.ts';
+import type { StepContext, StepKind, StepWork } from './types.ts';
+
+/** The parts of a RUN that decide its result. */
+export function keyedRun(op: RunOp): unknown {
+  const unkeyed = new Set(op.unkeyedEnv ?? []);
+  const env = unkeyed.size ? op.env.filter((e) => !unkeyed.has(e.slice(0, e.indexOf('=')))) : op.env;
+  return {
+    kind: 'run', argv: op.argv, env, cwd: op.cwd, user: op.user, network: op.network, security: op.security,
+    mounts: op.mounts.map((m) => ({ ...m, range: undefined })),
+    heredocs: op.heredocs.map((h) => ({ name: h.name, content: h.content, expand: h.expand, chomp: h.chomp })),
+  };
+}
+
+/** What RUN --mount needs from the build: `from=` roots, the context, secrets, entitlements. */
+function mountEnvOf(ctx: StepContext): RunMountEnv {
+  const { services, vertex, inputs } = ctx;
+  return {
+    rootOf: (from) => {
+      if (from.kind === 'context') throw new Error('the context is not a root file system');
+      return services.rootOf(from, vertex, inputs);
+    },
+    contextDir: services.contextDir, contextFilter: services.contextFilter, statCache: services.statCache,
+    secrets: services.secrets, allow: services.allow,
+  };
+}
+
+/** Heredocs run as files (`RUN <<EOF` with a shebang): written beside the snapshot, bound read-only. */
+function heredocMount(op: RunOp, active: ActiveSnapshot): MountSpec | undefined {
+  if (!op.argv[0]?.startsWith(`${HEREDOC_EXEC_DIR}/`)) return undefined;
+  const pipes = path.join(active.dir, 'pipes');
+  mkdirSync(pipes, { recursive: true });
+  for (const doc of op.heredocs) writeFileSync(path.join(pipes, doc.name.replaceAll('/', '_')), doc.content, { mode: 0o755 });
+  return { kind: 'bind', source: pipes, target: HEREDOC_EXEC_DIR, readonly: true };
+}
+
+async function executeRun(ctx: StepContext, op: RunOp, mountEnv: RunMountEnv, active: ActiveSnapshot): Promise<void> {
+  const { services, vertex } = ctx;
+  const container = placeUserError(ctx, () => openWorkingContainer(active, { user: op.user, cwd: op.cwd, env: op.env }));
+  const prepared = await prepareRunMounts({
+    layout: services.layout, tempDir: active.dir, source: services.source, range: vertex.range, env: mountEnv,
+  }, op);
+  const mounts: MountSpec[] = prepared.mounts;
+  const heredocs = heredocMount(op, active);
+  if (heredocs) mounts.push(heredocs);
+  // A secret given as an environment variable replaces one of the same name.
+  const processEnv = container.process.env;
+  for (const entry of prepared.env) {
+    const name = entry.slice(0, entry.indexOf('=') + 1);
+    const at = processEnv.findIndex((e) => e.startsWith(name));
+    if (at >= 0) processEnv.splice(at, 1);
+    processEnv.push(entry);
+  }
+  let result;
+  try {
+    result = await runWorkingContainer(container, {
+      args: op.argv, hostname: 'buildkitsandbox', network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
+    }, {
+      onStdout: (chunk) => ctx.log('stdout', chunk),
+      onStderr: (chunk) => ctx.log('stderr', chunk),
+      signal: services.signal,
+    });
+  } finally {
+    prepared.release();
+  }
+  if (result.exitCode !== 0) {
+    failStep(ctx, `process ${JSON.stringify(op.argv.join(' '))} did not complete successfully: exit code: ${result.exitCode}`);
+  }
+}
+
+export const runStepKind: StepKind = async (ctx): Promise<StepWork> => {
+  const op = ctx.vertex.op;
+  if (op.kind !== 'run') throw new Error(`not a RUN step: ${op.kind}`);
+  const mountEnv = mountEnvOf(ctx);
+  const digests = await runMountDigests(op, mountEnv, ctx.services.source, ctx.vertex.range);
+  return { keyed: keyedRun(op), digests, execute: (active) => executeRun(ctx, op, mountEnv, active) };
+};
