@@ -109,7 +109,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   }
   const progress = createProgress(quiet ? 'quiet' : (flags.progress as ProgressMode));
   for (const warning of plan.warnings) process.stderr.write(`[warning]: ${warning.message}\n`);
-  const statCache = contextDir ? openStatCache(path.join(stores.layout.root, 'context-cache'), contextDir) : undefined;
+  const statCache = contextDir ? openStatCache(stores.layout.contextCache, contextDir) : undefined;
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(new BuildError(`build interrupted by ${signal}`));
   process.once('SIGINT', onSignal);

@@ -1,18 +1,23 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { link, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { storeLayout } from '../store/layout.ts';
+import { writerName } from '../store/sweep.ts';
 import { createDigester, digestHex, parseDigest, sha256Digest, type Digest } from './digest.ts';
 
 /**
  * A content-addressed blob store in the OCI image-layout shape: `<root>/blobs/sha256/<hex>`.
  * Blobs are written to `<root>/ingest/` (same file system), hashed while written, fsynced,
  * verified and only then renamed into place, so a reader never sees a half-written blob and a
- * crash leaves at most a stray ingest file.
+ * crash leaves at most an ingest file named after its dead writer, which the next build sweeps
+ * (src/store/sweep.ts).
  */
 export interface ContentStore {
   root: string;
+  /** `<blobs>/sha256`, from the store layout. */
+  blobDir: string;
+  ingestDir: string;
 }
 
 export interface BlobInfo {
@@ -41,20 +46,22 @@ export class BlobVerifyError extends Error {
   }
 }
 
+/** The content store of the store (or OCI image layout) at `root`. */
 export function openContentStore(root: string): ContentStore {
-  return { root };
+  const layout = storeLayout(root);
+  return { root, blobDir: join(layout.blobs, 'sha256'), ingestDir: layout.ingest };
 }
 
 export function blobPath(store: ContentStore, digest: Digest | string): string {
-  return join(store.root, 'blobs', 'sha256', digestHex(parseDigest(digest)));
+  return join(store.blobDir, digestHex(parseDigest(digest)));
 }
 
 function blobDir(store: ContentStore): string {
-  return join(store.root, 'blobs', 'sha256');
+  return store.blobDir;
 }
 
 function ingestDir(store: ContentStore): string {
-  return join(store.root, 'ingest');
+  return store.ingestDir;
 }
 
 /** fsync a directory so a rename into it survives a crash. */
@@ -79,7 +86,7 @@ export interface BlobWriter {
 export async function openBlobWriter(store: ContentStore): Promise<BlobWriter> {
   await mkdir(ingestDir(store), { recursive: true });
   await mkdir(blobDir(store), { recursive: true });
-  const temp = join(ingestDir(store), `${randomBytes(12).toString('hex')}.tmp`);
+  const temp = join(ingestDir(store), `${writerName()}.tmp`);
   const handle: FileHandle = await open(temp, 'wx', 0o644);
   const digester = createDigester();
   let closed = false;
@@ -218,13 +225,6 @@ export async function readBlob(store: ContentStore, digest: Digest | string): Pr
   }
 }
 
-/** Re-hashes a stored blob; true when its bytes still match its name. */
-export async function verifyBlob(store: ContentStore, digest: Digest | string): Promise<boolean> {
-  const digester = createDigester();
-  for await (const chunk of await openBlob(store, digest)) digester.update(chunk as Buffer);
-  return digester.digest() === parseDigest(digest);
-}
-
 /** Removes a blob; false when it was not there. */
 export async function deleteBlob(store: ContentStore, digest: Digest | string): Promise<boolean> {
   try {
@@ -247,37 +247,13 @@ export async function listBlobs(store: ContentStore): Promise<Digest[]> {
   return names.filter((name) => /^[a-f0-9]{64}$/.test(name)).sort().map((hex) => `sha256:${hex}` as Digest);
 }
 
-/** Removes ingest files older than `maxAgeMs` (left behind by crashed writers). */
-export async function cleanIngest(store: ContentStore, maxAgeMs = 24 * 3600 * 1000): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(ingestDir(store));
-  } catch {
-    return 0;
-  }
-  let removed = 0;
-  const cutoff = Date.now() - maxAgeMs;
-  for (const name of names) {
-    const path = join(ingestDir(store), name);
-    try {
-      if ((await stat(path)).mtimeMs < cutoff) {
-        await unlink(path);
-        removed++;
-      }
-    } catch {
-      // Raced with its writer finishing or another cleaner: nothing to do.
-    }
-  }
-  return removed;
-}
-
 /**
  * writeFileAtomic for small files on a synchronous path: temp file beside `path`, fsync, rename.
  * (No fsync of the directory: a crash may lose the new name, never expose a partial file.)
  */
 export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
-  const temp = join(dirname(path), `.${randomBytes(8).toString('hex')}.tmp`);
+  const temp = join(dirname(path), `.${writerName()}.tmp`);
   const fd = openSync(temp, 'wx', 0o644);
   try {
     writeFileSync(fd, data);
@@ -300,7 +276,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number; noReplace?: boolean } = {}): Promise<boolean> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
+  const temp = join(dir, `.${writerName()}.tmp`);
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   try {
     await handle.writeFile(data);

@@ -62,7 +62,7 @@ const VERSION = 4;
 const RACY_WINDOW_MS = 2000;
 
 function lineageDir(layout: StoreLayout): string {
-  return path.join(layout.root, 'lineage');
+  return layout.lineage;
 }
 
 /** Which COPYs take part: from the context, without ADD's archives and URLs or heredoc files. */

@@ -13,7 +13,8 @@ import { hashKey } from '../cache/key.ts';
 import { openBuildCache } from '../cache/cache.ts';
 import type { MountRoot } from '../mounts/run-mounts.ts';
 import { openSnapshotter, type Snapshotter } from '../snapshot/snapshotter.ts';
-import { cleanStaleTemp, type ChainLayer } from '../snapshot/snapshots.ts';
+import type { ChainLayer } from '../snapshot/snapshots.ts';
+import { sweepStore } from '../store/sweep.ts';
 import type { Progress } from './progress.ts';
 import { runStep } from '../steps/pipeline.ts';
 import { runStepKind } from '../steps/run.ts';
@@ -163,7 +164,7 @@ function vertexResult(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string
 
 /** Runs the plan's vertices (in parallel where the graph allows) and returns the target's result. */
 export async function executePlan(req: BuildRequest): Promise<VertexResult> {
-  cleanStaleTemp(req.layout);
+  sweepStore(req.layout);
   const snapshots = req.snapshotter ?? openSnapshotter(req.layout, req.content);
   const base = baseResolver(req, snapshots);
   const engine: Engine = { req, base, kinds: req.kinds ?? STEP_KINDS, services: servicesOf(req, snapshots, base) };

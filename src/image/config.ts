@@ -60,18 +60,6 @@ export function newImageConfig(options: { created?: string; config?: ContainerCo
   };
 }
 
-/**
- * `created_by` the way BuildKit writes it: RUN and the file instructions carry `# buildkit`,
- * RUN shows the shell it ran with (`RUN /bin/sh -c make`); metadata steps are the instruction
- * as written (`ENV A=b`, `CMD ["sh"]`).
- */
-export function buildkitCreatedBy(instruction: string, text: string, shell: string[] = ['/bin/sh', '-c']): string {
-  const keyword = instruction.toUpperCase();
-  if (keyword === 'RUN') return `RUN ${shell.join(' ')} ${text} # buildkit`;
-  if (keyword === 'COPY' || keyword === 'ADD') return `${keyword} ${text} # buildkit`;
-  return `${keyword} ${text}`;
-}
-
 /** A config with one more layer and its history entry (a new object; the input is not changed). */
 export function withLayer(image: ImageConfig, diffId: Digest, history: Omit<HistoryEntry, 'empty_layer'> = {}): ImageConfig {
   return {
@@ -79,11 +67,6 @@ export function withLayer(image: ImageConfig, diffId: Digest, history: Omit<Hist
     rootfs: { type: 'layers', diff_ids: [...image.rootfs.diff_ids, diffId] },
     history: [...(image.history ?? []), { ...history }],
   };
-}
-
-/** A config with a metadata-only history entry. */
-export function withEmptyLayerHistory(image: ImageConfig, history: Omit<HistoryEntry, 'empty_layer'>): ImageConfig {
-  return { ...image, history: [...(image.history ?? []), { ...history, empty_layer: true }] };
 }
 
 export class InvalidImageError extends Error {

@@ -69,26 +69,6 @@ export function layerMediaType(compression: LayerCompression, family: MediaTypeF
   return compression === 'gzip' ? MediaTypes.ociLayerGzip : compression === 'zstd' ? MediaTypes.ociLayerZstd : MediaTypes.ociLayer;
 }
 
-/** What compression a layer media type claims (undefined: not a layer type berth knows). */
-export function layerCompressionOf(mediaType: string): LayerCompression | undefined {
-  switch (mediaType) {
-    case MediaTypes.ociLayer:
-    case MediaTypes.ociLayerNondistributable:
-    case MediaTypes.dockerLayer:
-      return 'none';
-    case MediaTypes.ociLayerGzip:
-    case MediaTypes.ociLayerNondistributableGzip:
-    case MediaTypes.dockerLayerGzip:
-    case MediaTypes.dockerForeignLayerGzip:
-      return 'gzip';
-    case MediaTypes.ociLayerZstd:
-    case MediaTypes.dockerLayerZstd:
-      return 'zstd';
-    default:
-      return undefined;
-  }
-}
-
 export function isManifestMediaType(mediaType: string | undefined): boolean {
   return mediaType === MediaTypes.ociManifest || mediaType === MediaTypes.dockerManifest;
 }

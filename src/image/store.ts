@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../content/digest.ts';
 import { hasBlob, openContentStore, readBlob, writeFileAtomic, type ContentStore } from '../content/store.ts';
 import { BuildError } from '../source/error.ts';
+import { storeLayout } from '../store/layout.ts';
 import { parseImageConfig, type ImageConfig } from './config.ts';
 import { manifestBlobs, manifestMediaType, parseManifest, type ImageManifest } from './manifest.ts';
 import { familiarName, normalizeName, parseReference } from './reference.ts';
@@ -55,8 +56,8 @@ export function openImageStore(root: string, content: ContentStore = openContent
   return { root, content };
 }
 
-const imagesDir = (store: ImageStore) => join(store.root, 'images');
-const tagsDir = (store: ImageStore) => join(store.root, 'tags');
+const imagesDir = (store: ImageStore) => storeLayout(store.root).images;
+const tagsDir = (store: ImageStore) => storeLayout(store.root).tags;
 
 function tagFile(store: ImageStore, name: string): string {
   const encoded = encodeURIComponent(name);

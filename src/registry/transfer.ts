@@ -6,7 +6,7 @@ import { digestHex, parseDigest, type Digest } from '../content/digest.ts';
 import { BlobVerifyError, blobPath, hasBlob, writeBlob, writeFileAtomic, type ContentStore } from '../content/store.ts';
 import type { ImageStore } from '../image/store.ts';
 import type { Descriptor } from '../image/descriptor.ts';
-import type { StoreLayout } from '../store/layout.ts';
+import { storeLayout, type StoreLayout } from '../store/layout.ts';
 import type { RegistrySession } from './auth.ts';
 import { getBlob, headBlob, startUpload, uploadChunked, uploadMonolithic, type UploadSource } from './client.ts';
 import { RegistryError, isRetryable } from './errors.ts';
@@ -162,7 +162,7 @@ export interface BlobSource {
 const MAX_SOURCES = 8;
 
 function sourcesFile(root: string, digest: string): string {
-  return join(root, 'registry', 'sources', `${digestHex(parseDigest(digest))}.json`);
+  return join(storeLayout(root).registrySources, `${digestHex(parseDigest(digest))}.json`);
 }
 
 export async function blobSources(root: string, digest: string): Promise<BlobSource[]> {

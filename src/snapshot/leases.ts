@@ -36,7 +36,7 @@ function pause(ms: number): void {
 }
 
 function lockDir(layout: StoreLayout): string {
-  return path.join(layout.locks, 'snapshots');
+  return layout.snapshotLocks;
 }
 
 function lockFileOf(layout: StoreLayout, chainId: string): string {

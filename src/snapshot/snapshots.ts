@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { openBlob, type ContentStore } from '../content/index.ts';
@@ -7,7 +7,7 @@ import { storeLayer } from '../layer/store.ts';
 import { applyTar } from '../layer/apply.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import type { LayerRef } from '../cache/records.ts';
-import { pidAlive } from '../store/pid.ts';
+import { writerName } from '../store/sweep.ts';
 import type { SnapshotLeases } from './leases.ts';
 
 /**
@@ -34,7 +34,7 @@ export function snapshotDirOf(layout: StoreLayout, chainId: string): string {
 
 /** A fresh temp directory under the store (same file system, so commits are renames). */
 export function makeTempDir(layout: StoreLayout, prefix: string): string {
-  const dir = path.join(layout.tmp, `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const dir = path.join(layout.tmp, writerName(prefix));
   mkdirSync(dir, { recursive: true });
   return dir;
 }
@@ -102,28 +102,6 @@ export async function ensureSnapshots(layout: StoreLayout, store: ContentStore, 
 export function lowerDirsOf(layout: StoreLayout, chain: readonly ChainLayer[], leases: SnapshotLeases): string[] {
   for (const l of chain) leases.hold(l.chainId);
   return chain.map((l) => snapshotDirOf(layout, l.chainId)).reverse();
-}
-
-/**
- * Removes temp dirs left by builds that were killed (their pid is gone). Safe while other builds
- * run: a live build's dirs carry a live pid. Mounts never need cleaning here: they live in the
- * sandbox's own mount namespace and die with it.
- */
-export function cleanStaleTemp(layout: StoreLayout): string[] {
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(layout.tmp);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const m = /^[a-z]+-(\d+)-[0-9a-f]+$/.exec(name);
-    if (!m || pidAlive(Number(m[1]))) continue;
-    rmSync(path.join(layout.tmp, name), { recursive: true, force: true });
-    removed.push(name);
-  }
-  return removed;
 }
 
 /** An always-empty directory: the lower layer of an empty root file system (FROM scratch). */

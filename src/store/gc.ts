@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { blobPath, deleteBlob, listBlobs, type ContentStore } from '../content/index.ts';
+import { blobPath, deleteBlob, hasBlob, listBlobs, type ContentStore } from '../content/index.ts';
 import { listImages, loadResolved, referencedBlobs, type ImageStore } from '../image/store.ts';
 import type { StoreLayout } from './layout.ts';
 import { listCacheRecords, type CacheRecord } from '../cache/records.ts';
@@ -8,6 +8,7 @@ import { chainIdOf } from '../snapshot/snapshots.ts';
 import { pruneLineage } from '../copy/reuse.ts';
 import { removeStaleLeaseFiles } from '../snapshot/leases.ts';
 import { clearParseCache } from './parse-cache.ts';
+import { sweepStore } from './sweep.ts';
 
 /** What the store holds, for `berth du` and for prune's decisions. */
 export interface StoreUsage {
@@ -146,6 +147,8 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
   removeStaleLeaseFiles(layout, liveSnapshots);
   // Parsed Dockerfiles are cheap to make again and pile up with every edit: any prune empties them.
   clearParseCache(layout.root);
+  await dropOrphanSources(layout, content);
+  sweepStore(layout);
   if (options.all) {
     for (const name of listDirs(layout.cacheMounts)) {
       rmSync(path.join(layout.cacheMounts, name), { recursive: true, force: true });
@@ -153,6 +156,20 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
     }
   }
   return result;
+}
+
+/** Mount hints (registry/sources/<hex>.json) of blobs that are no longer stored. */
+async function dropOrphanSources(layout: StoreLayout, content: ContentStore): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(layout.registrySources);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^([0-9a-f]{64})\.json$/.exec(name);
+    if (m && !(await hasBlob(content, `sha256:${m[1]}`))) rmSync(path.join(layout.registrySources, name), { force: true });
+  }
 }
 
 /** `24h`, `90m`, `7d`, `30s` to milliseconds. */

@@ -3,17 +3,60 @@ import os from 'node:os';
 import path from 'node:path';
 import { userNamespace } from '../sys/userns.ts';
 
-/** Where everything of one store lives. All writers create temp files under `tmp` (same filesystem). */
+/**
+ * Every path of one store. No other module builds a store path from the root: they take them
+ * from here, and each has its collection rule in STORE_AREAS (containerd's typed GC resources, in
+ * the small). Writers make temp files named after their pid (src/store/temp-names.ts) under
+ * `tmp`, `ingest` or beside their target, so whatever a killed writer leaves is found and swept.
+ */
 export interface StoreLayout {
   root: string;
+  /** Content-addressed blobs (`sha256/<hex>`): layers, configs, manifests. */
   blobs: string;
-  snapshots: string;
+  /** Blobs being written (`<pid>-<hex>.tmp`), renamed into `blobs` once verified. */
+  ingest: string;
+  /** Image records by manifest digest. */
   images: string;
+  /** Names pointing at image records. */
+  tags: string;
+  /** Layers unpacked, one directory per chain id; a cache of the blobs. */
+  snapshots: string;
+  /** Build cache records, by step key. */
   cache: string;
+  /** RUN --mount=type=cache directories. */
   cacheMounts: string;
+  /** Copy reuse: which snapshot a COPY made last time (src/copy/reuse.ts). */
+  lineage: string;
+  /** Parsed Dockerfiles (src/store/parse-cache.ts). */
+  parseCache: string;
+  /** Context file digests by stat data (src/context/stat-cache.ts). */
+  contextCache: string;
+  /** Repositories each blob was pulled from or pushed to (cross-repository mount hints). */
+  registrySources: string;
+  /** Scratch directories of builds, runs and exports (`<purpose>-<pid>-<hex>`). */
   tmp: string;
   locks: string;
+  /** Per-snapshot lease lock files (src/snapshot/leases.ts). */
+  snapshotLocks: string;
 }
+
+/** Who may remove what, and when. */
+export const STORE_AREAS: Record<Exclude<keyof StoreLayout, 'root'>, string> = {
+  blobs: 'prune: blobs no image and no remaining cache record needs',
+  ingest: 'every build and prune: files of writers that are gone (dead pid)',
+  images: 'berth rmi only (images are the roots of collection)',
+  tags: 'berth rmi / berth tag only',
+  snapshots: 'prune: snapshots of no image and no remaining record; after a reboot: all (src/store/lock.ts)',
+  cache: 'prune: least recently used records (--filter until, --keep-storage, --all)',
+  cacheMounts: 'prune --all',
+  lineage: 'prune: records of snapshots that are gone',
+  parseCache: 'every prune: all',
+  contextCache: 'rewritten by every build of its context; prune --all: all',
+  registrySources: 'prune: records of blobs that are gone; every build and prune: temp files of dead writers',
+  tmp: 'every build and prune: directories of builds that are gone (dead pid)',
+  locks: 'never (lock files are reused)',
+  snapshotLocks: 'prune: lock files of snapshots that are gone',
+};
 
 /**
  * `--root`, then `BERTH_ROOT`, then /var/lib/berth for root and `$XDG_DATA_HOME/berth` otherwise
@@ -28,18 +71,27 @@ export function resolveStoreRoot(explicit?: string, env: NodeJS.ProcessEnv = pro
 }
 
 export function storeLayout(root: string): StoreLayout {
+  const at = (...parts: string[]) => path.join(root, ...parts);
   return {
     root,
-    blobs: path.join(root, 'blobs'),
-    snapshots: path.join(root, 'snapshots'),
-    images: path.join(root, 'images'),
-    cache: path.join(root, 'cache'),
-    cacheMounts: path.join(root, 'cache-mounts'),
-    tmp: path.join(root, 'tmp'),
-    locks: path.join(root, 'locks'),
+    blobs: at('blobs'),
+    ingest: at('ingest'),
+    images: at('images'),
+    tags: at('tags'),
+    snapshots: at('snapshots'),
+    cache: at('cache'),
+    cacheMounts: at('cache-mounts'),
+    lineage: at('lineage'),
+    parseCache: at('parse-cache'),
+    contextCache: at('context-cache'),
+    registrySources: at('registry', 'sources'),
+    tmp: at('tmp'),
+    locks: at('locks'),
+    snapshotLocks: at('locks', 'snapshots'),
   };
 }
 
+/** Creates the directories every command expects; the others appear when first written. */
 export function ensureStore(layout: StoreLayout): StoreLayout {
   for (const dir of [layout.root, layout.blobs, layout.snapshots, layout.images, layout.cache, layout.cacheMounts, layout.tmp, layout.locks]) {
     mkdirSync(dir, { recursive: true });

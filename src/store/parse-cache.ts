@@ -4,6 +4,7 @@ import path from 'node:path';
 import { writeFileAtomicSync } from '../content/store.ts';
 import { parseDockerfile } from '../syntax/index.ts';
 import type { ParsedDockerfile } from '../syntax/ast.ts';
+import { storeLayout } from './layout.ts';
 
 /**
  * Parsed Dockerfiles kept by content in `<store>/parse-cache/`. Parsing is the largest single
@@ -23,7 +24,7 @@ const BUILD_ID = typeof __BERTH_BUILD_ID__ === 'string' ? __BERTH_BUILD_ID__ : u
 
 /** The directory of the cache in a store. */
 export function parseCacheDir(root: string): string {
-  return path.join(root, 'parse-cache');
+  return storeLayout(root).parseCache;
 }
 
 /** parseDockerfile, answered from `cacheDir` when this exact text was parsed before. */

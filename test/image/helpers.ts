@@ -2,7 +2,17 @@ import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { writeImage, type WrittenImage } from '../../src/image/commit.ts';
-import { BUILDKIT_COMMENT, buildkitCreatedBy, newImageConfig, withEmptyLayerHistory, withLayer } from '../../src/image/config.ts';
+import { BUILDKIT_COMMENT, newImageConfig, withLayer, type HistoryEntry, type ImageConfig } from '../../src/image/config.ts';
+
+/** `created_by` the way BuildKit writes it for the instructions these fixtures use. */
+function buildkitCreatedBy(instruction: string, text: string): string {
+  return instruction === 'COPY' ? `COPY ${text} # buildkit` : `${instruction} ${text}`;
+}
+
+/** A config with a metadata-only history entry. */
+function withEmptyLayerHistory(image: ImageConfig, history: Omit<HistoryEntry, 'empty_layer'>): ImageConfig {
+  return { ...image, history: [...(image.history ?? []), { ...history, empty_layer: true }] };
+}
 import type { ImageStore } from '../../src/image/store.ts';
 import { dirToTar } from '../../src/layer/diff.ts';
 import { storeLayer } from '../../src/layer/store.ts';

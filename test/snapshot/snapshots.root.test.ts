@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerSpec } from '../../src/exec/index.ts';
-import { cleanStaleTemp, commitDir, emptyLowerDir, makeTempDir } from '../../src/snapshot/snapshots.ts';
+import { commitDir, emptyLowerDir, makeTempDir } from '../../src/snapshot/snapshots.ts';
 import { ensureStore, storeLayout, type StoreLayout } from '../../src/store/layout.ts';
 import { BUSYBOX, listTree, makeBusyboxRootfs, makeTempDir as makeTestDir, removeTree, run, shellSpec } from '../exec/busybox.ts';
 
@@ -130,15 +130,5 @@ describe('commits and temp dirs', () => {
     commitDir(second.upperDir, snapshot('same'));
     expect(readdirSync(snapshot('same'))).toEqual(['who']);
     expect(existsSync(second.upperDir)).toBe(false);
-  });
-
-  it('sweeps temp dirs of dead processes only', () => {
-    const dead = join(layout.tmp, 'step-999999999-abcdef');
-    const live = join(layout.tmp, `step-${process.ppid}-abcdef`);
-    mkdirSync(dead);
-    mkdirSync(live);
-    expect(cleanStaleTemp(layout)).toContain('step-999999999-abcdef');
-    expect(existsSync(dead)).toBe(false);
-    expect(existsSync(live)).toBe(true);
   });
 });

@@ -188,7 +188,7 @@ export interface FakeStore {
 export function fakeStore(): FakeStore {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-pipeline-'));
   const layout = ensureStore(storeLayout(path.join(dir, 'store')));
-  return { dir, layout, content: openContentStore(layout.blobs), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, layout, content: openContentStore(layout.root), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 const BASE: BaseImage = { id: 'sha256:base', chain: [], config: {}, history: [] };
