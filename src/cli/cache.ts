@@ -1,16 +1,8 @@
 import type { Command } from 'commander';
 import { BuildError } from '../source/index.ts';
-import { parseDuration, parseSize, prune, storeUsage } from '../store/gc.ts';
-import { lockForCollection } from '../store/lock.ts';
-import { openStores } from './store.ts';
-
-function human(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let n = bytes;
-  let u = 0;
-  while (n >= 1000 && u < units.length - 1) { n /= 1000; u++; }
-  return `${n.toFixed(u ? 2 : 0)}${units[u]}`;
-}
+import { prune, storeUsage } from '../store/gc.ts';
+import { formatSize, parseDuration, parseSize } from '../text/units.ts';
+import { openStores, withLockedStores } from './store.ts';
 
 export function register(program: Command): void {
   program.command('du').description('show what the store and build cache hold')
@@ -20,10 +12,10 @@ export function register(program: Command): void {
       const rows = [
         ['images', String(u.images), ''],
         ['cache entries', String(u.cacheRecords), ''],
-        ['blobs', String(u.blobs.count), `${human(u.blobs.bytes)} (${human(u.blobs.reclaimable)} not needed by images)`],
-        ['snapshots', String(u.snapshots.count), human(u.snapshots.bytes)],
-        ['cache mounts', String(u.cacheMounts.count), human(u.cacheMounts.bytes)],
-        ['metadata', String(u.metadata.count), `${human(u.metadata.bytes)} (stat caches, COPY lineage, parsed Dockerfiles)`],
+        ['blobs', String(u.blobs.count), `${formatSize(u.blobs.bytes)} (${formatSize(u.blobs.reclaimable)} not needed by images)`],
+        ['snapshots', String(u.snapshots.count), formatSize(u.snapshots.bytes)],
+        ['cache mounts', String(u.cacheMounts.count), formatSize(u.cacheMounts.bytes)],
+        ['metadata', String(u.metadata.count), `${formatSize(u.metadata.bytes)} (stat caches, COPY lineage, parsed Dockerfiles)`],
       ];
       process.stdout.write(`${'WHAT'.padEnd(15)}${'COUNT'.padEnd(8)}SIZE\n`);
       for (const [what, count, size] of rows) process.stdout.write(`${what.padEnd(15)}${count.padEnd(8)}${size}\n`);
@@ -34,7 +26,6 @@ export function register(program: Command): void {
     .option('--filter <until=DURATION>', 'only entries older than this, e.g. until=24h')
     .option('--keep-storage <size>', 'keep this much cache, removing the oldest first (e.g. 5GB)')
     .action(async (opts: { all?: boolean; filter?: string; keepStorage?: string }, command: Command) => {
-      const { layout, content, images } = openStores(command);
       let untilMs: number | undefined;
       if (opts.filter) {
         const m = /^until=(.+)$/.exec(opts.filter);
@@ -43,12 +34,9 @@ export function register(program: Command): void {
       }
       const keepBytes = opts.keepStorage === undefined ? undefined : parseSize(opts.keepStorage);
       if (opts.keepStorage !== undefined && keepBytes === undefined) throw new BuildError(`invalid --keep-storage "${opts.keepStorage}"`);
-      const lock = await lockForCollection(layout, () => process.stderr.write('waiting for running builds to finish...\n'));
-      try {
-        const r = await prune(layout, content, images, { all: opts.all === true, untilMs, keepBytes });
-        process.stdout.write(`removed ${r.records} cache entries, ${r.blobs} blobs, ${r.snapshots} snapshots, ${r.cacheMounts} cache mounts\nTotal reclaimed space: ${human(r.bytes)}\n`);
-      } finally {
-        lock.release();
-      }
+      const r = await withLockedStores(command, 'collect', ({ layout, content, images }) => prune(layout, content, images, {
+        all: opts.all === true, untilMs, keepBytes,
+      }), () => process.stderr.write('waiting for running builds to finish...\n'));
+      process.stdout.write(`removed ${r.records} cache entries, ${r.blobs} blobs, ${r.snapshots} snapshots, ${r.cacheMounts} cache mounts\nTotal reclaimed space: ${formatSize(r.bytes)}\n`);
     });
 }

@@ -5,9 +5,9 @@ import { saveDockerArchive, saveOciArchive } from '../image/archive-save.ts';
 import { importRootfs } from '../image/commit.ts';
 import { familiarName } from '../image/reference.ts';
 import { findImage, listImages, loadResolved, removeImage, resolveImage, tagImage } from '../image/store.ts';
-import { collect, openStores } from './store.ts';
+import { collect, openStores, withLockedStores } from './store.ts';
 import { unpackImage } from '../engine/images.ts';
-import { lockForBuild } from '../store/lock.ts';
+import { formatSize } from '../text/units.ts';
 
 function shortId(digest: string): string {
   return digest.replace(/^sha256:/, '').slice(0, 12);
@@ -22,14 +22,6 @@ function age(iso: string | undefined): string {
   return `${Math.floor(seconds / 86400)} days ago`;
 }
 
-function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB'];
-  let n = bytes;
-  let u = 0;
-  while (n >= 1000 && u < units.length - 1) { n /= 1000; u++; }
-  return `${n.toFixed(n < 10 && u > 0 ? 2 : 0)}${units[u]}`;
-}
-
 async function mustResolve(command: Command, name: string) {
   const { images } = openStores(command);
   const image = await resolveImage(images, name);
@@ -37,7 +29,8 @@ async function mustResolve(command: Command, name: string) {
   return image;
 }
 
-export function register(program: Command): void {
+/** images: what the store holds. */
+function registerListing(program: Command): void {
   program.command('images').description('list images')
     .option('-q, --quiet', 'only IDs')
     .action(async (opts: { quiet?: boolean }, command: Command) => {
@@ -51,7 +44,7 @@ export function register(program: Command): void {
           if (opts.quiet) { rows.push([shortId(record.config)]); continue; }
           const familiar = name === '<none>:<none>' ? name : familiarName(name);
           const at = familiar.lastIndexOf(':');
-          rows.push([familiar.slice(0, at), familiar.slice(at + 1), shortId(record.config), age(resolved.config.created), humanSize(size)]);
+          rows.push([familiar.slice(0, at), familiar.slice(at + 1), shortId(record.config), age(resolved.config.created), formatSize(size)]);
         }
       }
       if (opts.quiet) { process.stdout.write(rows.slice(1).map((r) => r[0]).join('\n') + (rows.length > 1 ? '\n' : '')); return; }
@@ -59,6 +52,10 @@ export function register(program: Command): void {
       for (const row of rows) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i] + 3)).join('').trimEnd()}\n`);
     });
 
+}
+
+/** tag, rmi: names of images. */
+function registerNaming(program: Command): void {
   program.command('tag').description('give an image another name')
     .argument('<source>').argument('<target>')
     .action(async (source: string, target: string, _o: unknown, command: Command) => {
@@ -79,6 +76,10 @@ export function register(program: Command): void {
       }
     });
 
+}
+
+/** inspect, history: one image in detail. */
+function registerInspection(program: Command): void {
   program.command('inspect').description('show an image\'s manifest and config as JSON')
     .argument('<images...>')
     .action(async (names: string[], _o: unknown, command: Command) => {
@@ -103,12 +104,16 @@ export function register(program: Command): void {
       const rows = (image.config.history ?? []).map((h) => {
         const size = h.empty_layer ? 0 : (layers.shift()?.size ?? 0);
         const by = h.created_by ?? '';
-        return [age(h.created), opts.trunc && by.length > 45 ? `${by.slice(0, 44)}…` : by, humanSize(size), h.comment ?? ''];
+        return [age(h.created), opts.trunc && by.length > 45 ? `${by.slice(0, 44)}…` : by, formatSize(size), h.comment ?? ''];
       }).reverse();
       process.stdout.write(`${['CREATED', 'CREATED BY', 'SIZE', 'COMMENT'].join('\t')}\n`);
       for (const row of rows) process.stdout.write(`${row.join('\t')}\n`);
     });
 
+}
+
+/** save, load, import: images in and out of archives. */
+function registerArchives(program: Command): void {
   program.command('save').description('write images to a docker-archive or OCI archive')
     .argument('<images...>').requiredOption('-o, --output <file>', 'archive to write')
     .option('--format <format>', 'docker or oci', 'docker')
@@ -122,35 +127,33 @@ export function register(program: Command): void {
 
   program.command('load').description('load images from a docker-archive or OCI archive')
     .requiredOption('-i, --input <file>', 'archive to read')
-    .action(async (opts: { input: string }, command: Command) => {
-      const { images, layout, content } = openStores(command);
-      const lock = await lockForBuild(layout);
-      try {
-        for (const image of await loadArchive(images, opts.input)) {
-          await unpackImage(layout, content, images, image.digest);
-          if (image.names.length) for (const n of image.names) process.stdout.write(`Loaded image: ${familiarName(n)}\n`);
-          else process.stdout.write(`Loaded image ID: ${image.digest}\n`);
-        }
-      } finally {
-        lock.release();
+    .action((opts: { input: string }, command: Command) => withLockedStores(command, 'use', async ({ images, layout, content }) => {
+      for (const image of await loadArchive(images, opts.input)) {
+        await unpackImage(layout, content, images, image.digest);
+        if (image.names.length) for (const n of image.names) process.stdout.write(`Loaded image: ${familiarName(n)}\n`);
+        else process.stdout.write(`Loaded image ID: ${image.digest}\n`);
       }
-    });
+    }));
 
   program.command('import').description('make a one-layer image from a root file system tarball')
     .argument('<tarball>').argument('[name]')
     .option('-c, --change <instruction>', 'ENV, CMD, ENTRYPOINT, WORKDIR, USER, LABEL or EXPOSE to apply', collect, [])
     .action(async (file: string, name: string | undefined, opts: { change: string[] }, command: Command) => {
-      const { images, layout, content } = openStores(command);
       const { configFromChanges } = await import('./import-changes.ts');
+      const config = await configFromChanges(opts.change);
       // Prune must not collect the new blobs before the image that needs them is recorded.
-      const lock = await lockForBuild(layout);
-      let written;
-      try {
-        written = await importRootfs(images, file, name, { config: await configFromChanges(opts.change), comment: `Imported from ${file}` });
-        await unpackImage(layout, content, images, written.record.digest);
-      } finally {
-        lock.release();
-      }
+      const written = await withLockedStores(command, 'use', async ({ images, layout, content }) => {
+        const image = await importRootfs(images, file, name, { config, comment: `Imported from ${file}` });
+        await unpackImage(layout, content, images, image.record.digest);
+        return image;
+      });
       process.stdout.write(`${written.config.digest}\n`);
     });
+}
+
+export function register(program: Command): void {
+  registerListing(program);
+  registerNaming(program);
+  registerInspection(program);
+  registerArchives(program);
 }

@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { parseKeyValues } from '../text/csv.ts';
 import { BuildError } from '../source/index.ts';
 import { blobPath } from '../content/index.ts';
 import { saveDockerArchive, saveOciArchive } from '../image/archive-save.ts';
@@ -23,10 +24,7 @@ export interface OutputSpec {
 export function parseOutput(spec: string): OutputSpec {
   if (!spec.includes('=')) return { type: 'local', dest: spec };
   const out: Record<string, string> = {};
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1);
-  }
+  for (const { key, value } of parseKeyValues(spec)) out[key] = value ?? 'true';
   const type = out.type ?? 'local';
   if (!['image', 'docker', 'oci', 'local', 'tar', 'registry'].includes(type)) {
     throw new BuildError(`unsupported output type "${type}" (image, docker, oci, local, tar or registry)`);

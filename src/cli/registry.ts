@@ -7,9 +7,8 @@ import type { RegistryOptions, TransferEvent } from '../registry/index.ts';
 
 /** The registry client loads on first use: its HTTP stack costs every other command start-up time. */
 const client = () => import('../registry/index.ts');
-import { collect, openStores } from './store.ts';
+import { collect, openStores, withLockedStores } from './store.ts';
 import { unpackImage } from '../engine/images.ts';
-import { lockForBuild } from '../store/lock.ts';
 
 /** `berth pull`, `berth push`, `berth login`, `berth logout`, with Docker's output lines. */
 
@@ -97,7 +96,6 @@ export function register(program: Command): void {
     .option('--platform <os/arch>', 'platform to pick from multi-platform images', 'linux/amd64')
     .option('-q, --quiet', 'print only the image name')
     .action(async (ref: string, flags: CommonFlags & { platform?: string }, command: Command) => {
-      const stores = openStores(command);
       const parsed = withDefaultTag(parseReference(ref));
       if (!flags.quiet) process.stdout.write(`${parsed.digest ?? parsed.tag}: Pulling from ${familiarName({ ...parsed, tag: undefined, digest: undefined })}\n`);
       let downloaded = false;
@@ -108,14 +106,11 @@ export function register(program: Command): void {
           process.stdout.write(`${short(event.digest)}: Pull complete\n`);
         }
       });
-      const lock = await lockForBuild(stores.layout);
-      let pulled;
-      try {
-        pulled = await (await client()).pullImage(stores, ref, { ...options, platform: parsePlatform(flags.platform) });
-        await unpackImage(stores.layout, stores.content, stores.images, pulled.manifestDigest);
-      } finally {
-        lock.release();
-      }
+      const pulled = await withLockedStores(command, 'use', async (stores) => {
+        const image = await (await client()).pullImage(stores, ref, { ...options, platform: parsePlatform(flags.platform) });
+        await unpackImage(stores.layout, stores.content, stores.images, image.manifestDigest);
+        return image;
+      });
       if (!flags.quiet) {
         process.stdout.write(`Digest: ${pulled.digest}\n`);
         const status = downloaded ? 'Downloaded newer image for' : 'Image is up to date for';

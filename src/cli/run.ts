@@ -7,8 +7,7 @@ import { loadBaseImage } from '../engine/images.ts';
 import { openSnapshotter, type ActiveSnapshot, type Snapshotter } from '../snapshot/snapshotter.ts';
 import { UserLookupError } from '../container/users.ts';
 import { openWorkingContainer, runWorkingContainer, type ProcessRequest, type WorkingContainer } from '../container/working.ts';
-import { collect, openStores, type Stores } from './store.ts';
-import { lockForBuild } from '../store/lock.ts';
+import { collect, withLockedStores, type Stores } from './store.ts';
 
 interface RunFlags {
   rm?: boolean; env: string[]; volume: string[]; network: string; workdir?: string; user?: string;
@@ -25,16 +24,15 @@ function parseVolume(spec: string): MountSpec {
 
 /** `docker run`: the image's config (entrypoint, cmd, env, user, workdir) with the flags on top. */
 async function runImage(image: string, args: string[], flags: RunFlags, command: Command): Promise<void> {
-  const stores = openStores(command);
   // The container's layers must outlive it: prune waits until it is done.
-  const lock = await lockForBuild(stores.layout);
-  const snapshots = openSnapshotter(stores.layout, stores.content);
-  try {
-    await runLocked(stores, snapshots, image, args, flags);
-  } finally {
-    snapshots.release();
-    lock.release();
-  }
+  await withLockedStores(command, 'use', async (stores) => {
+    const snapshots = openSnapshotter(stores.layout, stores.content);
+    try {
+      await runLocked(stores, snapshots, image, args, flags);
+    } finally {
+      snapshots.release();
+    }
+  });
 }
 
 function environmentOf(config: { Env?: string[] }, flags: RunFlags): string[] {

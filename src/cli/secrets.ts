@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { BuildError } from '../source/index.ts';
-import { splitCsv } from '../plan/mounts.ts';
+import { splitCsv } from '../text/csv.ts';
 
 /** Entitlements `--allow` accepts: RUN --security=insecure and the host's network need one each. */
 export const ENTITLEMENTS: readonly string[] = ['security.insecure', 'network.host'];

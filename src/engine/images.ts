@@ -9,6 +9,7 @@ import { chainIdOf, ensureSnapshots, LAYER_MEDIA_TYPE, type ChainLayer } from '.
 import type { ContentStore } from '../content/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { clampLayerTimes, hasMemberNewerThan } from '../layer/rewrite-times.ts';
+import { isoSeconds } from '../text/units.ts';
 
 /** A stored image as the engine uses it for FROM and COPY --from. */
 export async function loadBaseImage(store: ImageStore, ref: string, range: SourceRange | undefined, source: string): Promise<BaseImage> {
@@ -49,7 +50,6 @@ export interface AssembleOptions {
   content?: ContentStore;
 }
 
-const isoSeconds = (date: Date): string => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** The result's layers for the manifest, their times clamped to `epoch` where asked. */
 async function manifestLayers(result: VertexResult, options: AssembleOptions) {

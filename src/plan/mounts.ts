@@ -1,27 +1,10 @@
 import { BuildError, type SourceRange } from '../source/index.ts';
 import type { FileSource, RunMount } from './types.ts';
+import { splitCsv } from '../text/csv.ts';
+import { parseSize } from '../text/units.ts';
 
 /** Resolves `from=` of a mount: a stage name or index, else an image reference. */
 export type FromResolver = (from: string, range: SourceRange) => FileSource;
-
-/** Splits a CSV field list the way Go's encoding/csv does for one record (quotes allowed). */
-export function splitCsv(text: string): string[] {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; }
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"' && field === '') quoted = true;
-    else if (c === ',') { fields.push(field); field = ''; }
-    else field += c;
-  }
-  fields.push(field);
-  return fields;
-}
 
 function parseBool(value: string | undefined): boolean | undefined {
   if (value === undefined || value === '') return true;
@@ -30,8 +13,6 @@ function parseBool(value: string | undefined): boolean | undefined {
   if (v === 'false' || v === '0') return false;
   return undefined;
 }
-
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
 
 /** `RUN --mount=...` to a mount description; BuildKit's defaults per type. */
 export function parseMount(text: string, range: SourceRange, source: string, resolveFrom: FromResolver): RunMount {
@@ -80,9 +61,9 @@ export function parseMount(text: string, range: SourceRange, source: string, res
         break;
       }
       case 'size': {
-        const m = /^(\d+)([a-z]*)$/i.exec(value ?? '');
-        if (!m || SIZE_UNITS[m[2].toLowerCase()] === undefined) fail(`invalid size "${value}"`);
-        mount.size = Number(m![1]) * SIZE_UNITS[m![2].toLowerCase()];
+        const size = parseSize(value ?? '');
+        if (size === undefined) fail(`invalid size "${value}"`);
+        mount.size = size;
         break;
       }
       case 'required': mount.required = parseBool(value) ?? false; break;

@@ -4,6 +4,7 @@ import { MediaTypes, encodeDocument, isIndexMediaType, type Descriptor } from '.
 import { parseManifest, type ImageManifest } from '../image/manifest.ts';
 import { formatReference, parseReference, withDefaultTag } from '../image/reference.ts';
 import { readCacheRecord, writeCacheRecord, type CacheRecord } from '../cache/records.ts';
+import { parseKeyValues } from '../text/csv.ts';
 import { BuildError } from '../source/error.ts';
 import { openSession } from './auth.ts';
 import { getManifest } from './client.ts';
@@ -40,10 +41,9 @@ export interface CacheSpec {
 export function parseCacheSpec(text: string): CacheSpec {
   if (!text.includes('=')) return { location: { type: 'registry', ref: text }, mode: 'min' };
   const fields: Record<string, string> = {};
-  for (const part of text.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) throw new BuildError(`invalid cache option "${part}" in "${text}": want key=value`);
-    fields[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  for (const { key, value } of parseKeyValues(text)) {
+    if (value === undefined) throw new BuildError(`invalid cache option "${key}" in "${text}": want key=value`);
+    fields[key] = value.trim();
   }
   const mode = fields.mode ?? 'min';
   if (mode !== 'min' && mode !== 'max') throw new BuildError(`invalid cache mode "${mode}" (min or max)`);

@@ -10,6 +10,7 @@ import type { Progress } from '../engine/progress.ts';
 import { ReservedNameError } from '../layer/diff.ts';
 import { BuildError } from '../source/index.ts';
 import { explainUnmappedOwner } from '../sys/userns.ts';
+import { isoSeconds } from '../text/units.ts';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.ts';
 import { chainIdOf, type ChainLayer } from '../snapshot/snapshots.ts';
 import type { RecordListener, StepContext, StepKind, StepServices, StepWork, VertexResult } from './types.ts';
@@ -24,11 +25,6 @@ export interface StepRequest {
   /** Its label in the progress output. */
   label: string;
   onRecord?: RecordListener;
-}
-
-/** Seconds-precision UTC, as BuildKit writes history times. */
-function recordTime(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function historyOf(vertex: Vertex, parent: VertexResult, created: string, layer: unknown): HistoryEntry[] {
@@ -69,7 +65,7 @@ async function buildStep(req: StepRequest, ctx: StepContext, work: StepWork, key
   try {
     await work.execute(active);
     const layer = await commitStep(req, work, active);
-    const createdAt = recordTime();
+    const createdAt = isoSeconds(new Date());
     const record: CacheRecord = {
       key, createdAt, chainId: layer?.chainId, parentChainId: active.parentChainId ?? '',
       layer: layer && { diffId: layer.diffId, blobDigest: layer.blobDigest, blobSize: layer.blobSize, mediaType: layer.mediaType },

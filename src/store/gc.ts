@@ -171,20 +171,3 @@ async function dropOrphanSources(layout: StoreLayout, content: ContentStore): Pr
     if (m && !(await hasBlob(content, `sha256:${m[1]}`))) rmSync(path.join(layout.registrySources, name), { force: true });
   }
 }
-
-/** `24h`, `90m`, `7d`, `30s` to milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!m) return undefined;
-  const unit = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * unit;
-}
-
-/** `10GB`, `512MiB`, `100m`, `2g` to bytes. */
-export function parseSize(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$/i.exec(text.trim());
-  if (!m) return undefined;
-  const power = ' kmgt'.indexOf(m[2].toLowerCase() || ' ');
-  const base = m[3].toLowerCase().startsWith('i') || m[3] === '' ? 1024 : 1000;
-  return Math.round(Number(m[1]) * base ** power);
-}
