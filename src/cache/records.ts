@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { writeFileAtomic } from '../content/store.ts';
 import path from 'node:path';
+import type { LayerRef } from '../snapshot/snapshots.ts';
 
 /**
  * One cache entry per vertex key: a plain file named by the key, written to a temp name, fsynced
@@ -8,15 +9,6 @@ import path from 'node:path';
  * habit). The record names the layer the step produced; the layer's blob and snapshot live in the
  * content and snapshot stores.
  */
-export interface LayerRef {
-  /** Uncompressed digest (the image config's diff_id). */
-  diffId: string;
-  /** Digest of the compressed blob in the content store. */
-  blobDigest: string;
-  blobSize: number;
-  mediaType: string;
-}
-
 export interface CacheRecord {
   key: string;
   /** Undefined when the step changed no file (an empty layer). */

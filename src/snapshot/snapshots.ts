@@ -6,7 +6,6 @@ import { diffToTar, type ArchiveOptions } from '../layer/diff.ts';
 import { storeLayer } from '../layer/store.ts';
 import { applyTar } from '../layer/apply.ts';
 import type { StoreLayout } from '../store/layout.ts';
-import type { LayerRef } from '../cache/records.ts';
 import { writerName } from '../store/sweep.ts';
 import type { SnapshotLeases } from './leases.ts';
 
@@ -16,6 +15,16 @@ import type { SnapshotLeases } from './leases.ts';
  * an export concern (push), not a build one.
  */
 export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar';
+
+/** A stored layer: its blob, and the diff id its chain of snapshots is named by. */
+export interface LayerRef {
+  /** Uncompressed digest (the image config's diff_id). */
+  diffId: string;
+  /** Digest of the blob in the content store. */
+  blobDigest: string;
+  blobSize: number;
+  mediaType: string;
+}
 
 /** A layer as a build step sees it: its blob and the snapshot directory holding it unpacked. */
 export interface ChainLayer extends LayerRef {
