@@ -17,7 +17,7 @@ import type { Stores } from './store.ts';
  */
 export interface BaseImages {
   configFor(ref: string): Promise<{ config: ImageConfig } | undefined>;
-  load(ref: string, range: SourceRange | undefined, source: string): Promise<BaseImage>;
+  load(ref: string, range: SourceRange | undefined): Promise<BaseImage>;
 }
 
 export function baseImages(stores: Stores, options: { pull: boolean; registry: RegistryOptions; log(message: string): void }): BaseImages {
@@ -49,9 +49,9 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
       const image = await locate(ref);
       return image ? { config: (image.config.config ?? {}) as ImageConfig } : undefined;
     },
-    async load(ref, range, source) {
+    async load(ref, range) {
       const image = await locate(ref);
-      return image ? baseImageOf(image, ref, range, source) : loadBaseImage(stores.images, ref, range, source);
+      return image ? baseImageOf(image, ref, range) : loadBaseImage(stores.images, ref, range);
     },
   };
 }

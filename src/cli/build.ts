@@ -2,7 +2,8 @@ import { readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { BuildError } from '../source/index.ts';
+import { attachSource, BuildError } from '../source/index.ts';
+import type { ParsedDockerfile } from '../syntax/ast.ts';
 import { compileIgnore, findIgnoreFile, readIgnoreFile } from '../context/dockerignore.ts';
 import type { ContextFilter } from '../context/walk.ts';
 import { openStatCache, saveStatCache } from '../context/stat-cache.ts';
@@ -20,7 +21,7 @@ import { createProgress, type ProgressMode } from '../engine/progress.ts';
 import { readDockerfile } from './dockerfile.ts';
 import { parseCacheDir } from '../store/parse-cache.ts';
 import { exportImage, parseOutput } from './outputs.ts';
-import { collect, openStores } from './store.ts';
+import { collect, openStores, type Stores } from './store.ts';
 
 interface BuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; network: string;
@@ -84,6 +85,17 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   }
   const dockerfileArg = noContext ? (flags.file ?? '-') : flags.file;
   const { parsed, path: dockerfilePath } = readDockerfile(dockerfileArg, contextDir ?? '.', parseCacheDir(stores.layout.root));
+  try {
+    await buildParsed(stores, parsed, dockerfilePath, contextDir, flags);
+  } catch (error) {
+    // Errors carry a range only; the code frame's text is attached here, once for every layer.
+    throw attachSource(error, parsed.file, parsed.source);
+  }
+}
+
+async function buildParsed(
+  stores: Stores, parsed: ParsedDockerfile, dockerfilePath: string, contextDir: string | undefined, flags: BuildFlags,
+): Promise<void> {
   const allow = parseAllow(flags.allow);
   const network = buildNetwork(flags.network, allow);
   const outputs = flags.output.map(parseOutput);
@@ -118,12 +130,12 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   try {
     await importCaches(stores, flags.cacheFrom, registry, log);
     const result = await executePlan({
-      layout: stores.layout, content: stores.content, plan, source: parsed.source, contextDir,
+      layout: stores.layout, content: stores.content, plan, contextDir,
       contextFilter: contextDir ? await contextFilter(contextDir, dockerfilePath) : undefined,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
       statCache, progress,
       jobs: flags.jobs ? Number(flags.jobs) : os.availableParallelism(), signal: abort.signal,
-      resolveBase: (ref, vertex) => bases.load(ref, vertex.range, parsed.source),
+      resolveBase: (ref, vertex) => bases.load(ref, vertex.range),
       onRecord: (vertex, record) => records.set(vertex.id, record),
       secrets: loadSecrets(flags.secret), allow,
     });

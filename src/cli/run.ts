@@ -55,7 +55,7 @@ function openContainer(snapshot: ActiveSnapshot, request: ProcessRequest): Worki
 }
 
 async function runLocked(stores: Stores, snapshots: Snapshotter, image: string, args: string[], flags: RunFlags): Promise<void> {
-  const base = await loadBaseImage(stores.images, image, undefined, '');
+  const base = await loadBaseImage(stores.images, image, undefined);
   const config = base.config;
   const entrypoint = flags.entrypoint !== undefined ? (flags.entrypoint ? [flags.entrypoint] : []) : (config.Entrypoint ?? []);
   const cmd = args.length ? args : flags.entrypoint !== undefined ? [] : (config.Cmd ?? []);

@@ -33,7 +33,6 @@ export interface CopyContext {
   /** Turns a source mode into the destination mode (for --chmod); identity without it. */
   chmod?: ChmodFn;
   range: SourceRange;
-  source: string;
   /** Set when unchanged files may be moved from the step's previous snapshot (copy-reuse.ts). */
   reuse?: CopyReuse;
 }
@@ -55,7 +54,7 @@ interface Copier {
 }
 
 function fail(ctx: CopyContext, message: string): never {
-  throw new BuildError(message, ctx.range, { source: ctx.source });
+  throw new BuildError(message, ctx.range);
 }
 
 function metaFor(c: Copier, stat: Stats, modeOverride?: number): EntryMeta {
@@ -334,17 +333,17 @@ function applyClauses(clauses: Clause[], original: number, isDir: boolean): numb
 }
 
 /** Parses `--chmod`; a value that is neither octal nor symbolic is a BuildError at `range`. */
-export function parseChmod(spec: string, range: SourceRange, source: string): ChmodFn {
+export function parseChmod(spec: string, range: SourceRange): ChmodFn {
   if (/^[0-9]+$/.test(spec)) {
     const value = /^[0-7]+$/.test(spec) ? parseInt(spec, 8) : NaN;
     if (!(value <= 0o7777)) {
-      throw new BuildError(`invalid chmod parameter: '${spec}'. it should be octal string and between 0 and 07777`, range, { source });
+      throw new BuildError(`invalid chmod parameter: '${spec}'. it should be octal string and between 0 and 07777`, range);
     }
     return () => value;
   }
   const clauses = parseSymbolic(spec);
   if (!clauses) {
-    throw new BuildError(`invalid chmod parameter: '${spec}'. use an octal mode or a symbolic one like u+x or u=rwX,go=rX`, range, { source });
+    throw new BuildError(`invalid chmod parameter: '${spec}'. use an octal mode or a symbolic one like u+x or u=rwX,go=rX`, range);
   }
   return (mode, isDir) => applyClauses(clauses, mode, isDir);
 }

@@ -91,7 +91,6 @@ export interface ContextCopyRequest {
   /** A scratch directory of the store, standing in for a missing context. */
   tmpDir: string;
   range: SourceRange;
-  source: string;
   signal?: AbortSignal;
 }
 
@@ -103,7 +102,7 @@ async function downloads(req: ContextCopyRequest): Promise<Map<string, RemoteFil
     try {
       out.set(word, await downloadUrl(word, { content: req.content, checksum: req.op.checksum, signal: req.signal }));
     } catch (error) {
-      if (error instanceof RemoteError) throw new BuildError(error.message, req.range, { source: req.source });
+      if (error instanceof RemoteError) throw new BuildError(error.message, req.range);
       throw error;
     }
   }
@@ -118,17 +117,17 @@ export async function contextCopyInput(req: ContextCopyRequest): Promise<{ tree:
   } else {
     // No context (Dockerfile from stdin): only heredocs and URLs can be sources.
     if (!op.sources.every((s) => isHeredocWord(op, s) || (op.add && isHttpSource(s)))) {
-      throw new BuildError('this build has no context (Dockerfile from stdin): COPY and ADD cannot read files', req.range, { source: req.source });
+      throw new BuildError('this build has no context (Dockerfile from stdin): COPY and ADD cannot read files', req.range);
     }
     const empty = path.join(req.tmpDir, 'empty-context');
     mkdirSync(empty, { recursive: true });
     tree = contextTree(empty, { excluded: () => true, mustDescend: () => false });
   }
   // The words are checked (COPY of a URL, git sources, --checksum) before anything is downloaded.
-  checkSourceKinds({ op, tree, range: req.range, source: req.source });
+  checkSourceKinds({ op, tree, range: req.range });
   const remote = await downloads(req);
   tree = { ...tree, remote };
-  const matches = matchSources({ op, tree, range: req.range, source: req.source });
+  const matches = matchSources({ op, tree, range: req.range });
   const digest = req.contextDir ? await digestSources(tree, matches, req.statCache) : hashKey(['no-context', [...remote.values()].map((r) => r.digest)]);
   return { tree, digest };
 }

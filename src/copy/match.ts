@@ -28,7 +28,6 @@ export interface MatchContext {
   op: CopyOp;
   tree: SourceTree;
   range: SourceRange;
-  source: string;
 }
 
 export function isHttpSource(word: string): boolean {
@@ -48,8 +47,8 @@ export function isHeredocWord(op: CopyOp, word: string): boolean {
   return op.heredocs.some((h) => h.name === name);
 }
 
-function fail(ctx: Pick<MatchContext, 'range' | 'source'>, message: string): never {
-  throw new BuildError(message, ctx.range, { source: ctx.source });
+function fail(ctx: Pick<MatchContext, 'range'>, message: string): never {
+  throw new BuildError(message, ctx.range);
 }
 
 function notFound(ctx: MatchContext, word: string): never {
@@ -58,7 +57,7 @@ function notFound(ctx: MatchContext, word: string): never {
 }
 
 /** `--exclude` patterns as one matcher (dockerignore syntax), or undefined without any. */
-export function excludeMatcher(ctx: Pick<MatchContext, 'op' | 'range' | 'source'>): IgnoreMatcher | undefined {
+export function excludeMatcher(ctx: Pick<MatchContext, 'op' | 'range'>): IgnoreMatcher | undefined {
   if (ctx.op.exclude.length === 0) return undefined;
   try {
     return compileIgnore(ctx.op.exclude);

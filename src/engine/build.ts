@@ -41,8 +41,6 @@ export interface BuildRequest {
   layout: StoreLayout;
   content: ContentStore;
   plan: BuildPlan;
-  /** Dockerfile text, for code frames. */
-  source: string;
   contextDir?: string;
   contextFilter?: ContextFilter;
   /** Digests of context files by stat data, kept between builds. */
@@ -137,7 +135,7 @@ function rootResolver(req: BuildRequest, snapshots: Snapshotter, base: BaseResol
 
 function servicesOf(req: BuildRequest, snapshots: Snapshotter, base: BaseResolver): StepServices {
   return {
-    layout: req.layout, content: req.content, snapshots, plan: req.plan, source: req.source,
+    layout: req.layout, content: req.content, snapshots, plan: req.plan,
     cache: openBuildCache(req.layout.cache, (digest) => hasBlob(req.content, digest)),
     contextDir: req.contextDir, contextFilter: req.contextFilter, statCache: req.statCache,
     secrets: req.secrets ?? new Map(), allow: req.allow ?? [], signal: req.signal,

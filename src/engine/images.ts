@@ -12,19 +12,19 @@ import { clampLayerTimes, hasMemberNewerThan } from '../layer/rewrite-times.ts';
 import { isoSeconds } from '../text/units.ts';
 
 /** A stored image as the engine uses it for FROM and COPY --from. */
-export async function loadBaseImage(store: ImageStore, ref: string, range: SourceRange | undefined, source: string): Promise<BaseImage> {
+export async function loadBaseImage(store: ImageStore, ref: string, range: SourceRange | undefined): Promise<BaseImage> {
   const image = await resolveImage(store, ref, { names: false });
   if (!image) {
-    throw new BuildError(`failed to resolve source metadata for ${ref}: no such image in the local store (load it with \`berth load\` or \`berth import\`)`, range, { source });
+    throw new BuildError(`failed to resolve source metadata for ${ref}: no such image in the local store (load it with \`berth load\` or \`berth import\`)`, range);
   }
-  return baseImageOf(image, ref, range, source);
+  return baseImageOf(image, ref, range);
 }
 
 /** An image already read from the store, as the engine uses it. */
-export function baseImageOf(image: ResolvedImage, ref: string, range: SourceRange | undefined, source: string): BaseImage {
+export function baseImageOf(image: ResolvedImage, ref: string, range: SourceRange | undefined): BaseImage {
   const diffIds = image.config.rootfs.diff_ids;
   if (diffIds.length !== image.manifest.layers.length) {
-    throw new BuildError(`image ${ref} is inconsistent: ${diffIds.length} diff_ids for ${image.manifest.layers.length} layers`, range, { source });
+    throw new BuildError(`image ${ref} is inconsistent: ${diffIds.length} diff_ids for ${image.manifest.layers.length} layers`, range);
   }
   const chain: ChainLayer[] = [];
   image.manifest.layers.forEach((layer, i) => {
@@ -97,6 +97,6 @@ export async function assembleImage(
  * does, so the first build on it does not pay for it.
  */
 export async function unpackImage(layout: StoreLayout, content: ContentStore, store: ImageStore, ref: string): Promise<void> {
-  const image = await loadBaseImage(store, ref, undefined, '');
+  const image = await loadBaseImage(store, ref, undefined);
   await ensureSnapshots(layout, content, image.chain);
 }

@@ -58,7 +58,6 @@ export interface MountContext {
   layout: StoreLayout;
   /** The step's temp dir: filtered context views and throwaway upper dirs go here. */
   tempDir: string;
-  source: string;
   range: SourceRange;
   env: RunMountEnv;
 }
@@ -71,21 +70,21 @@ export interface PreparedMounts {
   release(): void;
 }
 
-function failAt(range: SourceRange, source: string, message: string): never {
-  throw new BuildError(message, range, { source });
+function failAt(range: SourceRange, message: string): never {
+  throw new BuildError(message, range);
 }
 
 /** Checks that hold whether or not the step is cached: unsupported mounts, entitlements. */
-export function checkRunOp(op: RunOp, env: RunMountEnv, source: string, range: SourceRange): void {
+export function checkRunOp(op: RunOp, env: RunMountEnv, range: SourceRange): void {
   for (const m of op.mounts) {
-    if (m.type === 'ssh') failAt(m.range, source, 'RUN --mount=type=ssh is not supported yet');
+    if (m.type === 'ssh') failAt(m.range, 'RUN --mount=type=ssh is not supported yet');
   }
   if (op.security === 'insecure' && !env.allow.includes('security.insecure')) {
-    failAt(range, source, 'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure');
+    failAt(range, 'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure');
   }
   // The host's network reaches its loopback services and abstract sockets: BuildKit's rule.
   if (op.network === 'host' && !env.allow.includes('network.host')) {
-    failAt(range, source, 'RUN --network=host needs the network.host entitlement: build with --allow network.host');
+    failAt(range, 'RUN --network=host needs the network.host entitlement: build with --allow network.host');
   }
 }
 
@@ -107,20 +106,20 @@ function visibleInContext(filter: ContextFilter, rel: string, isDir: boolean): b
 }
 
 /** The context path a bind mount's `source` names, symlinks resolved inside the context. */
-function resolveContextSource(m: RunMount, env: RunMountEnv, source: string): ContextSource & { root: string } {
+function resolveContextSource(m: RunMount, env: RunMountEnv): ContextSource & { root: string } {
   const root = env.contextDir;
-  if (!root) failAt(m.range, source, 'RUN --mount=type=bind needs a build context (this build has none)');
+  if (!root) failAt(m.range, 'RUN --mount=type=bind needs a build context (this build has none)');
   const wanted = cleanSourcePath(m.source ?? '');
   const view: MergedView = { layers: [root] };
   let rel: string;
   try {
     rel = resolveInRoot(view, wanted, true);
   } catch {
-    failAt(m.range, source, `failed to compute cache key: "/${wanted}": too many levels of symbolic links`);
+    failAt(m.range, `failed to compute cache key: "/${wanted}": too many levels of symbolic links`);
   }
   const stat = rel === '' ? lstatSync(root) : lookup(view, rel)?.stat;
   if (!stat || !visibleInContext(env.contextFilter ?? NO_FILTER, rel, stat.isDirectory())) {
-    failAt(m.range, source, `failed to compute cache key: "/${wanted}": not found in the build context (or excluded by .dockerignore)`);
+    failAt(m.range, `failed to compute cache key: "/${wanted}": not found in the build context (or excluded by .dockerignore)`);
   }
   return { root, rel, stat };
 }
@@ -134,12 +133,12 @@ function isContextBind(m: RunMount): boolean {
  * bind's source, the key of a `from=` stage or image. Caches, tmpfs and secrets add nothing: a
  * secret is keyed by its id alone (already in the op), never by its bytes.
  */
-export async function runMountDigests(op: RunOp, env: RunMountEnv, source: string, range: SourceRange): Promise<string[]> {
-  checkRunOp(op, env, source, range);
+export async function runMountDigests(op: RunOp, env: RunMountEnv, range: SourceRange): Promise<string[]> {
+  checkRunOp(op, env, range);
   const digests: string[] = [];
   for (const [i, m] of op.mounts.entries()) {
     if (isContextBind(m)) {
-      const found = resolveContextSource(m, env, source);
+      const found = resolveContextSource(m, env);
       const tree = contextTree(found.root, env.contextFilter ?? NO_FILTER);
       const entry = { rel: found.rel, hostPath: path.join(found.root, found.rel), stat: found.stat };
       digests.push(`mount ${i} context ${await digestSources(tree, [{ rel: found.rel, entry }], env.statCache)}`);
@@ -172,7 +171,7 @@ function overlayMount(ctx: MountContext, n: number, lowers: string[], target: st
 }
 
 function contextMount(ctx: MountContext, n: number, m: RunMount, target: string): MountSpec {
-  const found = resolveContextSource(m, ctx.env, ctx.source);
+  const found = resolveContextSource(m, ctx.env);
   const filter = ctx.env.contextFilter ?? NO_FILTER;
   let root = found.root;
   if (found.stat.isDirectory()) {
@@ -204,19 +203,19 @@ async function fromRoot(ctx: MountContext, m: RunMount, from: FileSource): Promi
   try {
     rel = resolveInRoot(view, wanted, true);
   } catch {
-    failAt(m.range, ctx.source, `"/${wanted}" in ${where}: too many levels of symbolic links`);
+    failAt(m.range, `"/${wanted}" in ${where}: too many levels of symbolic links`);
   }
-  if (rel !== '' && !lookup(view, rel)) failAt(m.range, ctx.source, `failed to compute cache key: "/${wanted}": not found in ${where}`);
+  if (rel !== '' && !lookup(view, rel)) failAt(m.range, `failed to compute cache key: "/${wanted}": not found in ${where}`);
   return { lowers, rel, key: root.key };
 }
 
 async function cacheSeed(ctx: MountContext, m: RunMount): Promise<CacheSeed | undefined> {
   if (!m.from) return undefined;
-  if (m.from.kind === 'context') failAt(m.range, ctx.source, 'RUN --mount=type=cache,from=<context> is not supported yet');
+  if (m.from.kind === 'context') failAt(m.range, 'RUN --mount=type=cache,from=<context> is not supported yet');
   const root = await fromRoot(ctx, m, m.from);
   const tree = mergedTree({ layers: root.lowers.length ? root.lowers : [emptyDir(ctx)] }, 'cache seed');
   const entry = tree.resolve(root.rel);
-  if (!entry?.stat.isDirectory()) failAt(m.range, ctx.source, `cache mount source "/${root.rel}" is not a directory`);
+  if (!entry?.stat.isDirectory()) failAt(m.range, `cache mount source "/${root.rel}" is not a directory`);
   return { tree, entry, key: `${root.key} ${root.rel}` };
 }
 
@@ -224,7 +223,7 @@ function secretMounts(ctx: MountContext, m: RunMount, target: string, out: Prepa
   const id = m.id ?? '';
   const value = ctx.env.secrets.get(id);
   if (value === undefined) {
-    if (m.required) failAt(m.range, ctx.source, `secret ${id}: not found (give it with berth build --secret id=${id},src=FILE or env=VAR)`);
+    if (m.required) failAt(m.range, `secret ${id}: not found (give it with berth build --secret id=${id},src=FILE or env=VAR)`);
     return; // an optional secret that was not given is simply absent, as in BuildKit
   }
   if (m.env) out.env.push(`${m.env}=${value.toString('utf8')}`);
@@ -243,7 +242,7 @@ function depth(target: string): number {
 
 /** Everything a RUN's mounts need for one run; call `release()` when the container is gone. */
 export async function prepareRunMounts(ctx: MountContext, op: RunOp): Promise<PreparedMounts> {
-  checkRunOp(op, ctx.env, ctx.source, ctx.range);
+  checkRunOp(op, ctx.env, ctx.range);
   const leases: CacheLease[] = [];
   const out: PreparedMounts = { mounts: [], env: [], locks: [], release: () => leases.forEach((l) => l.release()) };
   try {
@@ -272,7 +271,7 @@ export async function prepareRunMounts(ctx: MountContext, op: RunOp): Promise<Pr
           secretMounts(ctx, m, target, out);
           break;
         case 'ssh':
-          failAt(m.range, ctx.source, 'RUN --mount=type=ssh is not supported yet');
+          failAt(m.range, 'RUN --mount=type=ssh is not supported yet');
       }
     }
   } catch (error) {

@@ -19,6 +19,15 @@ export class BuildError extends Error {
   }
 }
 
+/**
+ * Gives a BuildError raised anywhere below the CLI the text of the file its range points into,
+ * for the code frame; anything else passes through unchanged. The layers below know ranges only.
+ */
+export function attachSource(error: unknown, file: string, source: string): unknown {
+  if (error instanceof BuildError && error.source === undefined && error.range?.file === file) error.source = source;
+  return error;
+}
+
 /** Lines of `source` covered by `range`, with one line of context either side, and a caret under the start. */
 export function codeFrame(source: string, range: SourceRange): string {
   const lines = source.split(/\r?\n/);

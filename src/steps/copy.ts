@@ -30,7 +30,7 @@ async function copyInput(ctx: StepContext, op: CopyOp): Promise<CopyInput> {
   if (op.from.kind === 'context') {
     return contextCopyInput({
       op, contextDir: services.contextDir, contextFilter: services.contextFilter, statCache: services.statCache, content: services.content,
-      tmpDir: services.layout.tmp, range: vertex.range, source: services.source, signal: services.signal,
+      tmpDir: services.layout.tmp, range: vertex.range, signal: services.signal,
     });
   }
   const root = await services.rootOf(op.from, vertex, ctx.inputs);
@@ -39,14 +39,14 @@ async function copyInput(ctx: StepContext, op: CopyOp): Promise<CopyInput> {
 }
 
 async function executeCopyStep(ctx: StepContext, op: CopyOp, tree: SourceTree, active: ActiveSnapshot, reuse?: CopyReuse): Promise<void> {
-  const { services, vertex } = ctx;
+  const { vertex } = ctx;
   const view: MergedView = { layers: [active.upperDir, ...active.lowerDirs] };
   const owner = op.chown ? placeUserError(ctx, () => {
     const db = readUserDb(view);
     return resolveChown(op.chown!, db.passwd, db.groups);
   }) : undefined;
-  const chmod = op.chmod ? parseChmod(op.chmod, vertex.range, services.source) : undefined;
-  const copy = { op, tree, view, owner, chmod, range: vertex.range, source: services.source, reuse };
+  const chmod = op.chmod ? parseChmod(op.chmod, vertex.range) : undefined;
+  const copy = { op, tree, view, owner, chmod, range: vertex.range, reuse };
   const matches = matchSources(copy);
   if (op.heredocs.length) {
     const docs = path.join(active.dir, 'heredocs');

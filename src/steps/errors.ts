@@ -7,7 +7,7 @@ import { BuildError } from '../source/index.ts';
 import type { StepContext } from './types.ts';
 
 export function failStep(ctx: StepContext, message: string): never {
-  throw new BuildError(message, ctx.vertex.range, { source: ctx.services.source });
+  throw new BuildError(message, ctx.vertex.range);
 }
 
 /** Runs `lookup`, turning a user lookup failure into an error at the step's instruction. */

@@ -52,7 +52,7 @@ async function commitStep(req: StepRequest, work: StepWork, active: ActiveSnapsh
   try {
     return await req.services.snapshots.commit(active, work.archive?.(active));
   } catch (error) {
-    if (error instanceof ReservedNameError) throw new BuildError(`this step created ${error.message}`, req.vertex.range, { source: req.services.source });
+    if (error instanceof ReservedNameError) throw new BuildError(`this step created ${error.message}`, req.vertex.range);
     throw error;
   }
 }

@@ -51,7 +51,7 @@ async function executeRun(ctx: StepContext, op: RunOp, mountEnv: RunMountEnv, ac
   const { services, vertex } = ctx;
   const container = placeUserError(ctx, () => openWorkingContainer(active, { user: op.user, cwd: op.cwd, env: op.env }));
   const prepared = await prepareRunMounts({
-    layout: services.layout, tempDir: active.dir, source: services.source, range: vertex.range, env: mountEnv,
+    layout: services.layout, tempDir: active.dir, range: vertex.range, env: mountEnv,
   }, op);
   const mounts: MountSpec[] = prepared.mounts;
   const heredocs = heredocMount(op, active);
@@ -85,6 +85,6 @@ export const runStepKind: StepKind = async (ctx): Promise<StepWork> => {
   const op = ctx.vertex.op;
   if (op.kind !== 'run') throw new Error(`not a RUN step: ${op.kind}`);
   const mountEnv = mountEnvOf(ctx);
-  const digests = await runMountDigests(op, mountEnv, ctx.services.source, ctx.vertex.range);
+  const digests = await runMountDigests(op, mountEnv, ctx.vertex.range);
   return { keyed: keyedRun(op), digests, execute: (active) => executeRun(ctx, op, mountEnv, active) };
 };

@@ -36,8 +36,6 @@ export interface StepServices {
   snapshots: Snapshotter;
   cache: BuildCache;
   plan: BuildPlan;
-  /** Dockerfile text, for code frames. */
-  source: string;
   contextDir?: string;
   contextFilter?: ContextFilter;
   statCache?: StatCache;

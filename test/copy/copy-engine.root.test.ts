@@ -46,7 +46,7 @@ function op(sources: string[], dest: string, extra: Partial<CopyOp> = {}): CopyO
 }
 
 async function copy(o: CopyOp, tree: SourceTree = contextTree(ctxDir, NO_FILTER), owner?: { uid: number; gid: number }): Promise<void> {
-  const ctx = { op: o, tree, view: { layers: [upper, lower] }, owner, range, source: 'FROM x\nCOPY a b\n' };
+  const ctx = { op: o, tree, view: { layers: [upper, lower] }, owner, range };
   await executeCopy(ctx, matchSources(ctx));
 }
 

@@ -29,7 +29,7 @@ function op(sources: string[], extra: Partial<CopyOp> = {}): CopyOp {
     keepGitDir: false, heredocs: [], user: '', cwd: '/', ...extra,
   };
 }
-const match = (o: CopyOp) => matchSources({ op: o, tree: contextTree(dir, NO_FILTER), range, source: 'FROM a\nCOPY b c\nADD d e\n' });
+const match = (o: CopyOp) => matchSources({ op: o, tree: contextTree(dir, NO_FILTER), range });
 
 describe('source kinds', () => {
   it('tells URLs from git repositories as BuildKit does', () => {
@@ -111,7 +111,7 @@ describe('--parents', () => {
   });
 });
 
-const chmod = (spec: string) => parseChmod(spec, range, 'FROM a\nCOPY b c\nADD d e\n');
+const chmod = (spec: string) => parseChmod(spec, range);
 
 describe('--chmod', () => {
   it('takes octal modes whole, special bits included (newer BuildKit; 20.10 dropped them)', () => {

@@ -40,6 +40,8 @@ describe('berth build end to end', () => {
     expect(built.stderr).toContain('to-stdout');
     expect(built.stderr).toContain('to-stderr');
     expect(built.stderr).toMatch(/Dockerfile:2:1: process .* did not complete successfully: exit code: 3/);
+    // The engine's errors carry a range only; the CLI shows the code frame for them all the same.
+    expect(built.stderr).toContain('> 2 | RUN echo to-stdout; echo to-stderr >&2; exit 3');
     expectNothingLeft();
   });
 

@@ -209,7 +209,7 @@ export async function fakeBuild(
   const progress = recordingProgress();
   const snapshots = fakeSnapshotter(store.layout, store.content);
   const done = executePlan({
-    layout: store.layout, content: store.content, plan, source: dockerfile, noCache: false, progress, jobs: 4,
+    layout: store.layout, content: store.content, plan, noCache: false, progress, jobs: 4,
     resolveBase: (_ref: string, _vertex: Vertex) => Promise.resolve(BASE),
     ...request, snapshotter: snapshots, kinds,
   });
