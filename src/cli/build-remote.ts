@@ -1,5 +1,5 @@
 import type { SourceRange } from '../source/index.ts';
-import type { BuildPlan, ImageConfig } from '../plan/index.ts';
+import type { BuildPlan, ContainerConfig } from '../plan/index.ts';
 import type { BaseImage } from '../engine/build.ts';
 import type { CacheRecord } from '../cache/records.ts';
 import { baseImageOf, loadBaseImage } from '../engine/images.ts';
@@ -16,7 +16,7 @@ import type { Stores } from './store.ts';
  * Each reference is resolved once per build.
  */
 export interface BaseImages {
-  configFor(ref: string): Promise<{ config: ImageConfig } | undefined>;
+  configFor(ref: string): Promise<{ config: ContainerConfig } | undefined>;
   load(ref: string, range: SourceRange | undefined): Promise<BaseImage>;
 }
 
@@ -47,7 +47,7 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
   return {
     async configFor(ref) {
       const image = await locate(ref);
-      return image ? { config: (image.config.config ?? {}) as ImageConfig } : undefined;
+      return image ? { config: (image.config.config ?? {}) as ContainerConfig } : undefined;
     },
     async load(ref, range) {
       const image = await locate(ref);

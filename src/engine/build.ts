@@ -3,7 +3,7 @@
  * resolved once per build, source and metadata vertices answered here, every filesystem step sent
  * through the one step pipeline (src/steps/pipeline.ts) with its op kind's implementation.
  */
-import type { BuildPlan, HistoryEntry, ImageConfig, Vertex } from '../plan/index.ts';
+import type { BuildPlan, HistoryEntry, ContainerConfig, Vertex } from '../plan/index.ts';
 import { hasBlob, type ContentStore } from '../content/index.ts';
 import type { ContextFilter } from '../context/walk.ts';
 import type { StatCache } from '../context/stat-cache.ts';
@@ -29,7 +29,7 @@ export interface BaseImage {
   /** Stable identity for cache keys (the manifest digest). */
   id: string;
   chain: ChainLayer[];
-  config: ImageConfig;
+  config: ContainerConfig;
   history: HistoryEntry[];
   created?: string;
 }

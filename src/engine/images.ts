@@ -1,5 +1,5 @@
 import { BuildError, type SourceRange } from '../source/index.ts';
-import type { BuildPlan, ImageConfig as ContainerConfig } from '../plan/index.ts';
+import type { BuildPlan, ContainerConfig } from '../plan/index.ts';
 import type { Digest } from '../content/digest.ts';
 import { newImageConfig, type HistoryEntry as OciHistory, type ImageConfig } from '../image/config.ts';
 import { writeImage } from '../image/commit.ts';

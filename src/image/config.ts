@@ -10,17 +10,8 @@ import { isDigest, type Digest } from '../content/digest.ts';
  * The runtime part of the config (`config.config`). One definition serves the planner and the
  * image code: the plan's plain data is the only type the front and back end share.
  */
-export type { HealthConfig, ImageConfig as ContainerConfig } from '../plan/types.ts';
-import type { ImageConfig as ContainerConfig } from '../plan/types.ts';
-
-export interface HistoryEntry {
-  created?: string;
-  created_by?: string;
-  author?: string;
-  comment?: string;
-  /** True for steps that changed only the config (ENV, CMD, ...). */
-  empty_layer?: boolean;
-}
+export type { ContainerConfig, HealthConfig, HistoryEntry } from '../plan/types.ts';
+import type { ContainerConfig, HistoryEntry } from '../plan/types.ts';
 
 export interface RootFs {
   type: 'layers';

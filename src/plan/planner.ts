@@ -5,7 +5,7 @@ import type { ParsedDockerfile } from '../syntax/ast.ts';
 import { normalizePlatform, platformArgs, PROXY_ARGS, TARGET_PLATFORM } from './args.ts';
 import { dispatch, type StageContext } from './dispatch.ts';
 import { cloneConfig, DEFAULT_PATH, envToMap, expandIn, materializeEnv, type StageState } from './state.ts';
-import type { BuildPlan, FileSource, ImageConfig, ImageResolver, NetworkMode, PlannedStage, PlanWarning, Vertex } from './types.ts';
+import type { BuildPlan, FileSource, ContainerConfig, ImageResolver, NetworkMode, PlannedStage, PlanWarning, Vertex } from './types.ts';
 
 export interface PlanOptions {
   target?: string;
@@ -41,7 +41,7 @@ interface PlanRun {
   inProgress: Set<number>;
   vertices: Vertex[];
   warnings: PlanWarning[];
-  baseConfigs: Map<string, ImageConfig>;
+  baseConfigs: Map<string, ContainerConfig>;
   /** Each planned stage's final build environment, for stages built FROM it. */
   stageEnvs: Map<number, StageEnv>;
 }
@@ -214,7 +214,7 @@ function reachableStages(run: PlanRun, target: number, done: (index: number) => 
  * synchronous; only the stages the target needs are looked up, as BuildKit does. Every stage's
  * FROM must still name something.
  */
-async function resolveBases(run: PlanRun, needed: ReadonlySet<number>): Promise<Map<string, ImageConfig>> {
+async function resolveBases(run: PlanRun, needed: ReadonlySet<number>): Promise<Map<string, ContainerConfig>> {
   const escape = run.parsed.directives.escape;
   const resolver = run.options.resolveImage ?? noImage;
   const wanted = new Map<string, SourceRange>();
@@ -264,11 +264,11 @@ function planStageBody(run: PlanRun, index: number): PlannedStage {
     config: {}, history: [], range: from.range,
   };
   const earlier = findStage(run, ref, index);
-  let config: ImageConfig = {};
+  let config: ContainerConfig = {};
   // A stage built FROM another starts from that stage's whole state: ENV, ARG values and all.
   let inherited: StageEnv | undefined;
   // What the source vertex records: the base's published config, never mutated afterwards.
-  let baseConfig: ImageConfig | undefined;
+  let baseConfig: ContainerConfig | undefined;
   let baseInput: string | undefined;
   if (earlier && earlier.index < index) {
     const base = planStage(run, earlier.index, from.range);

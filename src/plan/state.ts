@@ -1,6 +1,6 @@
 import { BuildError, locateInRange, type SourceRange } from '../source/index.ts';
 import { expandWord, expandWords, ShellExpansionError } from '../shell/index.ts';
-import type { HistoryEntry, ImageConfig } from './types.ts';
+import type { HistoryEntry, ContainerConfig } from './types.ts';
 
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 /**
@@ -11,7 +11,7 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 /** The mutable state of one stage while its instructions are dispatched. */
 export interface StageState {
-  config: ImageConfig;
+  config: ContainerConfig;
   /** ARGs declared in this stage, with their values (undefined: declared, no value). */
   args: Map<string, string | undefined>;
   history: HistoryEntry[];
@@ -33,7 +33,7 @@ export interface StageState {
   runEnvMemo?: { version: number; env: string[]; buildArgs: string[]; unkeyedEnv: string[] };
 }
 
-export function cloneConfig(config: ImageConfig): ImageConfig {
+export function cloneConfig(config: ContainerConfig): ContainerConfig {
   return structuredClone(config);
 }
 
@@ -54,7 +54,7 @@ export function mapToEnv(map: ReadonlyMap<string, string>): string[] {
 }
 
 /** Publishes the planning-time environment into `config.Env`. */
-export function materializeEnv(state: StageState): ImageConfig {
+export function materializeEnv(state: StageState): ContainerConfig {
   if (state.env.size > 0 || state.config.Env !== undefined) state.config.Env = mapToEnv(state.env);
   return state.config;
 }

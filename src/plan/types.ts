@@ -3,7 +3,8 @@ import type { Heredoc } from '../syntax/ast.ts';
 
 /**
  * The plan is plain data: the only thing the back end (solve, exec, image) sees of a Dockerfile.
- * Field names of `ImageConfig` follow the OCI image spec's `config` object so the two line up.
+ * `ContainerConfig` is the OCI image config's `config` object (the runtime defaults) and
+ * `HistoryEntry` one of its `history` entries: defined here once, the image code uses them too.
  */
 /** Healthcheck durations are nanoseconds, as Docker writes them. */
 export interface HealthConfig {
@@ -15,7 +16,7 @@ export interface HealthConfig {
   Retries?: number;
 }
 
-export interface ImageConfig {
+export interface ContainerConfig {
   User?: string;
   ExposedPorts?: Record<string, Record<string, never>>;
   Env?: string[];
@@ -33,7 +34,7 @@ export interface ImageConfig {
 
 /** What the plan needs to know about a base image: its config (for ENV, ONBUILD, ...). */
 export interface BaseImageInfo {
-  config: ImageConfig;
+  config: ContainerConfig;
 }
 
 export type ImageResolver = (ref: string, range: SourceRange) => Promise<BaseImageInfo | undefined>;
@@ -123,8 +124,9 @@ export interface HistoryEntry {
   created?: string;
   created_by?: string;
   author?: string;
-  empty_layer?: boolean;
   comment?: string;
+  /** True for steps that changed only the config (ENV, CMD, ...). */
+  empty_layer?: boolean;
 }
 
 /** One node of the build DAG. `inputs[0]` is the filesystem parent (absent for a source). */
@@ -144,7 +146,7 @@ export interface Vertex {
    * The image config after this vertex: set on a stage's source and on its last vertex (the
    * stage's result); in between, the config is only a planning-time state.
    */
-  config?: ImageConfig;
+  config?: ContainerConfig;
   history?: HistoryEntry;
 }
 
@@ -158,7 +160,7 @@ export interface PlannedStage {
   dependsOn: number[];
   /** Images this stage reads besides its base. */
   imageRefs: string[];
-  config: ImageConfig;
+  config: ContainerConfig;
   history: HistoryEntry[];
   /** MAINTAINER's value: the image's `author`. */
   author?: string;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { openBlob, type ContentStore } from '../content/index.ts';
 import { diffToTar, type ArchiveOptions } from '../layer/diff.ts';
 import { storeLayer } from '../layer/store.ts';
+import { MediaTypes } from '../image/descriptor.ts';
 import { applyTar } from '../layer/apply.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { writerName } from '../store/sweep.ts';
@@ -14,7 +15,7 @@ import type { SnapshotLeases } from './leases.ts';
  * and docker load, skopeo, umoci and registries all accept uncompressed OCI layers. Compression is
  * an export concern (push), not a build one.
  */
-export const LAYER_MEDIA_TYPE = 'application/vnd.oci.image.layer.v1.tar';
+export const LAYER_MEDIA_TYPE = MediaTypes.ociLayer;
 
 /** A stored layer: its blob, and the diff id its chain of snapshots is named by. */
 export interface LayerRef {

@@ -11,7 +11,7 @@ import type { BuildCache } from '../cache/cache.ts';
 import type { CacheRecord } from '../cache/records.ts';
 import type { ArchiveOptions } from '../layer/diff.ts';
 import type { MountRoot } from '../mounts/run-mounts.ts';
-import type { BuildPlan, FileSource, HistoryEntry, ImageConfig, Vertex } from '../plan/index.ts';
+import type { BuildPlan, FileSource, HistoryEntry, ContainerConfig, Vertex } from '../plan/index.ts';
 import type { ActiveSnapshot, Snapshotter } from '../snapshot/snapshotter.ts';
 import type { ChainLayer } from '../snapshot/snapshots.ts';
 import type { StoreLayout } from '../store/layout.ts';
@@ -21,7 +21,7 @@ export interface VertexResult {
   key: string;
   chain: ChainLayer[];
   history: HistoryEntry[];
-  config: ImageConfig;
+  config: ContainerConfig;
   /**
    * When the newest layer was made (its cache record's time). History and the image's `created`
    * use it, so rebuilding from cache, here or on another machine, gives the same image digest.
