@@ -100,46 +100,51 @@ export function scanContext(root: string, filter: ContextFilter, startRel = ''):
 
   let entries: ContextEntry[] | undefined;
   return {
-    entries() {
-      if (entries) return entries;
-      const out: ContextEntry[] = [];
-      let next = 0;
-      // Records were made in walk order, so each descended entry's is the next one not yet used.
-      const emit = (): void => {
-        const isStart = next === 0;
-        const { chunk, names, marks } = dirs[next++];
-        for (let i = 0; i < names.length; i++) {
-          if (marks[i] & LISTED) {
-            out.push({ rel: names[i], hostPath: isStart ? startHost : base + names[i], stat: new WalkStats(chunk, i) });
-          }
-          if (marks[i] & DESCENDED) emit();
-        }
-      };
-      emit();
-      entries = out;
-      return out;
-    },
-    fingerprint() {
-      // A directory whose entries are all listed goes in whole: its paths and the packed front
-      // slots of its records, two calls. Only directories .dockerignore thinned out go entry by
-      // entry. Paths hold no NUL and counts fix the lengths, so the stream reads back one way only.
-      const hash = createHash('sha256');
-      let newestCtimeMs = 0;
-      for (const { chunk, names, marks } of dirs) {
-        let whole = true;
-        for (let i = 0; i < marks.length && whole; i++) whole = (marks[i] & LISTED) !== 0;
-        if (whole) {
-          hash.update(`D${names.length}\0${chunk.names}\0`).update(chunk.front());
-          newestCtimeMs = Math.max(newestCtimeMs, chunk.newestCtimeMs());
-          continue;
-        }
-        for (let i = 0; i < names.length; i++) {
-          if ((marks[i] & LISTED) === 0) continue;
-          hash.update(`E${names[i]}\0`).update(chunk.front(i));
-          newestCtimeMs = Math.max(newestCtimeMs, chunk.ctimeMs(i));
-        }
-      }
-      return { print: hash.digest('hex'), newestCtimeMs };
-    },
+    entries: () => (entries ??= entriesOf(dirs, startHost, base)),
+    fingerprint: () => fingerprintOf(dirs),
   };
+}
+
+/** The entries a scan kept, as walkContext returns them. */
+function entriesOf(dirs: readonly WalkedDir[], startHost: string, base: string): ContextEntry[] {
+  const out: ContextEntry[] = [];
+  let next = 0;
+  // Records were made in walk order, so each descended entry's is the next one not yet used.
+  const emit = (): void => {
+    const isStart = next === 0;
+    const { chunk, names, marks } = dirs[next++];
+    for (let i = 0; i < names.length; i++) {
+      if (marks[i] & LISTED) {
+        out.push({ rel: names[i], hostPath: isStart ? startHost : base + names[i], stat: new WalkStats(chunk, i) });
+      }
+      if (marks[i] & DESCENDED) emit();
+    }
+  };
+  emit();
+  return out;
+}
+
+/**
+ * A directory whose entries are all listed goes in whole: its paths and the packed front slots of
+ * its records, two calls. Only directories .dockerignore thinned out go entry by entry. Paths hold
+ * no NUL and counts fix the lengths, so the stream reads back one way only.
+ */
+function fingerprintOf(dirs: readonly WalkedDir[]): { print: string; newestCtimeMs: number } {
+  const hash = createHash('sha256');
+  let newestCtimeMs = 0;
+  for (const { chunk, names, marks } of dirs) {
+    let whole = true;
+    for (let i = 0; i < marks.length && whole; i++) whole = (marks[i] & LISTED) !== 0;
+    if (whole) {
+      hash.update(`D${names.length}\0${chunk.names}\0`).update(chunk.front());
+      newestCtimeMs = Math.max(newestCtimeMs, chunk.newestCtimeMs());
+      continue;
+    }
+    for (let i = 0; i < names.length; i++) {
+      if ((marks[i] & LISTED) === 0) continue;
+      hash.update(`E${names[i]}\0`).update(chunk.front(i));
+      newestCtimeMs = Math.max(newestCtimeMs, chunk.ctimeMs(i));
+    }
+  }
+  return { print: hash.digest('hex'), newestCtimeMs };
 }

@@ -194,6 +194,99 @@ export function logicalLineRange(file: string, line: LogicalLine): SourceRange {
 const EMPTY_CONTINUATION_DETAIL = 'Empty continuation lines will become errors in a future release';
 const EMPTY_CONTINUATION_URL = 'https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/';
 
+/**
+ * Joins the physical lines of one logical line starting at line index `first` (0-based, already
+ * known to hold an instruction starting at `lead`): continuations, comments and empty lines inside
+ * them skipped as BuildKit skips them. Returns the line (batchStart unset) and the next line index.
+ */
+function joinLogicalLine(lines: PhysicalLines, first: number, lead: number, escape: number): { line: LogicalLine; next: number } {
+  const { source, starts, readable } = lines;
+  const startLine = first + 1;
+  const firstEnd = contentEnd(lines, first);
+  let i = first + 1;
+  let cut = continuationCut(source, lead, firstEnd, escape);
+  let original = source.slice(lead, cut < 0 ? firstEnd : cut);
+  const pieces: LinePiece[] = [{ at: 0, line: startLine, column: lead - starts[first] + 1 }];
+  let parts: string[] | null = null;
+  let length = original.length;
+  let hasEmptyContinuation = false;
+  let endLine = startLine;
+  let endText = firstEnd - starts[first];
+  while (cut >= 0 && i < readable) {
+    const start = starts[i];
+    const end = contentEnd(lines, i);
+    i++;
+    endLine = i;
+    endText = end - start;
+    const firstChar = skipSpaceIn(source, start, end);
+    if (firstChar < end && source.charCodeAt(firstChar) === 35) continue; // comment inside a continuation
+    if (firstChar === end) {
+      hasEmptyContinuation = true;
+      continue;
+    }
+    cut = continuationCut(source, start, end, escape);
+    const piece = source.slice(start, cut < 0 ? end : cut);
+    pieces.push({ at: length, line: endLine, column: 1 });
+    (parts ??= [original]).push(piece);
+    length += piece.length;
+  }
+  if (parts !== null) original = parts.join('');
+  const textStart = skipGoSpace(original);
+  const textEnd = trimEndGoSpace(original);
+  const text = textEnd <= textStart ? '' : textStart === 0 && textEnd === original.length ? original : original.slice(textStart, textEnd);
+  const line: LogicalLine = {
+    original, text, textStart, batchStart: -1, pieces, startLine, endLine, endColumn: endText + 1, hasEmptyContinuation, heredocs: [],
+  };
+  return { line, next: i };
+}
+
+/**
+ * Reads the bodies of a line's heredocs from line index `first` on, each up to its terminator,
+ * into `line.heredocs`. Returns the next line index, or the error of an unterminated heredoc.
+ */
+function readHeredocBodies(lines: PhysicalLines, file: string, line: LogicalLine, headers: HeredocHeader[], first: number): number | BuildError {
+  const { source, starts, readable } = lines;
+  let i = first;
+  for (const header of headers) {
+    const bodyStart = i;
+    let terminated = false;
+    while (i < readable) {
+      const start = starts[i];
+      const end = contentEnd(lines, i);
+      i++;
+      let from = start;
+      if (header.chomp) while (from < end && source.charCodeAt(from) === 9) from++;
+      if (end - from === header.name.length && source.startsWith(header.name, from)) {
+        terminated = true;
+        break;
+      }
+    }
+    const bodyEnd = { line: i, column: contentEnd(lines, i - 1) - starts[i - 1] + 1 };
+    if (!terminated) {
+      return new BuildError('unterminated heredoc', { file, start: positionAt(line, line.textStart), end: bodyEnd }, {
+        suggestion: `end the heredoc with a line that is exactly ${JSON.stringify(header.name)}`,
+      });
+    }
+    // The body keeps its lines exactly, line endings included (from its first line to the terminator).
+    const rawContent = source.slice(starts[bodyStart], starts[i - 1]);
+    line.heredocs.push({
+      name: header.name, fileDescriptor: header.fileDescriptor, expand: header.expand, chomp: header.chomp, rawContent,
+      content: header.chomp ? chompHeredocContent(rawContent) : rawContent,
+      range: { file, start: { line: bodyStart + 1, column: 1 }, end: bodyEnd },
+    });
+  }
+  return i;
+}
+
+function emptyContinuationWarning(file: string, line: LogicalLine): ParseWarning {
+  return {
+    message: `Empty continuation line found in: ${line.original}`,
+    detail: EMPTY_CONTINUATION_DETAIL,
+    url: EMPTY_CONTINUATION_URL,
+    range: logicalLineRange(file, line),
+  };
+}
+
 /** Runs BuildKit's line loop over the whole file. */
 export function collectLogicalLines(lines: PhysicalLines, file: string, escapeChar: string, probe: HeredocProbe): CollectedLines {
   const escape = escapeChar.charCodeAt(0);
@@ -205,66 +298,21 @@ export function collectLogicalLines(lines: PhysicalLines, file: string, escapeCh
   const finish = (pending: BuildError | null): CollectedLines => ({ lines: out, batch: batch.join(''), warnings, pending });
   let i = 0;
   while (i < readable) {
-    const startLine = i + 1;
-    const firstEnd = contentEnd(lines, i);
-    const lead = skipSpaceIn(source, starts[i], firstEnd);
-    i++;
-    if (lead === firstEnd || source.charCodeAt(lead) === 35) continue; // blank line or comment
-    let cut = continuationCut(source, lead, firstEnd, escape);
-    let original = source.slice(lead, cut < 0 ? firstEnd : cut);
-    const pieces: LinePiece[] = [{ at: 0, line: startLine, column: lead - starts[startLine - 1] + 1 }];
-    let parts: string[] | null = null;
-    let length = original.length;
-    let hasEmptyContinuation = false;
-    let endLine = startLine;
-    let endText = firstEnd - starts[startLine - 1];
-    while (cut >= 0 && i < readable) {
-      const start = starts[i];
-      const end = contentEnd(lines, i);
+    const lead = skipSpaceIn(source, starts[i], contentEnd(lines, i));
+    if (lead === contentEnd(lines, i) || source.charCodeAt(lead) === 35) { // blank line or comment
       i++;
-      endLine = i;
-      endText = end - start;
-      const first = skipSpaceIn(source, start, end);
-      if (first < end && source.charCodeAt(first) === 35) continue; // comment inside a continuation
-      if (first === end) {
-        hasEmptyContinuation = true;
-        continue;
-      }
-      cut = continuationCut(source, start, end, escape);
-      const piece = source.slice(start, cut < 0 ? end : cut);
-      pieces.push({ at: length, line: endLine, column: 1 });
-      (parts ??= [original]).push(piece);
-      length += piece.length;
+      continue;
     }
-    if (parts !== null) original = parts.join('');
-    const textStart = skipGoSpace(original);
-    const textEnd = trimEndGoSpace(original);
-    const text = textEnd <= textStart ? '' : textStart === 0 && textEnd === original.length ? original : original.slice(textStart, textEnd);
-    const line: LogicalLine = {
-      original,
-      text,
-      textStart,
-      batchStart: text === '' ? -1 : batchLength,
-      pieces,
-      startLine,
-      endLine,
-      endColumn: endText + 1,
-      hasEmptyContinuation,
-      heredocs: [],
-    };
-    if (text !== '') {
-      batch.push(text, '\n');
-      batchLength += text.length + 1;
+    const joined = joinLogicalLine(lines, i, lead, escape);
+    const line = joined.line;
+    i = joined.next;
+    if (line.text !== '') {
+      line.batchStart = batchLength;
+      batch.push(line.text, '\n');
+      batchLength += line.text.length + 1;
     }
     out.push(line);
-    if (hasEmptyContinuation) {
-      warnings.push({
-        message: `Empty continuation line found in: ${original}`,
-        detail: EMPTY_CONTINUATION_DETAIL,
-        url: EMPTY_CONTINUATION_URL,
-        range: logicalLineRange(file, line),
-      });
-    }
+    if (line.hasEmptyContinuation) warnings.push(emptyContinuationWarning(file, line));
     let headers: HeredocHeader[];
     try {
       headers = probe(line);
@@ -272,48 +320,9 @@ export function collectLogicalLines(lines: PhysicalLines, file: string, escapeCh
       if (error instanceof BuildError) return finish(error);
       throw error;
     }
-    for (const header of headers) {
-      const bodyStart = i;
-      let terminated = false;
-      while (i < readable) {
-        const start = starts[i];
-        const end = contentEnd(lines, i);
-        i++;
-        let from = start;
-        if (header.chomp) while (from < end && source.charCodeAt(from) === 9) from++;
-        if (end - from === header.name.length && source.startsWith(header.name, from)) {
-          terminated = true;
-          break;
-        }
-      }
-      if (!terminated) {
-        const range: SourceRange = {
-          file,
-          start: positionAt(line, textStart),
-          end: { line: i, column: contentEnd(lines, i - 1) - starts[i - 1] + 1 },
-        };
-        return finish(
-          new BuildError('unterminated heredoc', range, {
-            suggestion: `end the heredoc with a line that is exactly ${JSON.stringify(header.name)}`,
-          }),
-        );
-      }
-      // The body keeps its lines exactly, line endings included (from its first line to the terminator).
-      const rawContent = source.slice(starts[bodyStart], starts[i - 1]);
-      line.heredocs.push({
-        name: header.name,
-        fileDescriptor: header.fileDescriptor,
-        expand: header.expand,
-        chomp: header.chomp,
-        rawContent,
-        content: header.chomp ? chompHeredocContent(rawContent) : rawContent,
-        range: {
-          file,
-          start: { line: bodyStart + 1, column: 1 },
-          end: { line: i, column: contentEnd(lines, i - 1) - starts[i - 1] + 1 },
-        },
-      });
-    }
+    const next = readHeredocBodies(lines, file, line, headers, i);
+    if (next instanceof BuildError) return finish(next);
+    i = next;
   }
   if (readable < starts.length) {
     return finish(new BuildError(`dockerfile line greater than max allowed size of ${MAX_LINE_BYTES}`, lineRange(file, readable + 1, '', 1)));
