@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { BuildPlan, HistoryEntry, ImageConfig, Vertex } from '../plan/index.ts';
 import { hasBlob, type ContentStore } from '../content/index.ts';
@@ -12,7 +12,7 @@ import { contextCopyInput } from './copy-input.ts';
 import { dirIdentity, layerSplice, lineageKey, reusableCopy, sameDir, saveLineage, startCopyReuse } from './copy-reuse.ts';
 import { openLeases, type SnapshotLeases } from './snapshot-leases.ts';
 import { chainIdOf, cleanStaleTemp, commitUpper, emptyLowerDir, ensureSnapshots, lowerDirsOf, makeTempDir, snapshotDirOf, type ChainLayer } from './layers.ts';
-import type { Progress } from './progress.ts';
+import { imageLabel, inStep, stepLabel, type Progress } from '../progress/index.ts';
 import { pruneNoopDirs } from './prune-upper.ts';
 import { ReservedNameError } from '../layer/diff.ts';
 import { BuildError } from '../source/index.ts';
@@ -71,11 +71,6 @@ export interface VertexResult {
 
 const EPOCH = '1970-01-01T00:00:00Z';
 
-function stepLabel(plan: BuildPlan, v: Vertex): string {
-  const name = plan.stages.find((s) => s.index === v.stage)?.name;
-  return `[${name ? `${name} ` : ''}${v.stepIndex}/${v.stepCount}] ${v.text.trim().replace(/\s+/g, ' ')}`;
-}
-
 function stageResultOf(plan: BuildPlan, stage: number, results: ReadonlyMap<string, VertexResult>): VertexResult {
   const planned = plan.stages.find((s) => s.index === stage)!;
   return results.get(planned.vertices[planned.vertices.length - 1])!;
@@ -100,10 +95,12 @@ interface Engine {
 function base(engine: Engine, ref: string, vertex: Vertex): Promise<BaseImage> {
   let found = engine.bases.get(ref);
   if (!found) {
-    found = engine.req.resolveBase(ref, vertex).then(async (image) => {
-      await ensureSnapshots(engine.req.layout, engine.req.content, image.chain, engine.leases);
+    const { req } = engine;
+    // The image's FROM step, as BuildKit shows it: CACHED when its layers are unpacked already.
+    found = req.resolveBase(ref, vertex).then((image) => inStep(req.progress, imageLabel(req.plan, ref, image.id), async () => {
+      await ensureSnapshots(req.layout, req.content, image.chain, engine.leases);
       return image;
-    });
+    }, image.chain.every((layer) => existsSync(snapshotDirOf(req.layout, layer.chainId)))));
     engine.bases.set(ref, found);
   }
   return found;
