@@ -9,7 +9,7 @@ import { formatReference, parseReference, withDefaultTag } from '../image/refere
  *   WORKDIR (ONBUILD triggers of the base included). ARG, ENV, LABEL, CMD... are not steps, and
  *   neither is `FROM scratch` or `FROM <stage>` (BuildKit makes no vertex for them).
  * - The stage is named `name` when it has one, else `stage-N` (N its index in the Dockerfile),
- *   and not at all when the Dockerfile has one stage and reads no other image.
+ *   and not at all when the Dockerfile has one stage (named or not) and reads no other image.
  * - The number is padded to the total's width (`[ 2/12]`), as BuildKit's `%*d` does.
  * - An image used by several stages (or COPY --from, RUN --mount from=) is one step, named after
  *   the first stage that is built FROM it; an image no stage is built from is `FROM <ref>` alone.
@@ -76,7 +76,7 @@ export function planLabels(plan: BuildPlan): StepLabels {
   const fromPrefix = new Map<string, string>();
   const images: string[] = [];
   for (const stage of plan.stages) {
-    const prefix = stageLabels(stage, stage.name ?? (named ? `stage-${stage.index}` : ''), byId, steps);
+    const prefix = stageLabels(stage, named ? (stage.name ?? `stage-${stage.index}`) : '', byId, steps);
     if (stage.base.kind === 'image' && !fromPrefix.has(stage.base.ref)) {
       fromPrefix.set(stage.base.ref, prefix!);
       images.push(stage.base.ref);
