@@ -8,7 +8,7 @@ import { compileIgnore, findIgnoreFile, readIgnoreFile } from '../context/docker
 import type { ContextFilter } from '../context/walk.ts';
 import { openStatCache, saveStatCache } from '../context/stat-cache.ts';
 import { lockForBuild } from '../store/lock.ts';
-import { parseBuildArgs, planBuild, type NetworkMode } from '../plan/index.ts';
+import { parseBuildArgs, planBuild, type BuildPlan, type NetworkMode, type PlanOptions } from '../plan/index.ts';
 import { parseNetworkMode } from '../exec/network.ts';
 import { parseSourceDateEpoch } from '../layer/rewrite-times.ts';
 import { describeRootless, userNamespace } from '../sys/userns.ts';
@@ -17,7 +17,8 @@ import { loadSecrets, parseAllow } from './secrets.ts';
 import { assembleImage } from '../engine/images.ts';
 import type { CacheRecord } from '../cache/records.ts';
 import { baseImages, exportCaches, importCaches, pushTags } from './build-remote.ts';
-import { createProgress, type ProgressMode } from '../engine/progress.ts';
+import { createProgress, inStep, metadataLabel, parseProgressMode, planLabels, plannedStepCount, type Progress } from '../progress/index.ts';
+import { normalizeName } from '../image/reference.ts';
 import { readDockerfile } from './dockerfile.ts';
 import { parseCacheDir } from '../store/parse-cache.ts';
 import { exportImage, parseOutput } from './outputs.ts';
@@ -76,7 +77,33 @@ function buildNetwork(value: string, allow: readonly string[]): NetworkMode {
   return mode;
 }
 
+/** Whether any step reads the build context (BuildKit's `[internal] load build context` step). */
+function readsContext(plan: BuildPlan): boolean {
+  return plan.vertices.some((v) => (v.op.kind === 'copy' && v.op.from.kind === 'context')
+    || (v.op.kind === 'run' && v.op.mounts.some((m) => m.type === 'bind' && (m.from === undefined || m.from.kind === 'context'))));
+}
+
+/** Each image's `[internal] load metadata for ...` step, the first time it is resolved. */
+function metadataSteps(progress: Progress): <T>(ref: string, resolve: () => Promise<T>) => Promise<T> {
+  const seen = new Set<string>();
+  return (ref, resolve) => {
+    if (seen.has(ref)) return resolve();
+    seen.add(ref);
+    return inStep(progress, metadataLabel(ref), resolve);
+  };
+}
+
 async function runBuild(contextArg: string, flags: BuildFlags, command: Command): Promise<void> {
+  const quiet = flags.quiet === true;
+  const progress = createProgress(quiet ? 'quiet' : parseProgressMode(flags.progress));
+  try {
+    await buildWith(progress, contextArg, flags, command);
+  } finally {
+    progress.close();
+  }
+}
+
+async function buildWith(progress: Progress, contextArg: string, flags: BuildFlags, command: Command): Promise<void> {
   const stores = openStores(command);
   const noContext = contextArg === '-';
   const contextDir = noContext ? undefined : path.resolve(contextArg);
@@ -84,44 +111,56 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     throw new BuildError(`unable to prepare context: path "${contextArg}" not found`);
   }
   const dockerfileArg = noContext ? (flags.file ?? '-') : flags.file;
-  const { parsed, path: dockerfilePath } = readDockerfile(dockerfileArg, contextDir ?? '.', parseCacheDir(stores.layout.root));
+  const definition = `[internal] load build definition from ${dockerfileArg && dockerfileArg !== '-' ? path.basename(dockerfileArg) : 'Dockerfile'}`;
+  const { parsed, path: dockerfilePath } = await inStep(progress, definition, () => readDockerfile(dockerfileArg, contextDir ?? '.', parseCacheDir(stores.layout.root)));
   try {
-    await buildParsed(stores, parsed, dockerfilePath, contextDir, flags);
+    await buildParsed(progress, stores, parsed, dockerfilePath, contextDir, flags);
   } catch (error) {
     // Errors carry a range only; the code frame's text is attached here, once for every layer.
     throw attachSource(error, parsed.file, parsed.source);
   }
 }
 
+/** Plans the image steps the base images need, with BuildKit's `load metadata` steps. */
+async function planWithMetadata(
+  progress: Progress, parsed: ParsedDockerfile, bases: ReturnType<typeof baseImages>, options: Omit<PlanOptions, 'resolveImage'>,
+): Promise<BuildPlan> {
+  const metadata = metadataSteps(progress);
+  const plan = await planBuild(parsed, { ...options, resolveImage: (ref) => metadata(ref, () => bases.configFor(ref)) });
+  // Images only COPY --from or RUN --mount read: resolved before the build, as BuildKit does.
+  for (const ref of planLabels(plan).images) await metadata(ref, () => bases.configFor(ref));
+  return plan;
+}
+
 async function buildParsed(
-  stores: Stores, parsed: ParsedDockerfile, dockerfilePath: string, contextDir: string | undefined, flags: BuildFlags,
+  progress: Progress, stores: Stores, parsed: ParsedDockerfile, dockerfilePath: string, contextDir: string | undefined, flags: BuildFlags,
 ): Promise<void> {
   const allow = parseAllow(flags.allow);
   const network = buildNetwork(flags.network, allow);
   const outputs = flags.output.map(parseOutput);
   const { buildArgs, epoch } = buildArgsWithEpoch(flags.buildArg);
   const quiet = flags.quiet === true;
-  const log = (message: string): void => { if (!quiet) process.stderr.write(`${message}\n`); };
+  const log = (message: string): void => progress.message(message);
   if (userNamespace().rootless) log(`${describeRootless()}; RUN network: ${network === 'sandbox' ? 'slirp4netns' : network}`);
   const registry = { insecureRegistries: flags.insecureRegistry };
   const bases = baseImages(stores, { pull: flags.pull === true, registry, log });
   const push = flags.push === true || outputs.some((o) => o.type === 'registry');
   if (push && flags.tag.length === 0) throw new BuildError('--push needs at least one -t NAME to push to');
   // Held from the first pull to the last tag, so prune never removes what this build brings in.
-  const lock = await lockForBuild(stores.layout, () => process.stderr.write('waiting for berth prune to finish...\n'));
+  const lock = await lockForBuild(stores.layout, () => log('waiting for berth prune to finish...'));
   let plan;
   try {
-    plan = await planBuild(parsed, {
-      target: flags.target, buildArgs, network,
-      resolveImage: (ref) => bases.configFor(ref),
-    });
+    plan = await planWithMetadata(progress, parsed, bases, { target: flags.target, buildArgs, network });
   } catch (error) {
     lock.release();
     throw error;
   }
-  const progress = createProgress(quiet ? 'quiet' : (flags.progress as ProgressMode));
-  for (const warning of plan.warnings) process.stderr.write(`[warning]: ${warning.message}\n`);
-  const statCache = contextDir ? openStatCache(stores.layout.contextCache, contextDir) : undefined;
+  for (const warning of plan.warnings) progress.warning(warning.message);
+  const filter = contextDir ? await inStep(progress, '[internal] load .dockerignore', () => contextFilter(contextDir, dockerfilePath)) : undefined;
+  const loadContext = (dir: string) => openStatCache(stores.layout.contextCache, dir);
+  const statCache = contextDir ? (readsContext(plan) ? await inStep(progress, '[internal] load build context', () => loadContext(contextDir)) : loadContext(contextDir)) : undefined;
+  // The steps still to come: one FROM per image, the file system steps and the export.
+  progress.expect(plannedStepCount(plan) + 1);
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(new BuildError(`build interrupted by ${signal}`));
   process.once('SIGINT', onSignal);
@@ -131,7 +170,7 @@ async function buildParsed(
     await importCaches(stores, flags.cacheFrom, registry, log);
     const result = await executePlan({
       layout: stores.layout, content: stores.content, plan, contextDir,
-      contextFilter: contextDir ? await contextFilter(contextDir, dockerfilePath) : undefined,
+      contextFilter: filter,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
       statCache, progress,
       jobs: flags.jobs ? Number(flags.jobs) : os.availableParallelism(), signal: abort.signal,
@@ -139,14 +178,18 @@ async function buildParsed(
       onRecord: (vertex, record) => records.set(vertex.id, record),
       secrets: loadSecrets(flags.secret), allow,
     });
-    const step = progress.start('exporting to image');
-    const image = await assembleImage(stores.images, plan, result, {
-      tags: flags.tag, labels: parseLabels(flags.label), content: stores.content,
-      created: epoch === undefined ? undefined : new Date(epoch * 1000),
-      rewriteTimestamps: epoch !== undefined && outputs.some((o) => o.rewriteTimestamp),
+    const image = await inStep(progress, 'exporting to image', async (step) => {
+      const made = await assembleImage(stores.images, plan, result, {
+        tags: flags.tag, labels: parseLabels(flags.label), content: stores.content,
+        created: epoch === undefined ? undefined : new Date(epoch * 1000),
+        rewriteTimestamps: epoch !== undefined && outputs.some((o) => o.rewriteTimestamp),
+      });
+      progress.status(step, `exporting manifest ${made.manifestDigest}`);
+      progress.status(step, `exporting config ${made.configDigest}`);
+      for (const tag of flags.tag) progress.status(step, `naming to ${normalizeName(tag)}`);
+      for (const output of outputs) await exportImage(stores, made.manifestDigest, flags.tag, output);
+      return made;
     });
-    for (const output of outputs) await exportImage(stores, image.manifestDigest, flags.tag, output);
-    progress.done(step);
     if (push) await pushTags(stores, flags.tag, registry, log);
     await exportCaches(stores, flags.cacheTo, plan, records, registry, log);
     progress.close();
@@ -155,11 +198,9 @@ async function buildParsed(
       writeFileSync(flags.metadataFile, `${JSON.stringify({ 'containerimage.digest': image.manifestDigest, 'containerimage.config.digest': image.configDigest, 'image.name': flags.tag.join(',') }, null, 2)}\n`);
     }
     if (quiet) printLine(image.configDigest);
-    else process.stderr.write(`writing image ${image.configDigest} done${flags.tag.length ? `; naming to ${flags.tag.join(', ')}` : ''}\n`);
   } finally {
     if (statCache) saveStatCache(statCache);
     lock.release();
-    progress.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
@@ -191,7 +232,7 @@ export function register(program: Command): void {
     .option('--no-cache', 'do not use the build cache')
     .option('--no-cache-filter <stages>', 'do not use the cache for these stages (comma list, repeatable)', collect, [])
     .option('--network <mode>', 'networking for RUN: default (own network namespace, outbound access), none, or host (needs --allow network.host)', 'default')
-    .option('--progress <mode>', 'auto, tty, plain, rawjson or quiet', 'auto')
+    .option('--progress <mode>', 'auto (tty on a terminal, else plain), tty, plain, rawjson or quiet', 'auto')
     .option('--label <K=V>', 'set an image label', collect, [])
     .option('--iidfile <file>', 'write the image ID to this file')
     .option('--metadata-file <file>', 'write build result metadata to this file')

@@ -3,6 +3,7 @@
  * resolved once per build, source and metadata vertices answered here, every filesystem step sent
  * through the one step pipeline (src/steps/pipeline.ts) with its op kind's implementation.
  */
+import { existsSync } from 'node:fs';
 import type { BuildPlan, HistoryEntry, ContainerConfig, Vertex } from '../plan/index.ts';
 import { hasBlob, type ContentStore } from '../content/index.ts';
 import type { ContextFilter } from '../context/walk.ts';
@@ -15,7 +16,7 @@ import type { MountRoot } from '../mounts/run-mounts.ts';
 import { openSnapshotter, type Snapshotter } from '../snapshot/snapshotter.ts';
 import type { ChainLayer } from '../snapshot/snapshots.ts';
 import { sweepStore } from '../store/sweep.ts';
-import type { Progress } from './progress.ts';
+import { imageLabel, inStep, stepLabel, type Progress } from '../progress/index.ts';
 import { runStep } from '../steps/pipeline.ts';
 import { runStepKind } from '../steps/run.ts';
 import { copyStepKind } from '../steps/copy.ts';
@@ -66,11 +67,6 @@ export interface BuildRequest {
 
 const EPOCH = '1970-01-01T00:00:00Z';
 
-function stepLabel(plan: BuildPlan, v: Vertex): string {
-  const name = plan.stages.find((s) => s.index === v.stage)?.name;
-  return `[${name ? `${name} ` : ''}${v.stepIndex}/${v.stepCount}] ${v.text.trim().replace(/\s+/g, ' ')}`;
-}
-
 function stageResultOf(plan: BuildPlan, stage: number, results: ReadonlyMap<string, VertexResult>): VertexResult {
   const planned = plan.stages.find((s) => s.index === stage)!;
   return results.get(planned.vertices[planned.vertices.length - 1])!;
@@ -99,10 +95,11 @@ function baseResolver(req: BuildRequest, snapshots: Snapshotter): BaseResolver {
   return (ref, vertex) => {
     let found = bases.get(ref);
     if (!found) {
-      found = req.resolveBase(ref, vertex).then(async (image) => {
+      // The image's FROM step, as BuildKit shows it: CACHED when its layers are unpacked already.
+      found = req.resolveBase(ref, vertex).then((image) => inStep(req.progress, imageLabel(req.plan, ref, image.id), async () => {
         await snapshots.view(image.chain);
         return image;
-      });
+      }, image.chain.every((layer) => existsSync(snapshots.pathOf(layer.chainId)))));
       bases.set(ref, found);
     }
     return found;

@@ -375,7 +375,7 @@ export async function planBuild(parsed: ParsedDockerfile, options: PlanOptions =
   for (const w of parsed.warnings) run.warnings.push(w);
   return {
     file: parsed.file,
-    stages: [...run.planned.values()].sort((a, b) => a.index - b.index),
+    stages: [...run.planned.values()].sort((a, b) => a.index - b.index), stageCount: run.stages.length,
     vertices: run.vertices, target, platform: TARGET_PLATFORM, warnings: run.warnings, unusedBuildArgs,
   };
 }

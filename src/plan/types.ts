@@ -173,6 +173,8 @@ export interface BuildPlan {
   file: string;
   /** Only the stages the target needs, in Dockerfile order. */
   stages: PlannedStage[];
+  /** How many stages the Dockerfile has, needed or not (BuildKit names steps by it). */
+  stageCount?: number;
   vertices: Vertex[];
   target: number;
   platform: string;

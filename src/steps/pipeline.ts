@@ -6,7 +6,7 @@
 import { stepKey } from '../cache/key.ts';
 import type { CacheRecord } from '../cache/records.ts';
 import type { HistoryEntry, Vertex } from '../plan/index.ts';
-import type { Progress } from '../engine/progress.ts';
+import type { Progress } from '../progress/index.ts';
 import { ReservedNameError } from '../layer/diff.ts';
 import { BuildError } from '../source/index.ts';
 import { explainUnmappedOwner } from '../sys/userns.ts';

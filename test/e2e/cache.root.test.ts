@@ -26,19 +26,17 @@ const DOCKERFILE = [
 async function build(ctx: string, extra: string[] = [], tag = 'cache/test'): Promise<Map<string, boolean>> {
   const result = await sb.berth(['build', '--progress', 'rawjson', '-t', tag, ...extra, ctx]);
   if (result.code !== 0) throw new Error(result.stderr);
-  const names = new Map<number, string>();
   const cached = new Map<string, boolean>();
+  // BuildKit's SolveStatus, one object a line: a vertex is reported when it starts and ends.
   for (const line of result.stderr.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const event = JSON.parse(line) as { type: string; step: number; name?: string };
-    if (event.type === 'start') {
-      const name = event.name!.replace(/^\[[^\]]*\] /, '');
-      names.set(event.step, name);
-      cached.set(name, false);
+    if (line === '') continue;
+    const status = JSON.parse(line) as { vertexes?: Array<{ name: string; cached?: boolean }> };
+    for (const vertex of status.vertexes ?? []) {
+      if (!/^\[[^\]]*\] (RUN|COPY|ADD|WORKDIR) /.test(vertex.name)) continue;
+      const name = vertex.name.replace(/^\[[^\]]*\] /, '');
+      cached.set(name, vertex.cached === true || cached.get(name) === true);
     }
-    if (event.type === 'cached') cached.set(names.get(event.step)!, true);
   }
-  cached.delete('exporting to image');
   return cached;
 }
 

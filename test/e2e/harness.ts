@@ -89,3 +89,27 @@ function readdirSafe(dir: string): string[] {
     return [];
   }
 }
+
+/**
+ * How each Dockerfile instruction step (RUN, COPY, ADD, WORKDIR; not FROM, `[internal]` or the
+ * export) ended in a `--progress plain` log: `CACHED`, `DONE` or `ERROR`, by label.
+ */
+export function instructionOutcomes(log: string): Array<{ name: string; outcome: string }> {
+  const names = new Map<string, string>();
+  const out: Array<{ name: string; outcome: string }> = [];
+  for (const line of log.split('\n')) {
+    const m = /^#(\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const [, id, rest] = m;
+    if (!names.has(id)) names.set(id, rest);
+    const name = names.get(id)!;
+    const outcome = /^(CACHED|DONE|ERROR)\b/.exec(rest)?.[1];
+    if (outcome && /^\[[^\]]+\] (ONBUILD )?(RUN|COPY|ADD|WORKDIR) /.test(name)) out.push({ name, outcome });
+  }
+  return out;
+}
+
+/** How many instruction steps of a plain log ended with `outcome`. */
+export function countOutcome(log: string, outcome: 'CACHED' | 'DONE' | 'ERROR'): number {
+  return instructionOutcomes(log).filter((s) => s.outcome === outcome).length;
+}

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openContentStore, writeBlob, type ContentStore } from '../../src/content/index.ts';
 import { executePlan, type BaseImage, type BuildRequest } from '../../src/engine/build.ts';
-import type { Progress } from '../../src/engine/progress.ts';
+import type { Progress } from '../../src/progress/index.ts';
 import { parseDockerfile } from '../../src/syntax/index.ts';
 import { planBuild, type PlanOptions, type Vertex } from '../../src/plan/index.ts';
 import type { ActiveSnapshot, Snapshotter } from '../../src/snapshot/snapshotter.ts';
@@ -170,6 +170,10 @@ export function recordingProgress(): Progress & { events: string[] } {
       return next++;
     },
     log() {},
+    status() {},
+    message() {},
+    warning() {},
+    expect() {},
     cached: (step) => events.push(`CACHED ${names.get(step)}`),
     done: (step) => events.push(`DONE ${names.get(step)}`),
     error: (step, message) => events.push(`ERROR ${names.get(step)}: ${message}`),

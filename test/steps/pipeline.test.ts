@@ -21,11 +21,11 @@ describe('cache hits and misses', () => {
     const first = await fakeBuild(store, TWO_STEPS, kinds);
     const built = await first.done;
     expect(Object.fromEntries(kinds.runs)).toEqual({ one: 1, two: 1 });
-    expect(first.progress.events).toEqual(['DONE [2/3] RUN one', 'DONE [3/3] RUN two']);
+    expect(first.progress.events).toEqual(['DONE [1/2] RUN one', 'DONE [2/2] RUN two']);
     const second = await fakeBuild(store, TWO_STEPS, kinds);
     const cached = await second.done;
     expect(Object.fromEntries(kinds.runs)).toEqual({ one: 1, two: 1 });
-    expect(second.progress.events).toEqual(['CACHED [2/3] RUN one', 'CACHED [3/3] RUN two']);
+    expect(second.progress.events).toEqual(['CACHED [1/2] RUN one', 'CACHED [2/2] RUN two']);
     expect(cached).toEqual(built);
     expect(second.snapshots.active.size).toBe(0);
     expect(second.snapshots.leased).toBe(false);
@@ -37,7 +37,7 @@ describe('cache hits and misses', () => {
     const changed = await fakeBuild(store, 'FROM scratch\nRUN one\nRUN TWO\nRUN three\n', kinds);
     await changed.done;
     expect(Object.fromEntries(kinds.runs)).toEqual({ one: 1, two: 1, TWO: 1, three: 2 });
-    expect(changed.progress.events[0]).toBe('CACHED [2/4] RUN one');
+    expect(changed.progress.events[0]).toBe('CACHED [1/3] RUN one');
   });
 
   it('keys the network a RUN runs with: none, sandbox and host never stand for each other', async () => {
@@ -78,7 +78,7 @@ describe('--no-cache and --no-cache-filter', () => {
     expect(Object.fromEntries(kinds.runs)).toEqual({ one: 2, two: 2 });
     const later = await fakeBuild(store, TWO_STEPS, kinds);
     expect(await later.done).toEqual(fresh);
-    expect(later.progress.events).toEqual(['CACHED [2/3] RUN one', 'CACHED [3/3] RUN two']);
+    expect(later.progress.events).toEqual(['CACHED [1/2] RUN one', 'CACHED [2/2] RUN two']);
   });
 
   it('--no-cache-filter rebuilds only the named stage (by name or index)', async () => {
@@ -123,8 +123,8 @@ describe('failure and cancellation', () => {
     await expect(build.done).rejects.toThrow('exit code: 1');
     expect(Date.now() - started).toBeLessThan(5000);
     expect(kinds.cancelled).toEqual(['forever']);
-    expect(build.progress.events).toContain('ERROR [bad 2/2] RUN broken: exit code: 1');
-    expect(build.progress.events).toContain('CANCELED [slow 2/2] RUN forever');
+    expect(build.progress.events).toContain('ERROR [bad 1/1] RUN broken: exit code: 1');
+    expect(build.progress.events).toContain('CANCELED [slow 1/1] RUN forever');
     expect(build.snapshots.active.size).toBe(0);
     expect(build.snapshots.leased).toBe(false);
     // Nothing of the failed or cancelled steps was recorded: a rebuild runs both again.
@@ -139,7 +139,7 @@ describe('failure and cancellation', () => {
     const build = await fakeBuild(store, 'FROM scratch\nRUN forever\n', kinds, { signal: abort.signal });
     setTimeout(() => abort.abort(new Error('interrupted')), 20);
     await expect(build.done).rejects.toThrow('interrupted');
-    expect(build.progress.events).toEqual(['CANCELED [2/2] RUN forever']);
+    expect(build.progress.events).toEqual(['CANCELED [1/1] RUN forever']);
     expect(build.snapshots.active.size).toBe(0);
   });
 });
