@@ -1,5 +1,4 @@
 import { readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { attachSource, BuildError } from '../source/index.ts';
@@ -75,6 +74,18 @@ function buildNetwork(value: string, allow: readonly string[]): NetworkMode {
     throw new BuildError('--network host needs the network.host entitlement: add --allow network.host');
   }
   return mode;
+}
+
+/**
+ * How many steps may run at once. BuildKit sets no limit: most RUN steps wait on the network or
+ * the disk, so capping them at the number of cores made independent stages queue (3 stages of
+ * `RUN sleep 1` took 2.1 s on 2 cores against BuildKit's 1.2 s).
+ */
+function parseJobs(value: string | undefined): number {
+  if (value === undefined) return Number.POSITIVE_INFINITY;
+  const jobs = Number(value);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new BuildError(`invalid --jobs "${value}" (a whole number, 1 or more)`);
+  return jobs;
 }
 
 /** Whether any step reads the build context (BuildKit's `[internal] load build context` step). */
@@ -173,7 +184,7 @@ async function buildParsed(
       contextFilter: filter,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
       statCache, progress,
-      jobs: flags.jobs ? Number(flags.jobs) : os.availableParallelism(), signal: abort.signal,
+      jobs: parseJobs(flags.jobs), signal: abort.signal,
       resolveBase: (ref, vertex) => bases.load(ref, vertex.range),
       onRecord: (vertex, record) => records.set(vertex.id, record),
       secrets: loadSecrets(flags.secret), allow,
@@ -238,7 +249,7 @@ export function register(program: Command): void {
     .option('--metadata-file <file>', 'write build result metadata to this file')
     .option('-o, --output <spec>', 'type=image|docker|oci|local|tar[,dest=...]', collect, [])
     .option('-q, --quiet', 'print only the image ID')
-    .option('--jobs <n>', 'steps to run at once (default: the number of cores)')
+    .option('--jobs <n>', 'steps to run at once (default: every step the graph allows, as BuildKit)')
     .option('--pull', 'always fetch base images from their registry')
     .option('--push', 'push the tagged image (same as --output type=registry)')
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR', collect, [])
