@@ -17,8 +17,10 @@ import { LAZY_BUILTINS, SNAPSHOT_FOOTER, snapshotBanner } from './snapshot-banne
 
 const root = path.resolve(import.meta.dirname, '..');
 const node = path.join(root, 'node_modules/node/bin/node');
-const work = path.join(root, 'dist/sea');
-const output = path.join(root, 'dist/berth');
+/** `--out FILE` (the tests): somewhere else than dist/berth. */
+const outAt = process.argv.indexOf('--out');
+const output = path.resolve(outAt >= 0 && process.argv[outAt + 1] ? process.argv[outAt + 1]! : path.join(root, 'dist/berth'));
+const work = `${output}.work`;
 const NATIVE = { 'berth-sandbox': path.join(root, 'native/build/berth-sandbox'), 'berth_sys.node': path.join(root, 'native/build/berth_sys.node') };
 /** Node's fuse for the injected blob (the single executable applications docs). */
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -60,6 +62,7 @@ const commit = gitCommit(root);
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
+mkdirSync(path.dirname(output), { recursive: true });
 const bundle = await rolldown({
   input: path.join(root, 'src/cli/sea.ts'),
   platform: 'node',
@@ -109,4 +112,4 @@ const version = spawnSync(temp, ['--version'], { encoding: 'utf8', env: { PATH: 
 if (version.status !== 0) throw new Error(`sea: the executable does not run: ${version.stderr}`);
 renameSync(temp, output);
 rmSync(work, { recursive: true, force: true });
-console.log(`sea: dist/berth (${version.stdout.trim()})`);
+console.log(`sea: ${path.relative(process.cwd(), output)} (${version.stdout.trim()})`);
