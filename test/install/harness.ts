@@ -66,6 +66,6 @@ export function run(command: string, args: string[], options: { env: Record<stri
 
 /** Fails with the command's output when it did not exit 0. */
 export function ok(result: SpawnSyncReturns<string>, what: string): string {
-  if (result.status !== 0) throw new Error(`${what} failed (${result.status ?? result.signal}): ${result.stderr}\n${result.stdout}`);
+  if (result.status !== 0) throw new Error(`${what} failed (${result.status ?? result.signal ?? result.error?.message}): ${result.stderr}\n${result.stdout}`);
   return result.stdout;
 }
