@@ -64,13 +64,15 @@ export function nativeResolver(cache = cacheDirectory()): (name: NativeName) => 
     const asset = new Uint8Array(sea.getRawAsset(name));
     const dir = `${cache}/native/${digest}`;
     const file = `${dir}/${name}`;
+    // Each level: whoever may rename entries in one could swap the file after it was checked.
+    const levels = [cache, `${cache}/native`, dir];
     if (!sameBytes(file, asset)) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      checkPrivate(dir);
+      levels.forEach(checkPrivate);
       writeOut(file, asset, name === 'berth-sandbox' ? 0o755 : 0o644);
       if (!sameBytes(file, asset)) throw new Error(`${file} does not hold what was written to it`);
     } else {
-      checkPrivate(dir);
+      levels.forEach(checkPrivate);
     }
     ready.set(name, file);
     return file;

@@ -52,6 +52,14 @@ describe('the single executable', () => {
     writeFileSync(helper, '#!/bin/sh\necho tampered\nexit 1\n');
     expect(ok(run('berth', ['run', '--rm', 'scratchy'], { env }), 'berth run after tampering')).toBe('built from scratch\n');
     expect(readFileSync(helper).subarray(1, 4).toString()).toBe('ELF');
+
+    // A cache others may write in (they could swap a file after the check): not used.
+    const shared = path.join(dir, 'shared-cache');
+    mkdirSync(path.join(shared, 'berth'), { recursive: true });
+    chmodSync(path.join(shared, 'berth'), 0o777);
+    const refused = run('berth', ['run', '--rm', 'scratchy'], { env: { ...env, XDG_CACHE_HOME: shared } });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`${shared}/berth is not a directory of this user's that only it can write`);
   }, 60_000);
 
   it('runs for an ordinary user, rootless, from a copy in their home', () => {
