@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'native/**', 'fixtures/**', 'dist/**'] },
+  { ignores: ['node_modules/**', 'native/**', 'fixtures/**', 'dist/**', 'lib/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

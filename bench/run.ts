@@ -16,3 +16,7 @@ if (!only || only === 'build') {
   const { benchBuild } = await import('./build.ts');
   await benchBuild();
 }
+if (!only || only === 'install') {
+  const { benchInstalled } = await import('./install.ts');
+  benchInstalled();
+}

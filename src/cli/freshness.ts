@@ -49,17 +49,22 @@ export function sourcesChanged(sources: SnapshotSources): boolean {
   return false;
 }
 
-/**
- * Runs `args` with berth's TypeScript sources in a child node, standing in for it: the child
- * shares standard streams, gets the signals this process receives, and its exit status becomes
- * this one's (128 + the signal when a signal ended it, as a shell reports it).
- */
+/** Runs `args` with berth's TypeScript sources in a child node, standing in for it (standIn). */
 export function runFromSources(root: string, args: string[], main = path.join(root, 'src/cli/main.ts')): Promise<number> {
   const env = { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? path.join(root, 'node_modules/.cache/berth-compile') };
   const nodeArgs = [process.execPath, '--disable-warning=ExperimentalWarning', main, ...args];
   // Through the sandbox helper when it is built: the child then dies with us (PR_SET_PDEATHSIG).
   const helper = path.join(root, 'native/build/berth-sandbox');
   const [command, ...rest] = existsSync(helper) ? [helper, '--pdeathsig-exec', ...nodeArgs] : nodeArgs;
+  return standIn(command, rest, env);
+}
+
+/**
+ * Runs `command` standing in for it: the child shares standard streams, gets the signals this
+ * process receives, and its exit status becomes this one's (128 + the signal when a signal ended
+ * it, as a shell reports it).
+ */
+export function standIn(command: string, rest: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const child = spawn(command, rest, { stdio: 'inherit', env });
   const forward = (signal: NodeJS.Signals): void => {
     child.kill(signal);
@@ -72,7 +77,7 @@ export function runFromSources(root: string, args: string[], main = path.join(ro
       resolve(status);
     };
     child.on('error', (error) => {
-      process.stderr.write(`error: cannot start ${process.execPath}: ${error.message}\n`);
+      process.stderr.write(`error: cannot start ${command}: ${error.message}\n`);
       finish(127);
     });
     child.on('exit', (code, signal) => finish(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0)));

@@ -1,5 +1,4 @@
 import { Command, CommanderError } from 'commander';
-import packageJson from '../../package.json' with { type: 'json' };
 import { BuildError, formatBuildError } from '../source/index.ts';
 import { explainUnmappedOwner } from '../sys/userns.ts';
 import { registerCheck } from './check.ts';
@@ -12,6 +11,7 @@ import { register as registerCache } from './cache.ts';
 import { register as registerRegistry } from './registry.ts';
 import { register as registerInfo } from './info.ts';
 import { register as registerUnshare } from './unshare.ts';
+import { register as registerVersion, versionLine } from './version.ts';
 
 /**
  * The berth command line, without the side effects of an entry point: main.ts (the ES module
@@ -20,7 +20,7 @@ import { register as registerUnshare } from './unshare.ts';
 
 /** Each command lives in its own module and registers itself here. */
 const REGISTRARS: Array<(program: Command) => void> = [
-  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun, registerCache, registerRegistry, registerInfo, registerUnshare,
+  registerParse, registerPlan, registerCheck, registerBuild, registerImages, registerRun, registerCache, registerRegistry, registerInfo, registerUnshare, registerVersion,
 ];
 
 export function reportError(error: unknown): number {
@@ -39,7 +39,7 @@ export function reportError(error: unknown): number {
 export function createProgram(): Command {
   const program = new Command('berth')
     .description('A daemonless Dockerfile builder')
-    .version(packageJson.version, '--version', 'print the version')
+    .version(versionLine(), '--version', 'print the version and the build')
     .option('--root <dir>', 'store root (default $BERTH_ROOT or /var/lib/berth)')
     .exitOverride()
     .enablePositionalOptions()

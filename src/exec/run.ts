@@ -15,10 +15,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { processState } from '../sys/process.ts';
 import { startSandboxNetwork, type SandboxNetwork } from './network.ts';
 import { encodeSpec, seccompCompileRequest, type ContainerSpec } from './spec.ts';
+import { nativeFile } from '../sys/native-files.ts';
 
 export interface ContainerIO {
   onStdout(chunk: Buffer): void;
@@ -45,11 +45,10 @@ export class ContainerSetupError extends Error {
 }
 
 const SETUP_FAILED = 125;
-const HELPER_URL = new URL('../../native/build/berth-sandbox', import.meta.url);
 
 /** Path of the native helper; throws with the fix when it has not been built. */
 export function sandboxPath(): string {
-  const path = fileURLToPath(HELPER_URL);
+  const path = nativeFile('berth-sandbox');
   try {
     accessSync(path, constants.X_OK);
   } catch {

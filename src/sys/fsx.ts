@@ -1,5 +1,5 @@
 import { existsSync, lstatSync, type Stats } from 'node:fs';
-import path from 'node:path';
+import { nativeFile } from './native-files.ts';
 
 /**
  * File system calls Node's fs lacks, from the native addon (native/addon/sys.c): mknod for
@@ -36,12 +36,11 @@ export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 
-const ADDON = path.resolve(import.meta.dirname, '../../native/build/berth_sys.node');
-
 let loaded: FsExtra | undefined;
 
 export function fsExtra(): FsExtra {
   if (loaded) return loaded;
+  const ADDON = nativeFile('berth_sys.node');
   if (!existsSync(ADDON)) {
     throw new Error(`berth's native addon is missing (${ADDON}); run \`npm install\` (or \`make -C native\`) first`);
   }
