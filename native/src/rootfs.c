@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/openat2.h>
@@ -112,10 +113,102 @@ static void config_path(int fsfd, const char *key, const char *path)
 	}
 }
 
+/* Appends `text` to buf, a backslash before each of `special` (overlay's option escapes). */
+static void append_escaped(char *buf, size_t cap, size_t *len, const char *text, const char *special)
+{
+	for (const char *c = text; *c; c++) {
+		if (strchr(special, *c) && *len + 1 < cap)
+			buf[(*len)++] = '\\';
+		if (*len + 1 >= cap)
+			fail("overlay: options longer than a page (%zu bytes): too many layers for this kernel", cap);
+		buf[(*len)++] = *c;
+	}
+	buf[*len] = '\0';
+}
+
+/*
+ * Linux before 6.8 has no "lowerdir+" for fsconfig, and fsconfig strings stop at 256 bytes: the
+ * options go through mount(2) instead, one page at most. Lower dirs that share a directory (the
+ * store's snapshots) are named relative to it, so about 60 layers fit. The overlay is mounted over
+ * the top lower dir for a moment (in the sandbox's own mount namespace), cloned as a detached tree
+ * and unmounted again, so callers get the same kind of mount fd as from fsmount.
+ */
+static int make_overlay_legacy(struct spec *spec, struct str_list *lowers, const char *upper, const char *work, const char *what)
+{
+	static char opts[4096];
+	size_t len = 0;
+	opts[0] = '\0';
+	const char *first = lowers->items[0];
+	const char *slash = strrchr(first, '/');
+	size_t dir_len = slash ? (size_t)(slash - first) : 0;
+	int relative = dir_len > 0;
+	for (size_t i = 0; i < lowers->len && relative; i++)
+		relative = strncmp(lowers->items[i], first, dir_len) == 0 && lowers->items[i][dir_len] == '/' &&
+			   !strchr(lowers->items[i] + dir_len + 1, '/');
+	char *dir = relative ? strndup(first, dir_len) : NULL;
+	if (relative && (!dir || chdir(dir) < 0))
+		fail("overlay: %s: %s", first, strerror(errno));
+	append_escaped(opts, sizeof opts, &len, "lowerdir=", "");
+	for (size_t i = 0; i < lowers->len; i++) {
+		if (i)
+			append_escaped(opts, sizeof opts, &len, ":", "");
+		append_escaped(opts, sizeof opts, &len, relative ? lowers->items[i] + dir_len + 1 : lowers->items[i], ",:\\");
+	}
+	if (upper) {
+		append_escaped(opts, sizeof opts, &len, ",upperdir=", "");
+		append_escaped(opts, sizeof opts, &len, upper, ",:\\");
+		append_escaped(opts, sizeof opts, &len, ",workdir=", "");
+		append_escaped(opts, sizeof opts, &len, work, ",:\\");
+	}
+	for (size_t i = 0; i < spec->overlay_opts.len; i++) {
+		append_escaped(opts, sizeof opts, &len, ",", "");
+		append_escaped(opts, sizeof opts, &len, spec->overlay_opts.items[i], "");
+	}
+	unsigned long flags = (upper ? 0 : MS_RDONLY) | (spec->nodev ? MS_NODEV : 0);
+	if (mount("overlay", first, "overlay", flags, opts) < 0) {
+		struct utsname u;
+		if (errno == EPERM && spec->userns && uname(&u) == 0)
+			fail("overlay: %s: %s: rootless berth needs a kernel that lets a user namespace mount "
+			     "overlay (Linux 5.11 or later; this is %s)", what, strerror(errno), u.release);
+		fail("overlay: mounting %s: %s", what, strerror(errno));
+	}
+	int fd = open_tree(AT_FDCWD, first, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	int saved = errno;
+	if (umount2(first, MNT_DETACH) < 0)
+		fail("overlay: unmounting the staging mount on %s: %s", first, strerror(errno));
+	if (fd < 0)
+		fail("overlay: cloning %s: %s", what, strerror(saved));
+	if (dir) {
+		free(dir);
+		if (chdir("/") < 0)
+			fail("chdir /: %s", strerror(errno));
+	}
+	return fd;
+}
+
+/*
+ * Whether this kernel's overlay takes "lowerdir+" (Linux 6.8). Asked by version: before 6.5
+ * overlay had no fs_context of its own, and the legacy one accepts any key until the mount fails.
+ * The spec's `ovllegacy` says no, so the older way is tested on new kernels too.
+ */
+static int has_lowerdir_plus(const struct spec *spec)
+{
+	static int known = -1;
+	struct utsname u;
+	int major = 0, minor = 0;
+	if (spec->overlay_legacy)
+		return 0;
+	if (known < 0)
+		known = uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2 || major > 6 || (major == 6 && minor >= 8);
+	return known;
+}
+
 /* An overlay of `lowers` (top first); writable when `upper` and `work` are given. */
 static int make_overlay(struct spec *spec, struct str_list *lowers, const char *upper, const char *work)
 {
 	const char *what = upper ? upper : lowers->items[0];
+	if (!has_lowerdir_plus(spec))
+		return make_overlay_legacy(spec, lowers, upper, work, what);
 	int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
 	if (fsfd < 0)
 		fail("fsopen(overlay): %s", strerror(errno));

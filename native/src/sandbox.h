@@ -129,6 +129,7 @@ struct spec {
 	struct lock_req *locks;    /* taken in this order (Node sorts them) */
 	size_t n_locks;
 	int nodev;                 /* no device nodes but /dev's own open anywhere */
+	int overlay_legacy;        /* mount overlays through mount(2), as on kernels before 6.8 */
 	const char *devcgroup;     /* parent name of the per-container device cgroup (v1) */
 	struct str_list dev_allow; /* devices.allow lines */
 	struct seccomp_spec seccomp;

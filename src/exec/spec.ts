@@ -278,6 +278,8 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid, s
   add('resolv', spec.resolvConf ?? containerResolvConf(hostResolvConf(), spec.network));
   // Rootless: the helper binds the host's device nodes (no mknod) and mounts in the namespace's way.
   if (userNamespace().rootless) add('userns', 1);
+  // Overlays through mount(2), as berth mounts them on kernels before 6.8 (to test that way here).
+  if (process.env.BERTH_OVERLAY_LEGACY === '1') add('ovllegacy', 1);
   if (spec.privileged) {
     add('privileged', 1);
   } else {
