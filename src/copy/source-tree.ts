@@ -52,6 +52,15 @@ export interface SourceTree {
 
 const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
+/** `rel` with its symlinks followed inside the tree, or undefined when that leads nowhere. */
+function resolvedOrNone(view: MergedView, rel: string): string | undefined {
+  try {
+    return resolveInRoot(view, rel, true);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The build context. Paths resolve inside the context only (a symlink to `/etc` means the
  * context's `etc`), and what .dockerignore excludes does not exist, as in the context Docker sends.
@@ -92,12 +101,8 @@ export function contextTree(root: string, filter: ContextFilter): SourceTree {
   return {
     describe: 'build context',
     resolve(rel) {
-      let resolved: string;
-      try {
-        resolved = resolveInRoot(view, rel, true);
-      } catch {
-        return undefined;
-      }
+      const resolved = resolvedOrNone(view, rel);
+      if (resolved === undefined) return undefined;
       // Every directory on the way must be in the context too.
       const parts = resolved.split('/').filter(Boolean);
       for (let i = 1; i <= parts.length; i++) {
@@ -144,12 +149,8 @@ export function mergedTree(view: MergedView, describe: string): SourceTree {
   return {
     describe,
     resolve(rel) {
-      let resolved: string;
-      try {
-        resolved = resolveInRoot(view, rel, true);
-      } catch {
-        return undefined;
-      }
+      const resolved = resolvedOrNone(view, rel);
+      if (resolved === undefined) return undefined;
       const entry = lookup(view, resolved);
       return entry ? { rel: resolved, hostPath: entry.hostPath, stat: entry.stat } : undefined;
     },
