@@ -21,12 +21,16 @@ import { readDockerfile } from './dockerfile.ts';
 import { parseCacheDir } from '../store/parse-cache.ts';
 import { exportImage, parseOutput } from './outputs.ts';
 import { collect, openStores } from './store.ts';
+import { contextIgnore, imageFacts, runCheck } from './check.ts';
+import { CHECK_BUILD_ARG, lintDockerfile, RULES, type LintWarning } from '../lint/index.ts';
+import { formatBuildWarnings } from '../lint/report.ts';
 
 interface BuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; network: string;
   progress: string; label: string[]; iidfile?: string; metadataFile?: string; output: string[];
   quiet?: boolean; jobs?: string; cacheFilter: string[]; secret: string[]; allow: string[];
   pull?: boolean; push?: boolean; cacheTo: string[]; cacheFrom: string[]; insecureRegistry: string[];
+  check?: boolean;
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -76,6 +80,10 @@ function buildNetwork(value: string, allow: readonly string[]): NetworkMode {
 }
 
 async function runBuild(contextArg: string, flags: BuildFlags, command: Command): Promise<void> {
+  if (flags.check) {
+    await runCheck(contextArg, { file: flags.file, buildArg: flags.buildArg, format: 'text' }, command);
+    return;
+  }
   const stores = openStores(command);
   const noContext = contextArg === '-';
   const contextDir = noContext ? undefined : path.resolve(contextArg);
@@ -98,17 +106,36 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
   // Held from the first pull to the last tag, so prune never removes what this build brings in.
   const lock = await lockForBuild(stores.layout, () => process.stderr.write('waiting for berth prune to finish...\n'));
   let plan;
+  let lintWarnings: LintWarning[];
   try {
+    // The check options are the linter's, not a build arg any instruction consumes.
+    const planArgs = new Map(buildArgs);
+    planArgs.delete(CHECK_BUILD_ARG);
     plan = await planBuild(parsed, {
-      target: flags.target, buildArgs, network,
+      target: flags.target, buildArgs: planArgs, network,
       resolveImage: (ref) => bases.configFor(ref),
     });
+    const lint = await lintDockerfile(parsed, {
+      buildArgs, ignore: await contextIgnore(contextDir, dockerfilePath), lookup: imageFacts(bases.imageFor),
+      reachable: new Set(plan.stages.map((s) => s.index)),
+    });
+    // With error=true, BuildKit fails the build before any step runs.
+    if (lint.failure) {
+      if (!quiet) process.stderr.write(formatBuildWarnings(lint.warnings));
+      throw new BuildError(lint.failure);
+    }
+    lintWarnings = lint.warnings;
   } catch (error) {
     lock.release();
     throw error;
   }
-  const progress = createProgress(quiet ? 'quiet' : (flags.progress as ProgressMode));
-  for (const warning of plan.warnings) process.stderr.write(`[warning]: ${warning.message}\n`);
+  const progressMode = quiet ? 'quiet' : (flags.progress as ProgressMode);
+  const progress = createProgress(progressMode);
+  // Empty continuation lines are the NoEmptyContinuation check's now (and its skip= applies).
+  const parserWarnings = new Set<object>(parsed.warnings.filter((w) => w.url === RULES.NoEmptyContinuation.url));
+  for (const warning of plan.warnings) if (!parserWarnings.has(warning)) process.stderr.write(`[warning]: ${warning.message}\n`);
+  // As buildx: the build checks' findings after the build, not in quiet or rawjson output.
+  const printLintWarnings = () => { if (progressMode !== 'quiet' && progressMode !== 'rawjson') process.stderr.write(formatBuildWarnings(lintWarnings)); };
   const statCache = contextDir ? openStatCache(path.join(stores.layout.root, 'context-cache'), contextDir) : undefined;
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => abort.abort(new BuildError(`build interrupted by ${signal}`));
@@ -148,6 +175,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     if (statCache) saveStatCache(statCache);
     lock.release();
     progress.close();
+    printLintWarnings();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
@@ -192,6 +220,7 @@ export function register(program: Command): void {
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
+    .option('--check', 'run the build checks instead of building (as berth check)')
     .option('--allow <entitlement>', 'grant an entitlement (security.insecure, network.host)', collect, [])
     .action((context: string, flags: BuildFlags, command: Command) => runBuild(context, flags, command));
 }

@@ -36,7 +36,7 @@ function localLookup(command: Command): BaseImageLookup | undefined {
   return imageFacts((ref) => resolveImage(images, ref, { names: false }));
 }
 
-async function contextIgnore(contextDir: string | undefined, dockerfilePath: string): Promise<IgnoreMatcher | undefined> {
+export async function contextIgnore(contextDir: string | undefined, dockerfilePath: string): Promise<IgnoreMatcher | undefined> {
   if (!contextDir) return undefined;
   const file = await findIgnoreFile(contextDir, dockerfilePath);
   if (!file) return undefined;
@@ -47,7 +47,7 @@ async function contextIgnore(contextDir: string | undefined, dockerfilePath: str
   }
 }
 
-async function runCheck(contextArg: string | undefined, flags: CheckFlags, command: Command): Promise<void> {
+export async function runCheck(contextArg: string | undefined, flags: CheckFlags, command: Command): Promise<void> {
   if (flags.format !== 'text' && flags.format !== 'json') throw new BuildError(`unknown --format "${flags.format}" (text or json)`);
   const contextDir = contextArg === undefined || contextArg === '-' ? undefined : path.resolve(contextArg);
   if (contextDir && !statSync(contextDir, { throwIfNoEntry: false })?.isDirectory()) {
