@@ -33,6 +33,8 @@ interface WalkState {
   declared: Set<string>;
   shellSet: boolean;
   workdirSet: boolean;
+  /** The stage's OS: Windows paths (`C:\\x`) are absolute there (BuildKit's system.IsAbs). */
+  os: string;
 }
 
 interface Walk {
@@ -98,6 +100,11 @@ function checkPort(walk: Walk, raw: string, range: SourceRange): void {
   if (ip !== '' || hostPort !== '') walk.linter.report(RULES.ExposeInvalidFormat, range, MESSAGES.ExposeInvalidFormat(raw));
 }
 
+function isAbsolute(path: string, os: string): boolean {
+  if (os !== 'windows') return path.startsWith('/');
+  return /^[\\/]/.test(path) || /^[a-zA-Z]:[\\/]/.test(path);
+}
+
 function isRemote(src: string): boolean {
   return /^https?:\/\//.test(src) || /^git@/.test(src) || /^git:\/\//.test(src) || /\.git(#|$)/.test(src);
 }
@@ -153,7 +160,7 @@ function dispatchOne(walk: Walk, ins: Instruction, node: InstructionNode): void 
     case 'arg': dispatchArg(walk, ins, range); break;
     case 'workdir': {
       const path = expand(walk, ins.path, range);
-      if (!state.workdirSet && !path.startsWith('/')) walk.linter.report(RULES.WorkdirRelativePath, range, MESSAGES.WorkdirRelativePath(path));
+      if (!state.workdirSet && !isAbsolute(path, state.os)) walk.linter.report(RULES.WorkdirRelativePath, range, MESSAGES.WorkdirRelativePath(path));
       state.workdirSet = true;
       break;
     }
@@ -183,7 +190,7 @@ function dispatchOne(walk: Walk, ins: Instruction, node: InstructionNode): void 
 }
 
 function cloneState(s: WalkState): WalkState {
-  return { env: new Map(s.env), declared: new Set(s.declared), shellSet: s.shellSet, workdirSet: s.workdirSet };
+  return { env: new Map(s.env), declared: new Set(s.declared), shellSet: s.shellSet, workdirSet: s.workdirSet, os: s.os };
 }
 
 export interface StageWalkOptions {
@@ -212,7 +219,8 @@ async function initialState(stage: StageBase, finals: Map<number, WalkState>, fa
     env.set(eq < 0 ? entry : entry.slice(0, eq), eq < 0 ? '' : entry.slice(eq + 1));
   }
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
-  return { env, declared: new Set(), shellSet: (facts?.shell?.length ?? 0) > 0, workdirSet: false };
+  const os = facts?.os ?? stage.platform?.split('/')[0] ?? 'linux';
+  return { env, declared: new Set(), shellSet: (facts?.shell?.length ?? 0) > 0, workdirSet: false, os };
 }
 
 /** Walks every stage in order; `bodies[i]` pairs stage i's instructions with their parser nodes. */

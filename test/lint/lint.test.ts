@@ -72,6 +72,11 @@ describe('rule messages and locations (BuildKit ruleset.go)', () => {
   it('WorkdirRelativePath: only the first WORKDIR of a stage chain counts', async () => {
     expect(await lint('FROM a\nWORKDIR /app\nWORKDIR src\n')).toEqual([]);
     expect(await lint('FROM a AS b\nWORKDIR /app\nFROM b\nWORKDIR src\n')).toEqual([]);
+    // A drive letter is absolute on a Windows base, not on Linux.
+    expect(await lint('FROM w\nWORKDIR C:/go\n', { lookup: async () => ({ os: 'windows', architecture: 'amd64' }) })).toEqual([
+      'InvalidBaseImagePlatform 1-1: Base image w was pulled with platform "windows/amd64", expected "linux/amd64" for current build',
+    ]);
+    expect(await lint('FROM w\nWORKDIR C:/go\n')).toEqual(['WorkdirRelativePath 2-2: Relative workdir "C:/go" can have unexpected results if the base image changes']);
   });
 
   it('JSONArgsRecommended is off once a SHELL is set (here or in the base image)', async () => {
