@@ -17,6 +17,8 @@ import type { Stores } from './store.ts';
  */
 export interface BaseImages {
   configFor(ref: string): Promise<{ config: ContainerConfig } | undefined>;
+  /** The stored image (pulled if need be, once), for the build checks' base-image facts. */
+  imageFor(ref: string): Promise<ResolvedImage | undefined>;
   load(ref: string, range: SourceRange | undefined): Promise<BaseImage>;
 }
 
@@ -45,6 +47,7 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
     return found;
   };
   return {
+    imageFor: locate,
     async configFor(ref) {
       const image = await locate(ref);
       return image ? { config: (image.config.config ?? {}) as ContainerConfig } : undefined;

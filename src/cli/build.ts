@@ -22,12 +22,16 @@ import { readDockerfile } from './dockerfile.ts';
 import { parseCacheDir } from '../store/parse-cache.ts';
 import { exportImage, parseOutput } from './outputs.ts';
 import { collect, openStores, type Stores } from './store.ts';
+import { contextIgnore, imageFacts, runCheck } from './check.ts';
+import { CHECK_BUILD_ARG, lintDockerfile, RULES } from '../lint/index.ts';
+import { shortWarning } from '../lint/report.ts';
 
 interface BuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; network: string;
   progress: string; label: string[]; iidfile?: string; metadataFile?: string; output: string[];
   quiet?: boolean; jobs?: string; cacheFilter: string[]; secret: string[]; allow: string[];
   pull?: boolean; push?: boolean; cacheTo: string[]; cacheFrom: string[]; insecureRegistry: string[];
+  check?: boolean;
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -105,6 +109,10 @@ function metadataSteps(progress: Progress): <T>(ref: string, resolve: () => Prom
 }
 
 async function runBuild(contextArg: string, flags: BuildFlags, command: Command): Promise<void> {
+  if (flags.check) {
+    await runCheck(contextArg, { file: flags.file, buildArg: flags.buildArg, format: 'text' }, command);
+    return;
+  }
   const quiet = flags.quiet === true;
   const progress = createProgress(quiet ? 'quiet' : parseProgressMode(flags.progress));
   try {
@@ -143,6 +151,22 @@ async function planWithMetadata(
   return plan;
 }
 
+/**
+ * BuildKit's build checks before any step runs: their findings join the build's warnings (listed
+ * at the end, a `warnings` entry in rawjson); with `error=true` a finding fails the build.
+ */
+async function runBuildChecks(
+  progress: Progress, parsed: ParsedDockerfile, plan: BuildPlan,
+  options: { buildArgs: Map<string, string>; bases: ReturnType<typeof baseImages>; contextDir: string | undefined; dockerfilePath: string },
+): Promise<void> {
+  const lint = await lintDockerfile(parsed, {
+    buildArgs: options.buildArgs, ignore: await contextIgnore(options.contextDir, options.dockerfilePath),
+    lookup: imageFacts(options.bases.imageFor), reachable: new Set(plan.stages.map((s) => s.index)),
+  });
+  for (const warning of lint.warnings) progress.warning(shortWarning(warning));
+  if (lint.failure) throw new BuildError(lint.failure);
+}
+
 async function buildParsed(
   progress: Progress, stores: Stores, parsed: ParsedDockerfile, dockerfilePath: string, contextDir: string | undefined, flags: BuildFlags,
 ): Promise<void> {
@@ -161,12 +185,18 @@ async function buildParsed(
   const lock = await lockForBuild(stores.layout, () => log('waiting for berth prune to finish...'));
   let plan;
   try {
-    plan = await planWithMetadata(progress, parsed, bases, { target: flags.target, buildArgs, network });
+    // The check options are the linter's, not a build arg any instruction consumes.
+    const planArgs = new Map(buildArgs);
+    planArgs.delete(CHECK_BUILD_ARG);
+    plan = await planWithMetadata(progress, parsed, bases, { target: flags.target, buildArgs: planArgs, network });
+    await runBuildChecks(progress, parsed, plan, { buildArgs, bases, contextDir, dockerfilePath });
   } catch (error) {
     lock.release();
     throw error;
   }
-  for (const warning of plan.warnings) progress.warning(warning.message);
+  // Empty continuation lines are the NoEmptyContinuation check's now (and its skip= applies).
+  const continuations = new Set<object>(parsed.warnings.filter((w) => w.url === RULES.NoEmptyContinuation.url));
+  for (const warning of plan.warnings) if (!continuations.has(warning)) progress.warning(warning.message);
   const filter = contextDir ? await inStep(progress, '[internal] load .dockerignore', () => contextFilter(contextDir, dockerfilePath)) : undefined;
   const loadContext = (dir: string) => openStatCache(stores.layout.contextCache, dir);
   const statCache = contextDir ? (readsContext(plan) ? await inStep(progress, '[internal] load build context', () => loadContext(contextDir)) : loadContext(contextDir)) : undefined;
@@ -256,6 +286,7 @@ export function register(program: Command): void {
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
+    .option('--check', 'run the build checks instead of building (as berth check)')
     .option('--allow <entitlement>', 'grant an entitlement (security.insecure, network.host)', collect, [])
     .action((context: string, flags: BuildFlags, command: Command) => runBuild(context, flags, command));
 }

@@ -23,7 +23,7 @@ const RANKS: Record<string, number> = {
   content: 5,
   layer: 6, context: 6, 'store/lock': 6, 'store/parse-cache': 6,
   fsview: 7, image: 7, exec: 7,
-  snapshot: 8, progress: 8,
+  snapshot: 8, progress: 8, lint: 8,
   cache: 9, container: 9,
   copy: 10, registry: 10,
   mounts: 11,
