@@ -45,6 +45,19 @@ describe('berth build end to end', () => {
     expectNothingLeft();
   });
 
+  it('lists the build checks\' findings after the build, and fails before any step with check=error=true', async () => {
+    const dockerfile = 'FROM busybox:local AS Build\nMAINTAINER someone\nRUN echo built > /b\n';
+    const warned = await sb.berth(['build', '--progress', 'plain', sb.context({ Dockerfile: dockerfile })]);
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stderr).toMatch(/2 warnings found/);
+    expect(warned.stderr).toContain('StageNameCasing');
+    expect(warned.stderr).toContain('MaintainerDeprecated');
+    const strict = await sb.berth(['build', '--progress', 'plain', sb.context({ Dockerfile: `# check=error=true\n${dockerfile}` })]);
+    expect(strict.code).not.toBe(0);
+    expect(strict.stderr).toContain('lint violation found for rules: ');
+    expect(strict.stderr).not.toContain('RUN echo built');
+  });
+
   it('isolates RUN like docker: own pid, net and mount namespaces, default caps, no_new_privs', async () => {
     const ctx = sb.context({
       'Dockerfile': [
