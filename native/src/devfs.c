@@ -165,7 +165,9 @@ static void mount_dev(struct spec *spec)
 
 	if (mkdir("/dev/shm", 01777) < 0)
 		fail("mkdir /dev/shm: %s", strerror(errno));
-	mount_at("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+	char shm_opts[64];
+	snprintf(shm_opts, sizeof shm_opts, "mode=1777,size=%s", spec->shm_size ? spec->shm_size : "65536k");
+	mount_at("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, shm_opts);
 
 	/* POSIX message queues of our own ipc namespace; optional, like in docker. */
 	if (mkdir("/dev/mqueue", 0755) == 0 &&

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -193,6 +194,35 @@ static void __attribute__((noreturn)) exec_search(struct spec *spec)
 	exec_failed(name, NULL, ENOENT);
 }
 
+static const struct { const char *name; int resource; } RLIMITS[] = {
+	{ "as", RLIMIT_AS }, { "core", RLIMIT_CORE }, { "cpu", RLIMIT_CPU }, { "data", RLIMIT_DATA },
+	{ "fsize", RLIMIT_FSIZE }, { "locks", RLIMIT_LOCKS }, { "memlock", RLIMIT_MEMLOCK },
+	{ "msgqueue", RLIMIT_MSGQUEUE }, { "nice", RLIMIT_NICE }, { "nofile", RLIMIT_NOFILE },
+	{ "nproc", RLIMIT_NPROC }, { "rss", RLIMIT_RSS }, { "rtprio", RLIMIT_RTPRIO },
+	{ "rttime", RLIMIT_RTTIME }, { "sigpending", RLIMIT_SIGPENDING }, { "stack", RLIMIT_STACK },
+};
+
+/* `--ulimit`s, as runc sets them: before the capabilities go, so a hard limit may be raised. */
+static void apply_rlimits(struct spec *spec)
+{
+	for (size_t i = 0; i < spec->rlimits.len; i++) {
+		const char *item = spec->rlimits.items[i];
+		const char *eq = strchr(item, '=');
+		unsigned long long soft, hard;
+		if (!eq || sscanf(eq + 1, "%llu:%llu", &soft, &hard) != 2)
+			fail("spec: bad rlimit \"%s\"", item);
+		int resource = -1;
+		for (size_t r = 0; r < sizeof RLIMITS / sizeof RLIMITS[0]; r++)
+			if (strlen(RLIMITS[r].name) == (size_t)(eq - item) && !strncmp(RLIMITS[r].name, item, (size_t)(eq - item)))
+				resource = RLIMITS[r].resource;
+		if (resource < 0)
+			fail("spec: unknown rlimit \"%s\"", item);
+		struct rlimit limit = { .rlim_cur = soft, .rlim_max = hard };
+		if (setrlimit(resource, &limit) < 0)
+			fail("--ulimit %s: %s", item, strerror(errno));
+	}
+}
+
 void exec_command(struct spec *spec)
 {
 	/* Whatever Node or the helper ignored, the command starts with default dispositions. */
@@ -203,6 +233,7 @@ void exec_command(struct spec *spec)
 
 	if (chdir(spec->cwd) < 0)
 		fail("chdir to working directory %s: %s", spec->cwd, strerror(errno));
+	apply_rlimits(spec);
 
 	/* Privileged (RUN --security=insecure): every capability the kernel has, like --privileged. */
 	unsigned long long keep = spec->privileged ? all_caps() : kept_mask(spec);

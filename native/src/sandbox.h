@@ -130,6 +130,8 @@ struct spec {
 	size_t n_locks;
 	int nodev;                 /* no device nodes but /dev's own open anywhere */
 	int overlay_legacy;        /* mount overlays through mount(2), as on kernels before 6.8 */
+	const char *shm_size;      /* /dev/shm's size in bytes (docker's default 64 MiB when absent) */
+	struct str_list rlimits;   /* "resource=soft:hard", set before capabilities are dropped */
 	const char *devcgroup;     /* parent name of the per-container device cgroup (v1) */
 	struct str_list dev_allow; /* devices.allow lines */
 	struct seccomp_spec seccomp;

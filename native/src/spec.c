@@ -150,6 +150,10 @@ static void set_key(struct spec *spec, const char *key, char *value)
 		spec->userns = parse_long(value, key) != 0;
 	else if (!strcmp(key, "nodev"))
 		spec->nodev = parse_long(value, key) != 0;
+	else if (!strcmp(key, "shmsize"))
+		spec->shm_size = value;
+	else if (!strcmp(key, "rlimit"))
+		list_push(&spec->rlimits, value);
 	else if (!strcmp(key, "ovllegacy"))
 		spec->overlay_legacy = parse_long(value, key) != 0;
 	else if (!strcmp(key, "devcgroup"))

@@ -25,6 +25,7 @@ import { collect, openStores, type Stores } from './store.ts';
 import { contextIgnore, imageFacts, runCheck } from './check.ts';
 import { CHECK_BUILD_ARG, lintDockerfile, RULES } from '../lint/index.ts';
 import { shortWarning } from '../lint/report.ts';
+import { runSandboxOptions } from './sandbox-flags.ts';
 
 interface BuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; network: string;
@@ -32,6 +33,7 @@ interface BuildFlags {
   quiet?: boolean; jobs?: string; cacheFilter: string[]; secret: string[]; allow: string[];
   pull?: boolean; push?: boolean; cacheTo: string[]; cacheFrom: string[]; insecureRegistry: string[];
   check?: boolean;
+  addHost: string[]; shmSize?: string; ulimit: string[];
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -172,6 +174,7 @@ async function buildParsed(
 ): Promise<void> {
   const allow = parseAllow(flags.allow);
   const network = buildNetwork(flags.network, allow);
+  const runSandbox = runSandboxOptions(flags);
   const outputs = flags.output.map(parseOutput);
   const { buildArgs, epoch } = buildArgsWithEpoch(flags.buildArg);
   const quiet = flags.quiet === true;
@@ -188,7 +191,7 @@ async function buildParsed(
     // The check options are the linter's, not a build arg any instruction consumes.
     const planArgs = new Map(buildArgs);
     planArgs.delete(CHECK_BUILD_ARG);
-    plan = await planWithMetadata(progress, parsed, bases, { target: flags.target, buildArgs: planArgs, network });
+    plan = await planWithMetadata(progress, parsed, bases, { target: flags.target, buildArgs: planArgs, network, runSandbox });
     await runBuildChecks(progress, parsed, plan, { buildArgs, bases, contextDir, dockerfilePath });
   } catch (error) {
     lock.release();
@@ -210,8 +213,7 @@ async function buildParsed(
   try {
     await importCaches(stores, flags.cacheFrom, registry, log);
     const result = await executePlan({
-      layout: stores.layout, content: stores.content, plan, contextDir,
-      contextFilter: filter,
+      layout: stores.layout, content: stores.content, plan, contextDir, contextFilter: filter,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
       statCache, progress,
       jobs: parseJobs(flags.jobs), signal: abort.signal,
@@ -287,6 +289,9 @@ export function register(program: Command): void {
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
     .option('--check', 'run the build checks instead of building (as berth check)')
+    .option('--add-host <name:ip>', 'an /etc/hosts entry in every RUN', collect, [])
+    .option('--shm-size <size>', 'size of /dev/shm in every RUN (default 64m)')
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit in every RUN (nofile, nproc, ...)', collect, [])
     .option('--allow <entitlement>', 'grant an entitlement (security.insecure, network.host)', collect, [])
     .action((context: string, flags: BuildFlags, command: Command) => runBuild(context, flags, command));
 }

@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { BuildError } from '../source/index.ts';
 import type { MountSpec } from '../exec/index.ts';
+import { defaultHosts } from '../exec/spec.ts';
+import { runSandboxOptions } from './sandbox-flags.ts';
 import { parseNetworkMode } from '../exec/network.ts';
 import { loadBaseImage } from '../engine/images.ts';
 import { openSnapshotter, type ActiveSnapshot, type Snapshotter } from '../snapshot/snapshotter.ts';
@@ -12,6 +14,7 @@ import { collect, withLockedStores, type Stores } from './store.ts';
 interface RunFlags {
   rm?: boolean; env: string[]; volume: string[]; network: string; workdir?: string; user?: string;
   entrypoint?: string; hostname?: string; interactive?: boolean;
+  addHost: string[]; shmSize?: string; ulimit: string[];
 }
 
 function parseVolume(spec: string): MountSpec {
@@ -63,6 +66,8 @@ async function runLocked(stores: Stores, snapshots: Snapshotter, image: string, 
   if (argv.length === 0) throw new BuildError(`no command specified for ${image}`);
   const network = parseNetworkMode(flags.network);
   if (!network) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
+  const limits = runSandboxOptions(flags);
+  const hostname = flags.hostname ?? 'berth';
   const snapshot = await snapshots.prepare(base.chain, 'run');
   const abort = new AbortController();
   const forward = () => abort.abort(new BuildError('interrupted'));
@@ -73,7 +78,8 @@ async function runLocked(stores: Stores, snapshots: Snapshotter, image: string, 
       user: flags.user ?? config.User ?? '', cwd: flags.workdir ?? (config.WorkingDir || '/'), env: environmentOf(config, flags),
     });
     const result = await runWorkingContainer(container, {
-      args: argv, hostname: flags.hostname ?? 'berth', network, mounts: flags.volume.map(parseVolume), stdin: flags.interactive ? 'inherit' : 'null',
+      args: argv, hostname, network, mounts: flags.volume.map(parseVolume), stdin: flags.interactive ? 'inherit' : 'null',
+      hosts: defaultHosts(hostname, limits?.extraHosts), shmSize: limits?.shmSize, ulimits: limits?.ulimits,
     }, {
       onStdout: (chunk) => process.stdout.write(chunk),
       onStderr: (chunk) => process.stderr.write(chunk),
@@ -100,6 +106,9 @@ export function register(program: Command): void {
     .option('--entrypoint <cmd>', 'override the image entrypoint')
     .option('--hostname <name>', 'container host name')
     .option('-i, --interactive', 'keep stdin open')
+    .option('--add-host <name:ip>', 'an /etc/hosts entry', collect, [])
+    .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit (nofile, nproc, ...)', collect, [])
     .passThroughOptions()
     .action((image: string, args: string[], flags: RunFlags, command: Command) => runImage(image, args, flags, command));
 }

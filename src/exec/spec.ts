@@ -68,6 +68,10 @@ export interface ContainerSpec {
   privileged?: boolean;
   /** Taken in order; give them sorted and without duplicates so that two runs never deadlock. */
   locks?: LockSpec[];
+  /** /dev/shm's size in bytes (default 64 MiB, as Docker). */
+  shmSize?: number;
+  /** Resource limits (`--ulimit`), `-1` unlimited. */
+  ulimits?: ReadonlyArray<{ name: string; soft: number; hard: number }>;
 }
 
 /**
@@ -131,9 +135,11 @@ const TMPFS_MODE = '1777';
 /** Public resolvers BuildKit falls back to when the host only has a local stub resolver. */
 const FALLBACK_NAMESERVERS = ['8.8.8.8', '8.8.4.4', '2001:4860:4860::8888', '2001:4860:4860::8844'];
 
-export function defaultHosts(hostname: string): string {
+export function defaultHosts(hostname: string, extraHosts: ReadonlyArray<{ host: string; ip: string }> = []): string {
   const names = hostname && hostname !== 'localhost' ? `localhost ${hostname}` : 'localhost';
-  return `127.0.0.1\t${names}\n::1\tlocalhost ip6-localhost ip6-loopback\n`;
+  // `--add-host` entries come after the defaults, one line each, as BuildKit writes them.
+  const extra = extraHosts.map((h) => `${h.ip}\t${h.host}\n`).join('');
+  return `127.0.0.1\t${names}\n::1\tlocalhost ip6-localhost ip6-loopback\n${extra}`;
 }
 
 /**
@@ -280,6 +286,10 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid, s
   if (userNamespace().rootless) add('userns', 1);
   // Overlays through mount(2), as berth mounts them on kernels before 6.8 (to test that way here).
   if (process.env.BERTH_OVERLAY_LEGACY === '1') add('ovllegacy', 1);
+  if (spec.shmSize !== undefined) add('shmsize', spec.shmSize);
+  // RLIM_INFINITY is the all-ones 64-bit value; the helper reads both limits as unsigned.
+  const limit = (n: number): string => (n < 0 ? '18446744073709551615' : String(n));
+  for (const u of spec.ulimits ?? []) add('rlimit', `${u.name}=${limit(u.soft)}:${limit(u.hard)}`);
   if (spec.privileged) {
     add('privileged', 1);
   } else {

@@ -6,7 +6,7 @@ import {
 } from './metadata.ts';
 import type { FromResolver } from './mounts.ts';
 import { expandIn, expansionEnv, type StageState } from './state.ts';
-import type { NetworkMode, Op, PlannedStage, Vertex } from './types.ts';
+import type { NetworkMode, Op, PlannedStage, RunSandboxOptions, Vertex } from './types.ts';
 
 /** What dispatching one stage's instructions needs from the planner. */
 export interface StageContext {
@@ -17,6 +17,7 @@ export interface StageContext {
   /** The stage's latest vertex (its result so far). */
   lastVertex: Vertex;
   network: NetworkMode;
+  sandbox?: RunSandboxOptions;
   proxyArgs: ReadonlyMap<string, string>;
   buildArgs: ReadonlyMap<string, string>;
   metaArgs: ReadonlyMap<string, string | undefined>;
@@ -93,7 +94,7 @@ export function dispatch(ins: Instruction, ctx: StageContext): void {
     case 'from':
       return;
     case 'run': {
-      const op = planRun(ins, state, { network: ctx.network, proxyArgs: ctx.proxyArgs }, ctx.resolveFrom);
+      const op = planRun(ins, state, { network: ctx.network, proxyArgs: ctx.proxyArgs, sandbox: ctx.sandbox }, ctx.resolveFrom);
       const extra = op.mounts.flatMap((m) => (m.from?.kind === 'stage' ? [ctx.stageOutput(m.from.stage)] : []));
       addVertex(ctx, op, ins, runHistory(op.argv, op.buildArgs), false, extra);
       return;

@@ -6,12 +6,13 @@ import type { Heredoc } from '../syntax/ast.ts';
 import { commandArgv } from './metadata.ts';
 import { parseMount, type FromResolver } from './mounts.ts';
 import { DEFAULT_PATH, expandIn, expansionEnv, expansionError, type StageState } from './state.ts';
-import type { CopyOp, NetworkMode, RunOp, WorkdirOp } from './types.ts';
+import type { CopyOp, NetworkMode, RunOp, RunSandboxOptions, WorkdirOp } from './types.ts';
 
 export interface RunDefaults {
   network: NetworkMode;
   /** Predefined proxy args given with --build-arg: in RUN's environment without an ARG line. */
   proxyArgs: ReadonlyMap<string, string>;
+  sandbox?: RunSandboxOptions;
 }
 
 /** Where a heredoc-only RUN with a shebang is placed to be executed (as BuildKit does). */
@@ -73,7 +74,7 @@ export function planRun(ins: RunInstruction, state: StageState, defaults: RunDef
     kind: 'run', argv, env, cwd: state.config.WorkingDir || '/', user: state.config.User ?? '',
     network: runNetwork(ins.network?.value, defaults.network),
     security: (ins.security?.value as RunOp['security'] | undefined) ?? 'sandbox',
-    mounts, heredocs: ins.heredocs, buildArgs, unkeyedEnv,
+    mounts, heredocs: ins.heredocs, buildArgs, unkeyedEnv, ...(defaults.sandbox ? { sandbox: defaults.sandbox } : {}),
   };
 }
 

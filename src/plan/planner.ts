@@ -5,13 +5,15 @@ import type { ParsedDockerfile } from '../syntax/ast.ts';
 import { normalizePlatform, platformArgs, PROXY_ARGS, TARGET_PLATFORM } from './args.ts';
 import { dispatch, type StageContext } from './dispatch.ts';
 import { cloneConfig, DEFAULT_PATH, envToMap, expandIn, materializeEnv, type StageState } from './state.ts';
-import type { BuildPlan, FileSource, ContainerConfig, ImageResolver, NetworkMode, PlannedStage, PlanWarning, Vertex } from './types.ts';
+import type { BuildPlan, FileSource, ContainerConfig, ImageResolver, NetworkMode, PlannedStage, RunSandboxOptions, PlanWarning, Vertex } from './types.ts';
 
 export interface PlanOptions {
   target?: string;
   buildArgs?: ReadonlyMap<string, string>;
   /** The build's `--network`: the mode of every RUN without one of its own (default: sandbox). */
   network?: NetworkMode;
+  /** `--add-host`, `--shm-size`, `--ulimit`: for every RUN. */
+  runSandbox?: RunSandboxOptions;
   /** Looks up base images (for their ENV, ONBUILD, ...). Without one, images count as empty. */
   resolveImage?: ImageResolver;
 }
@@ -302,6 +304,7 @@ function planStageBody(run: PlanRun, index: number): PlannedStage {
   const ctx: StageContext = {
     index, state, stage, vertices: run.vertices, lastVertex: sourceVertex, stepCount: src.body.length + 1,
     network: run.options.network ?? 'sandbox',
+    sandbox: run.options.runSandbox,
     proxyArgs: new Map([...run.buildArgs].filter(([k]) => PROXY_ARGS.has(k))),
     buildArgs: run.buildArgs, metaArgs: run.metaArgs, usedArgs: run.usedArgs,
     resolveFrom: (value, range) => resolveFrom(run, index, stage, value, range),

@@ -70,6 +70,20 @@ export interface SourceOp { kind: 'source'; base: BaseRef }
  */
 export type NetworkMode = 'sandbox' | 'none' | 'host';
 
+/** A resource limit of `--ulimit`: soft and hard, `-1` unlimited. */
+export interface Ulimit { name: string; soft: number; hard: number }
+
+/**
+ * What `berth build --add-host`, `--shm-size` and `--ulimit` give every RUN of the build. Part of
+ * its key, as they are of BuildKit's ExecOp; absent when none was given (keys stay as they were).
+ */
+export interface RunSandboxOptions {
+  extraHosts?: Array<{ host: string; ip: string }>;
+  /** /dev/shm's size in bytes (Docker's default is 64 MiB). */
+  shmSize?: number;
+  ulimits?: Ulimit[];
+}
+
 export interface RunOp {
   kind: 'run';
   /** Final argv (shell already prepended for shell form). */
@@ -87,6 +101,7 @@ export interface RunOp {
   buildArgs: string[];
   /** Variables added only from --build-arg proxy values: in the environment, not in the cache key. */
   unkeyedEnv: string[];
+  sandbox?: RunSandboxOptions;
 }
 
 export interface CopyOp {

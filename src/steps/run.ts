@@ -2,24 +2,29 @@
  * RUN: the command in a working container over the parent's layers; its changes land in the
  * active snapshot's upper dir. Keyed by the command, its environment (proxy values given only with
  * --build-arg left out, as Docker does), user, working directory, network, security mode, mounts
- * and heredocs, plus the digests of what its bind mounts read.
+ * and heredocs, the build's `--add-host`, `--shm-size` and `--ulimit`, plus the digests of what its bind
+ * mounts read.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HEREDOC_EXEC_DIR, type RunOp } from '../plan/index.ts';
 import type { MountSpec } from '../exec/index.ts';
+import { defaultHosts } from '../exec/spec.ts';
 import { openWorkingContainer, runWorkingContainer } from '../container/working.ts';
 import { prepareRunMounts, runMountDigests, type RunMountEnv } from '../mounts/run-mounts.ts';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.ts';
 import { failStep, placeUserError } from './errors.ts';
 import type { StepContext, StepKind, StepWork } from './types.ts';
 
+/** A RUN container's host name, as BuildKit's. */
+const HOSTNAME = 'buildkitsandbox';
+
 /** The parts of a RUN that decide its result. */
 export function keyedRun(op: RunOp): unknown {
   const unkeyed = new Set(op.unkeyedEnv ?? []);
   const env = unkeyed.size ? op.env.filter((e) => !unkeyed.has(e.slice(0, e.indexOf('=')))) : op.env;
   return {
-    kind: 'run', argv: op.argv, env, cwd: op.cwd, user: op.user, network: op.network, security: op.security,
+    kind: 'run', argv: op.argv, env, cwd: op.cwd, user: op.user, network: op.network, security: op.security, sandbox: op.sandbox,
     mounts: op.mounts.map((m) => ({ ...m, range: undefined })),
     heredocs: op.heredocs.map((h) => ({ name: h.name, content: h.content, expand: h.expand, chomp: h.chomp })),
   };
@@ -67,7 +72,8 @@ async function executeRun(ctx: StepContext, op: RunOp, mountEnv: RunMountEnv, ac
   let result;
   try {
     result = await runWorkingContainer(container, {
-      args: op.argv, hostname: 'buildkitsandbox', network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
+      args: op.argv, hostname: HOSTNAME, network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
+      hosts: defaultHosts(HOSTNAME, op.sandbox?.extraHosts), shmSize: op.sandbox?.shmSize, ulimits: op.sandbox?.ulimits,
     }, {
       onStdout: (chunk) => ctx.log('stdout', chunk),
       onStderr: (chunk) => ctx.log('stderr', chunk),
