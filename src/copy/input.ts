@@ -10,6 +10,7 @@ import { hashKey } from '../cache/key.ts';
 import { digestSources } from './digest.ts';
 import { checkSourceKinds, isHeredocWord, isHttpSource, matchSources } from './match.ts';
 import { contextTree, type RemoteFile, type SourceTree } from './source-tree.ts';
+import { readUrlRecord, revalidationHeaders, saveUrlRecord } from './url-cache.ts';
 
 /**
  * ADD <url>: the file is downloaded into the content store (so its digest is its name and the
@@ -43,6 +44,8 @@ export interface DownloadOptions {
   content: ContentStore;
   /** `sha256:<hex>` the content must have. */
   checksum?: string;
+  /** Where earlier downloads' validators are kept (src/copy/url-cache.ts). */
+  urlCache?: string;
   signal?: AbortSignal;
 }
 
@@ -52,12 +55,18 @@ export async function downloadUrl(url: string, options: DownloadOptions): Promis
     throw new RemoteError(`invalid checksum ${JSON.stringify(checksum)}: expected sha256:<64 hex digits>`);
   }
   if (checksum !== undefined && (await hasBlob(content, checksum))) return remoteFile(content, url, checksum, undefined);
+  const known = options.urlCache === undefined ? undefined : readUrlRecord(options.urlCache, url);
+  const usable = known && (await hasBlob(content, known.digest)) ? known : undefined;
   let response: Response;
   try {
-    response = await fetch(url, { redirect: 'follow', signal: options.signal });
+    response = await fetch(url, { redirect: 'follow', signal: options.signal, headers: revalidationHeaders(usable) });
   } catch (error) {
     const cause = (error as { cause?: { message?: string } }).cause?.message;
     throw new RemoteError(`failed to download ${url}: ${cause ?? (error as Error).message}`);
+  }
+  if (response.status === 304 && usable) {
+    await response.body?.cancel().catch(() => undefined);
+    return remoteFile(content, url, usable.digest, lastModifiedOf(usable.lastModified ?? null));
   }
   if (!response.ok || !response.body) {
     await response.body?.cancel().catch(() => undefined);
@@ -72,9 +81,16 @@ export async function downloadUrl(url: string, options: DownloadOptions): Promis
   if (checksum !== undefined && digest !== checksum) {
     throw new RemoteError(`digest mismatch for ${url}: expected ${checksum}, got ${digest}`);
   }
-  const lastModified = response.headers.get('last-modified');
-  const time = lastModified ? new Date(lastModified) : undefined;
-  return remoteFile(content, url, digest, time && !Number.isNaN(time.getTime()) ? time : undefined);
+  const lastModified = response.headers.get('last-modified') ?? undefined;
+  if (options.urlCache !== undefined) {
+    await saveUrlRecord(options.urlCache, { url, digest, etag: response.headers.get('etag') ?? undefined, lastModified });
+  }
+  return remoteFile(content, url, digest, lastModifiedOf(lastModified ?? null));
+}
+
+function lastModifiedOf(header: string | null): Date | undefined {
+  const time = header ? new Date(header) : undefined;
+  return time && !Number.isNaN(time.getTime()) ? time : undefined;
 }
 
 /**
@@ -90,6 +106,8 @@ export interface ContextCopyRequest {
   content: ContentStore;
   /** A scratch directory of the store, standing in for a missing context. */
   tmpDir: string;
+  /** Validators of earlier downloads, for conditional requests. */
+  urlCache?: string;
   range: SourceRange;
   signal?: AbortSignal;
 }
@@ -100,7 +118,7 @@ async function downloads(req: ContextCopyRequest): Promise<Map<string, RemoteFil
   for (const word of req.op.sources) {
     if (!isHttpSource(word) || out.has(word)) continue;
     try {
-      out.set(word, await downloadUrl(word, { content: req.content, checksum: req.op.checksum, signal: req.signal }));
+      out.set(word, await downloadUrl(word, { content: req.content, checksum: req.op.checksum, urlCache: req.urlCache, signal: req.signal }));
     } catch (error) {
       if (error instanceof RemoteError) throw new BuildError(error.message, req.range);
       throw error;

@@ -30,7 +30,7 @@ async function copyInput(ctx: StepContext, op: CopyOp): Promise<CopyInput> {
   if (op.from.kind === 'context') {
     return contextCopyInput({
       op, contextDir: services.contextDir, contextFilter: services.contextFilter, statCache: services.statCache, content: services.content,
-      tmpDir: services.layout.tmp, range: vertex.range, signal: services.signal,
+      tmpDir: services.layout.tmp, urlCache: services.layout.urlCache, range: vertex.range, signal: services.signal,
     });
   }
   const root = await services.rootOf(op.from, vertex, ctx.inputs);

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { blobPath, deleteBlob, hasBlob, listBlobs, type ContentStore } from '../content/index.ts';
 import { listImages, loadResolved, referencedBlobs, type ImageStore } from '../image/store.ts';
@@ -148,6 +148,7 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
   // Parsed Dockerfiles are cheap to make again and pile up with every edit: any prune empties them.
   clearParseCache(layout.root);
   await dropOrphanSources(layout, content);
+  await dropOrphanUrlRecords(layout, content);
   sweepStore(layout);
   if (options.all) {
     for (const name of listDirs(layout.cacheMounts)) {
@@ -156,6 +157,26 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
     }
   }
   return result;
+}
+
+/** ADD <url> records whose blob is no longer stored. */
+async function dropOrphanUrlRecords(layout: StoreLayout, content: ContentStore): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(layout.urlCache);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const file = path.join(layout.urlCache, name);
+    let digest: unknown;
+    try {
+      digest = (JSON.parse(readFileSync(file, 'utf8')) as { digest?: unknown }).digest;
+    } catch {
+      digest = undefined;
+    }
+    if (typeof digest !== 'string' || !(await hasBlob(content, digest))) rmSync(file, { force: true });
+  }
 }
 
 /** Mount hints (registry/sources/<hex>.json) of blobs that are no longer stored. */

@@ -31,6 +31,8 @@ export interface StoreLayout {
   parseCache: string;
   /** Context file digests by stat data (src/context/stat-cache.ts). */
   contextCache: string;
+  /** ADD <url>: the validators (ETag, Last-Modified) and blob of each URL's last download. */
+  urlCache: string;
   /** Repositories each blob was pulled from or pushed to (cross-repository mount hints). */
   registrySources: string;
   /** Scratch directories of builds, runs and exports (`<purpose>-<pid>-<hex>`). */
@@ -53,6 +55,7 @@ export const STORE_AREAS: Record<Exclude<keyof StoreLayout, 'root'>, string> = {
   parseCache: 'every prune: all',
   contextCache: 'rewritten by every build of its context; prune --all: all',
   registrySources: 'prune: records of blobs that are gone; every build and prune: temp files of dead writers',
+  urlCache: 'prune: records of blobs that are gone (a record without its blob is never used)',
   tmp: 'every build and prune: directories of builds that are gone (dead pid)',
   locks: 'never (lock files are reused)',
   snapshotLocks: 'prune: lock files of snapshots that are gone',
@@ -85,6 +88,7 @@ export function storeLayout(root: string): StoreLayout {
     parseCache: at('parse-cache'),
     contextCache: at('context-cache'),
     registrySources: at('registry', 'sources'),
+    urlCache: at('url-cache'),
     tmp: at('tmp'),
     locks: at('locks'),
     snapshotLocks: at('locks', 'snapshots'),

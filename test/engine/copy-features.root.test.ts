@@ -30,6 +30,9 @@ async function tarGz(files: Record<string, string>): Promise<Buffer> {
 }
 
 let archive: Buffer;
+let tagged = 'tagged one\n';
+let sent = 0;
+const conditional: string[] = [];
 
 beforeAll(async () => {
   box = await makeCopyBox('copy-features');
@@ -40,6 +43,18 @@ beforeAll(async () => {
       res.end('hello from http\n');
     } else if (req.url === '/files/changing.txt') {
       res.end(served);
+    } else if (req.url === '/files/tagged.txt') {
+      // A server with validators: a conditional request for the current version gets a 304.
+      const etag = `"${createHash('sha256').update(tagged).digest('hex').slice(0, 16)}"`;
+      conditional.push(`${req.headers['if-none-match'] ?? '-'} ${req.headers['if-modified-since'] ?? '-'}`);
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { ETag: etag });
+        res.end();
+        return;
+      }
+      sent++;
+      res.writeHead(200, { ETag: etag, 'Last-Modified': LAST_MODIFIED });
+      res.end(tagged);
     } else if (req.url === '/files/a.tar.gz') {
       res.end(archive);
     } else if (req.url === '/') {
@@ -237,6 +252,20 @@ describe('ADD <url>', () => {
     const missing = await box.build('copy-test/404', `FROM busybox:local\nADD ${base}/nope /x\n`);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/invalid response status 404/);
+  });
+
+  it('asks again with If-None-Match: an unchanged URL is not downloaded again and stays a cache hit', async () => {
+    const dockerfile = `FROM busybox:local\nADD ${base}/files/tagged.txt /t.txt\n`;
+    expect((await box.image(dockerfile)).files.get('t.txt')?.text).toBe('tagged one\n');
+    expect(sent).toBe(1);
+    const again = await box.build('copy-test/tagged', dockerfile);
+    expect(again.stderr).toMatch(/CACHED/);
+    expect(sent).toBe(1);
+    expect(conditional.at(-1)).toMatch(/^"[0-9a-f]{16}" /);
+    expect(conditional.at(-1)).toContain(LAST_MODIFIED);
+    tagged = 'tagged two\n';
+    expect((await box.image(dockerfile)).files.get('t.txt')?.text).toBe('tagged two\n');
+    expect(sent).toBe(2);
   });
 
   it('keys the cache on the downloaded content', async () => {
