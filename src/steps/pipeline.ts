@@ -13,6 +13,7 @@ import { explainUnmappedOwner } from '../sys/userns.ts';
 import { isoSeconds } from '../text/units.ts';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.ts';
 import { chainIdOf, type ChainLayer } from '../snapshot/snapshots.ts';
+import { placeSystemError } from './errors.ts';
 import type { RecordListener, StepContext, StepKind, StepServices, StepWork, VertexResult } from './types.ts';
 
 export interface StepRequest {
@@ -108,7 +109,8 @@ export async function runStep(req: StepRequest): Promise<VertexResult> {
     const result = await buildStep(req, ctx, work, key, step);
     progress.done(step);
     return result;
-  } catch (error) {
+  } catch (thrown) {
+    const error = placeSystemError(thrown, vertex.range);
     const signal = req.services.signal;
     // Stopped because another step failed (or the build was interrupted): not this step's error.
     if (signal?.aborted && error === signal.reason) progress.canceled(step);

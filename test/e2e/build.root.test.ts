@@ -178,6 +178,26 @@ describe('berth build end to end', () => {
     expect(order).toEqual(['start', 'start', 'done', 'done']);
   });
 
+  it('stops a sleep 30 stage within 2 s when a stage beside it fails, and leaves nothing behind', async () => {
+    const ctx = sb.context({
+      Dockerfile: [
+        'FROM busybox:local AS slow', 'RUN sleep 30 && echo never > /n',
+        'FROM busybox:local AS bad', 'RUN sleep 0.3; exit 7',
+        'FROM busybox:local', 'COPY --from=slow /n /n', 'COPY --from=bad /b /b', '',
+      ].join('\n'),
+    });
+    const started = Date.now();
+    const built = await sb.berth(['build', '--progress', 'plain', ctx]);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(built.code).not.toBe(0);
+    expect(built.stderr).toMatch(/#(\d+) \[slow 2\/2\] RUN sleep 30[\s\S]*#\1 CANCELED/);
+    expect(built.stderr).toContain('exit code: 7');
+    // The summary names the failing step; the cancelled one gets no box of its own.
+    expect(built.stderr).toContain(' > [bad 2/2] RUN sleep 0.3; exit 7:');
+    expect(built.stderr).not.toContain(' > [slow 2/2]');
+    expectNothingLeft();
+  });
+
   // A quiet build writes its one line without making process.stdout (src/cli/build.ts), and
   // standard output's EPIPE handler is only attached when the stream is made (src/cli/program.ts).
   it('prints only the image id with -q, and takes an early-closed pipe as the reader\'s choice', async () => {
