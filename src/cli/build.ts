@@ -1,6 +1,6 @@
 import { readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { attachSource, BuildError } from '../source/index.ts';
 import type { ParsedDockerfile } from '../syntax/ast.ts';
 import { compileIgnore, findIgnoreFile, readIgnoreFile } from '../context/dockerignore.ts';
@@ -34,6 +34,7 @@ interface BuildFlags {
   pull?: boolean; push?: boolean; cacheTo: string[]; cacheFrom: string[]; insecureRegistry: string[];
   check?: boolean;
   addHost: string[]; shmSize?: string; ulimit: string[];
+  debugOnError?: boolean; debugOnErrorCommand?: string;
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -94,6 +95,16 @@ function parseJobs(value: string | undefined): number {
   return jobs;
 }
 
+/**
+ * `--debug-on-error`'s command in the failing container: a shell, or a command line for one
+ * (`--debug-on-error=CMD`, which program.ts hands over as the hidden --debug-on-error-command so
+ * that a bare flag never takes the context argument for its value).
+ */
+function debugCommand(flags: Pick<BuildFlags, 'debugOnError' | 'debugOnErrorCommand'>): string[] | undefined {
+  if (flags.debugOnErrorCommand !== undefined) return ['/bin/sh', '-c', flags.debugOnErrorCommand];
+  return flags.debugOnError ? ['/bin/sh'] : undefined;
+}
+
 /** Whether any step reads the build context (BuildKit's `[internal] load build context` step). */
 function readsContext(plan: BuildPlan): boolean {
   return plan.vertices.some((v) => (v.op.kind === 'copy' && v.op.from.kind === 'context')
@@ -116,7 +127,9 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     return;
   }
   const quiet = flags.quiet === true;
-  const progress = createProgress(quiet ? 'quiet' : parseProgressMode(flags.progress));
+  const mode = parseProgressMode(flags.progress);
+  // A debug shell shares the terminal: the live display would draw over it.
+  const progress = createProgress(quiet ? 'quiet' : debugCommand(flags) && (mode === 'auto' || mode === 'tty') ? 'plain' : mode);
   try {
     await buildWith(progress, contextArg, flags, command);
   } finally {
@@ -219,7 +232,7 @@ async function buildParsed(
       jobs: parseJobs(flags.jobs), signal: abort.signal,
       resolveBase: (ref, vertex) => bases.load(ref, vertex.range),
       onRecord: (vertex, record) => records.set(vertex.id, record),
-      secrets: loadSecrets(flags.secret), allow,
+      secrets: loadSecrets(flags.secret), allow, debugOnError: debugCommand(flags),
     });
     const image = await inStep(progress, 'exporting to image', async (step) => {
       const made = await assembleImage(stores.images, plan, result, {
@@ -290,6 +303,8 @@ export function register(program: Command): void {
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
     .option('--check', 'run the build checks instead of building (as berth check)')
     .option('--add-host <name:ip>', 'an /etc/hosts entry in every RUN', collect, [])
+    .option('--debug-on-error', 'when a RUN fails, open a shell in its container first (--debug-on-error=CMD runs CMD there)')
+    .addOption(new Option('--debug-on-error-command <command>').hideHelp())
     .option('--shm-size <size>', 'size of /dev/shm in every RUN (default 64m)')
     .option('--ulimit <name=soft[:hard]>', 'a resource limit in every RUN (nofile, nproc, ...)', collect, [])
     .option('--allow <entitlement>', 'grant an entitlement (security.insecure, network.host)', collect, [])

@@ -56,9 +56,14 @@ export function createProgram(): Command {
 }
 
 /** Parses `argv` (node, script, args...) with a fresh (or the given, unused) program; the exit code. */
+/** `--debug-on-error=CMD` as its own option: a bare `--debug-on-error` must never take the next argument. */
+function splitOptionalValues(argv: string[]): string[] {
+  return argv.flatMap((arg) => (arg.startsWith('--debug-on-error=') ? ['--debug-on-error-command', arg.slice('--debug-on-error='.length)] : [arg]));
+}
+
 export async function main(argv: string[], program: Command = createProgram()): Promise<number> {
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(splitOptionalValues(argv));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     return reportError(error);

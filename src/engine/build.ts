@@ -59,6 +59,8 @@ export interface BuildRequest {
   secrets?: ReadonlyMap<string, Buffer>;
   /** Entitlements granted with `--allow` (security.insecure). */
   allow?: readonly string[];
+  /** `--debug-on-error`: run this in the container of a RUN that fails, before failing. */
+  debugOnError?: readonly string[];
   /** Defaults to the store's own (tests give a fake). */
   snapshotter?: Snapshotter;
   /** Defaults to STEP_KINDS (tests give fake executors). */
@@ -135,7 +137,7 @@ function servicesOf(req: BuildRequest, snapshots: Snapshotter, base: BaseResolve
     layout: req.layout, content: req.content, snapshots, plan: req.plan,
     cache: openBuildCache(req.layout.cache, (digest) => hasBlob(req.content, digest)),
     contextDir: req.contextDir, contextFilter: req.contextFilter, statCache: req.statCache,
-    secrets: req.secrets ?? new Map(), allow: req.allow ?? [], signal: req.signal,
+    secrets: req.secrets ?? new Map(), allow: req.allow ?? [], signal: req.signal, debugOnError: req.debugOnError,
     rootOf: rootResolver(req, snapshots, base),
   };
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { HEREDOC_EXEC_DIR, type RunOp } from '../plan/index.ts';
 import type { MountSpec } from '../exec/index.ts';
 import { defaultHosts } from '../exec/spec.ts';
-import { openWorkingContainer, runWorkingContainer } from '../container/working.ts';
+import { openWorkingContainer, runWorkingContainer, type ContainerRun, type WorkingContainer } from '../container/working.ts';
 import { prepareRunMounts, runMountDigests, type RunMountEnv } from '../mounts/run-mounts.ts';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.ts';
 import { failStep, placeUserError } from './errors.ts';
@@ -69,22 +69,36 @@ async function executeRun(ctx: StepContext, op: RunOp, mountEnv: RunMountEnv, ac
     if (at >= 0) processEnv.splice(at, 1);
     processEnv.push(entry);
   }
-  let result;
+  const run: ContainerRun = {
+    args: op.argv, hostname: HOSTNAME, network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
+    hosts: defaultHosts(HOSTNAME, op.sandbox?.extraHosts), shmSize: op.sandbox?.shmSize, ulimits: op.sandbox?.ulimits,
+  };
   try {
-    result = await runWorkingContainer(container, {
-      args: op.argv, hostname: HOSTNAME, network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
-      hosts: defaultHosts(HOSTNAME, op.sandbox?.extraHosts), shmSize: op.sandbox?.shmSize, ulimits: op.sandbox?.ulimits,
-    }, {
+    const result = await runWorkingContainer(container, run, {
       onStdout: (chunk) => ctx.log('stdout', chunk),
       onStderr: (chunk) => ctx.log('stderr', chunk),
       signal: services.signal,
     });
+    if (result.exitCode === 0) return;
+    if (services.debugOnError) await debugShell(ctx, container, run, services.debugOnError);
+    failStep(ctx, `process ${JSON.stringify(op.argv.join(' '))} did not complete successfully: exit code: ${result.exitCode}`);
   } finally {
     prepared.release();
   }
-  if (result.exitCode !== 0) {
-    failStep(ctx, `process ${JSON.stringify(op.argv.join(' '))} did not complete successfully: exit code: ${result.exitCode}`);
-  }
+}
+
+/**
+ * `--debug-on-error`: a shell (or the given command) in the failing RUN's container, with its
+ * mounts, environment, user and working directory, over the file system as the command left it;
+ * the terminal's. What it changes is thrown away with the step: nothing failed is ever committed.
+ */
+async function debugShell(ctx: StepContext, container: WorkingContainer, run: ContainerRun, command: readonly string[]): Promise<void> {
+  ctx.log('stderr', `debug shell in the failing step (${command.join(' ')}); exit it to end the build\n`);
+  await runWorkingContainer(container, { ...run, args: [...command], stdin: 'inherit' }, {
+    onStdout: (chunk) => process.stdout.write(chunk),
+    onStderr: (chunk) => process.stderr.write(chunk),
+    signal: ctx.services.signal,
+  });
 }
 
 export const runStepKind: StepKind = async (ctx): Promise<StepWork> => {

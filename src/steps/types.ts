@@ -44,6 +44,8 @@ export interface StepServices {
   /** Entitlements granted with `--allow`. */
   allow: readonly string[];
   signal?: AbortSignal;
+  /** `--debug-on-error`: the command run in a failing RUN's container (a shell by default). */
+  debugOnError?: readonly string[];
   /** The root file system of a stage (already built: one of the step's inputs) or an image. */
   rootOf(from: Exclude<FileSource, { kind: 'context' }>, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<MountRoot>;
 }
