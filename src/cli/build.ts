@@ -26,6 +26,7 @@ import { contextIgnore, imageFacts, runCheck } from './check.ts';
 import { CHECK_BUILD_ARG, lintDockerfile, RULES } from '../lint/index.ts';
 import { shortWarning } from '../lint/report.ts';
 import { runSandboxOptions } from './sandbox-flags.ts';
+import { formatOutline, formatTargets, outlineOf, parseCall, type CallRequest } from './outline.ts';
 
 interface BuildFlags {
   tag: string[]; file?: string; buildArg: string[]; target?: string; cache: boolean; network: string;
@@ -35,6 +36,7 @@ interface BuildFlags {
   check?: boolean;
   addHost: string[]; shmSize?: string; ulimit: string[];
   debugOnError?: boolean; debugOnErrorCommand?: string;
+  call?: string;
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -121,9 +123,31 @@ function metadataSteps(progress: Progress): <T>(ref: string, resolve: () => Prom
   };
 }
 
+/** `--call=outline|targets`: what the Dockerfile offers, from its text and plan; nothing is built. */
+async function describeBuild(contextArg: string, flags: BuildFlags, call: CallRequest): Promise<void> {
+  const contextDir = contextArg === '-' ? '.' : contextArg;
+  const { parsed } = readDockerfile(contextArg === '-' ? (flags.file ?? '-') : flags.file, contextDir);
+  try {
+    if (call.method === 'targets') {
+      process.stdout.write(formatTargets(parsed, call.json));
+      return;
+    }
+    const { buildArgs } = buildArgsWithEpoch(flags.buildArg);
+    const plan = await planBuild(parsed, { target: flags.target, buildArgs });
+    process.stdout.write(formatOutline(outlineOf(parsed, plan, buildArgs), call.json));
+  } catch (error) {
+    throw attachSource(error, parsed.file, parsed.source);
+  }
+}
+
 async function runBuild(contextArg: string, flags: BuildFlags, command: Command): Promise<void> {
-  if (flags.check) {
-    await runCheck(contextArg, { file: flags.file, buildArg: flags.buildArg, format: 'text' }, command);
+  const call = parseCall(flags.call);
+  if (flags.check || call.method === 'check') {
+    await runCheck(contextArg, { file: flags.file, buildArg: flags.buildArg, format: call.json ? 'json' : 'text' }, command);
+    return;
+  }
+  if (call.method === 'outline' || call.method === 'targets') {
+    await describeBuild(contextArg, flags, call);
     return;
   }
   const quiet = flags.quiet === true;
@@ -302,6 +326,7 @@ export function register(program: Command): void {
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
     .option('--check', 'run the build checks instead of building (as berth check)')
+    .option('--call <method>', 'build (default), check, outline or targets; outline and targets take ,format=json')
     .option('--add-host <name:ip>', 'an /etc/hosts entry in every RUN', collect, [])
     .option('--debug-on-error', 'when a RUN fails, open a shell in its container first (--debug-on-error=CMD runs CMD there)')
     .addOption(new Option('--debug-on-error-command <command>').hideHelp())
