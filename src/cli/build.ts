@@ -1,5 +1,6 @@
 import { readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { isatty } from 'node:tty';
 import { Option, type Command } from 'commander';
 import { attachSource, BuildError } from '../source/index.ts';
 import type { ParsedDockerfile } from '../syntax/ast.ts';
@@ -36,7 +37,7 @@ interface BuildFlags {
   check?: boolean;
   addHost: string[]; shmSize?: string; ulimit: string[];
   debugOnError?: boolean; debugOnErrorCommand?: string;
-  call?: string;
+  call?: string; explainCache?: boolean;
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -105,6 +106,16 @@ function parseJobs(value: string | undefined): number {
 function debugCommand(flags: Pick<BuildFlags, 'debugOnError' | 'debugOnErrorCommand'>): string[] | undefined {
   if (flags.debugOnErrorCommand !== undefined) return ['/bin/sh', '-c', flags.debugOnErrorCommand];
   return flags.debugOnError ? ['/bin/sh'] : undefined;
+}
+
+/**
+ * Whether missed steps say why: always in plain and rawjson logs (where a reader looks for it),
+ * in the live display only with --explain-cache (which would otherwise fill with it).
+ */
+function explainsMisses(flags: Pick<BuildFlags, 'explainCache' | 'progress' | 'quiet'>): boolean {
+  if (flags.explainCache) return true;
+  const mode = flags.progress;
+  return !flags.quiet && (mode === 'plain' || mode === 'rawjson' || (mode === 'auto' && !isatty(2)));
 }
 
 /** Whether any step reads the build context (BuildKit's `[internal] load build context` step). */
@@ -256,7 +267,7 @@ async function buildParsed(
       jobs: parseJobs(flags.jobs), signal: abort.signal,
       resolveBase: (ref, vertex) => bases.load(ref, vertex.range),
       onRecord: (vertex, record) => records.set(vertex.id, record),
-      secrets: loadSecrets(flags.secret), allow, debugOnError: debugCommand(flags),
+      secrets: loadSecrets(flags.secret), allow, debugOnError: debugCommand(flags), explainMisses: explainsMisses(flags),
     });
     const image = await inStep(progress, 'exporting to image', async (step) => {
       const made = await assembleImage(stores.images, plan, result, {
@@ -326,6 +337,7 @@ export function register(program: Command): void {
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
     .option('--check', 'run the build checks instead of building (as berth check)')
+    .option('--explain-cache', 'say for every step that missed the cache what changed since its last build')
     .option('--call <method>', 'build (default), check, outline or targets; outline and targets take ,format=json')
     .option('--add-host <name:ip>', 'an /etc/hosts entry in every RUN', collect, [])
     .option('--debug-on-error', 'when a RUN fails, open a shell in its container first (--debug-on-error=CMD runs CMD there)')

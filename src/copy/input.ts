@@ -8,7 +8,7 @@ import type { CopyOp } from '../plan/index.ts';
 import { BuildError, type SourceRange } from '../source/index.ts';
 import { hashKey } from '../cache/key.ts';
 import { digestSources } from './digest.ts';
-import { checkSourceKinds, isHeredocWord, isHttpSource, matchSources } from './match.ts';
+import { checkSourceKinds, isHeredocWord, isHttpSource, matchSources, type Match } from './match.ts';
 import { contextTree, type RemoteFile, type SourceTree } from './source-tree.ts';
 import { readUrlRecord, revalidationHeaders, saveUrlRecord } from './url-cache.ts';
 
@@ -127,7 +127,7 @@ async function downloads(req: ContextCopyRequest): Promise<Map<string, RemoteFil
   return out;
 }
 
-export async function contextCopyInput(req: ContextCopyRequest): Promise<{ tree: SourceTree; digest: string }> {
+export async function contextCopyInput(req: ContextCopyRequest): Promise<{ tree: SourceTree; digest: string; matches: Match[] }> {
   const { op } = req;
   let tree: SourceTree;
   if (req.contextDir) {
@@ -147,5 +147,5 @@ export async function contextCopyInput(req: ContextCopyRequest): Promise<{ tree:
   tree = { ...tree, remote };
   const matches = matchSources({ op, tree, range: req.range });
   const digest = req.contextDir ? await digestSources(tree, matches, req.statCache) : hashKey(['no-context', [...remote.values()].map((r) => r.digest)]);
-  return { tree, digest };
+  return { tree, digest, matches };
 }

@@ -12,6 +12,7 @@ import type { StoreLayout } from '../store/layout.ts';
 import { runGraph } from '../solve/scheduler.ts';
 import { hashKey } from '../cache/key.ts';
 import { openBuildCache } from '../cache/cache.ts';
+import { slotOf } from '../cache/explain.ts';
 import type { MountRoot } from '../mounts/run-mounts.ts';
 import { openSnapshotter, type Snapshotter } from '../snapshot/snapshotter.ts';
 import type { ChainLayer } from '../snapshot/snapshots.ts';
@@ -59,6 +60,8 @@ export interface BuildRequest {
   secrets?: ReadonlyMap<string, Buffer>;
   /** Entitlements granted with `--allow` (security.insecure). */
   allow?: readonly string[];
+  /** Say why each missed step missed (its facts are remembered either way). */
+  explainMisses?: boolean;
   /** `--debug-on-error`: run this in the container of a RUN that fails, before failing. */
   debugOnError?: readonly string[];
   /** Defaults to the store's own (tests give a fake). */
@@ -111,13 +114,16 @@ function baseResolver(req: BuildRequest, snapshots: Snapshotter): BaseResolver {
 async function sourceResult(engine: Engine, vertex: Vertex, inputs: ReadonlyMap<string, VertexResult>): Promise<VertexResult> {
   const op = vertex.op;
   if (op.kind !== 'source') throw new Error('not a source');
-  if (op.base.kind === 'scratch') return { key: hashKey(['scratch']), chain: [], history: [], config: vertex.config ?? {}, created: EPOCH };
+  if (op.base.kind === 'scratch') return { key: hashKey(['scratch']), chain: [], history: [], config: vertex.config ?? {}, created: EPOCH, base: 'scratch' };
   if (op.base.kind === 'stage') {
     const parent = inputs.get(vertex.inputs[0])!;
     return { ...parent, config: vertex.config ?? parent.config };
   }
   const image = await engine.base(op.base.ref, vertex);
-  return { key: hashKey(['image', image.id]), chain: image.chain, history: [...image.history], config: vertex.config ?? image.config, created: image.created ?? EPOCH };
+  return {
+    key: hashKey(['image', image.id]), chain: image.chain, history: [...image.history], config: vertex.config ?? image.config,
+    created: image.created ?? EPOCH, base: `${op.base.ref}@${image.id}`,
+  };
 }
 
 /** The root file system of a stage (one of the step's inputs) or an image, for COPY --from and RUN --mount=from. */
@@ -139,6 +145,12 @@ function servicesOf(req: BuildRequest, snapshots: Snapshotter, base: BaseResolve
     contextDir: req.contextDir, contextFilter: req.contextFilter, statCache: req.statCache,
     secrets: req.secrets ?? new Map(), allow: req.allow ?? [], signal: req.signal, debugOnError: req.debugOnError,
     rootOf: rootResolver(req, snapshots, base),
+    explain: {
+      dir: req.layout.explain, show: req.explainMisses === true,
+      slotOf: (vertex) => slotOf({
+        dockerfile: req.plan.file, contextDir: req.contextDir, stage: req.plan.stages.find((s) => s.index === vertex.stage)?.name ?? String(vertex.stage), step: vertex.stepIndex,
+      }),
+    },
   };
 }
 

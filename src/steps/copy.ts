@@ -15,6 +15,8 @@ import { executeCopy, matchSources, parseChmod } from '../copy/execute.ts';
 import { contextCopyInput } from '../copy/input.ts';
 import { dirIdentity, layerSplice, lineageKey, reusableCopy, sameDir, saveLineage, startCopyReuse, type CopyReuse, type DirIdentity } from '../copy/reuse.ts';
 import { mergedTree, type SourceTree } from '../copy/source-tree.ts';
+import { copyManifest } from '../copy/manifest.ts';
+import type { Match } from '../copy/match.ts';
 import { readUserDb } from '../container/rootfs-users.ts';
 import { resolveChown } from '../container/users.ts';
 import type { ArchiveOptions } from '../layer/diff.ts';
@@ -22,7 +24,7 @@ import type { ActiveSnapshot } from '../snapshot/snapshotter.ts';
 import { placeUserError } from './errors.ts';
 import type { StepContext, StepKind, StepWork } from './types.ts';
 
-interface CopyInput { tree: SourceTree; digest: string }
+interface CopyInput { tree: SourceTree; digest: string; matches?: Match[] }
 
 /** The tree a COPY reads and the digest of what it reads from there. */
 async function copyInput(ctx: StepContext, op: CopyOp): Promise<CopyInput> {
@@ -70,6 +72,7 @@ function reusingWork(ctx: StepContext, op: CopyOp, input: CopyInput, lineage: st
   return {
     keyed: { ...op },
     digests: [input.digest],
+    files: filesOf(ctx, input),
     async execute(active) {
       reuse = startCopyReuse(services.layout, services.content, lineage, active.dir, { safeBeforeMs: ctx.startedAt, claim: !ctx.skipsCache });
       await executeCopyStep(ctx, op, input.tree, active, reuse);
@@ -90,6 +93,12 @@ function reusingWork(ctx: StepContext, op: CopyOp, input: CopyInput, lineage: st
   };
 }
 
+/** The files a COPY from the context read, for explaining its next miss. */
+function filesOf(ctx: StepContext, input: CopyInput): StepWork['files'] {
+  const { matches } = input;
+  return matches ? () => copyManifest(input.tree, matches, ctx.services.statCache) : undefined;
+}
+
 /** A context file edited while it was copied: the layer may not match the key. */
 async function stillValid(ctx: StepContext, op: CopyOp, input: CopyInput): Promise<boolean> {
   return op.from.kind !== 'context' || (await copyInput(ctx, op)).digest === input.digest;
@@ -106,6 +115,7 @@ export const copyStepKind: StepKind = async (ctx) => {
   return {
     keyed: { ...op },
     digests: [input.digest],
+    files: filesOf(ctx, input),
     execute: (active) => executeCopyStep(ctx, op, input.tree, active),
     stillValid: () => stillValid(ctx, op, input),
   };

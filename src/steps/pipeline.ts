@@ -4,6 +4,7 @@
  * (src/steps/types.ts); this module knows no op kind.
  */
 import { stepKey } from '../cache/key.ts';
+import { explainMiss, rememberFacts, type StepFacts } from '../cache/explain.ts';
 import type { CacheRecord } from '../cache/records.ts';
 import type { HistoryEntry, Vertex } from '../plan/index.ts';
 import type { Progress } from '../progress/index.ts';
@@ -45,7 +46,7 @@ async function fromRecord(req: StepRequest, parent: VertexResult, record: CacheR
   }
   return {
     key: record.key, chain, history: historyOf(vertex, parent, record.createdAt, record.layer),
-    config: vertex.config ?? parent.config, created: record.layer ? record.createdAt : parent.created,
+    config: vertex.config ?? parent.config, created: record.layer ? record.createdAt : parent.created, base: parent.base,
   };
 }
 
@@ -81,11 +82,28 @@ async function buildStep(req: StepRequest, ctx: StepContext, work: StepWork, key
     req.onRecord?.(vertex, record);
     return {
       key, chain: layer ? [...parent.chain, layer] : parent.chain, history: historyOf(vertex, parent, createdAt, layer),
-      config: vertex.config ?? parent.config, created: layer ? createdAt : parent.created,
+      config: vertex.config ?? parent.config, created: layer ? createdAt : parent.created, base: parent.base,
     };
   } finally {
     services.snapshots.remove(active);
   }
+}
+
+/** What went into a missed step's key; its differences from the step's last record are logged. */
+async function explainMissed(req: StepRequest, ctx: StepContext, work: StepWork, step: number): Promise<StepFacts | undefined> {
+  const explain = req.services.explain;
+  if (!explain) return undefined;
+  const { env, ...options } = work.keyed as { env?: string[] };
+  const manifest = await work.files?.();
+  const facts: StepFacts = {
+    text: ctx.vertex.text.trim().replace(/\s+/g, ' '), base: ctx.parent.base, parentKey: ctx.parent.key, env,
+    options: JSON.stringify([options, work.digests.length]),
+    ...(manifest ? { files: manifest.files, filesTruncated: manifest.truncated } : {}),
+  };
+  if (explain.show) {
+    for (const reason of explainMiss(explain.dir, explain.slotOf(ctx.vertex), facts)) req.progress.log(step, 'stderr', `cache miss: ${reason}\n`);
+  }
+  return facts;
 }
 
 /** One filesystem step, from its cache record when one can stand for it, else built. */
@@ -106,7 +124,10 @@ export async function runStep(req: StepRequest): Promise<VertexResult> {
       progress.cached(step);
       return result;
     }
+    const facts = req.skipsCache ? undefined : await explainMissed(req, ctx, work, step);
     const result = await buildStep(req, ctx, work, key, step);
+    const explain = req.services.explain;
+    if (facts && explain) await rememberFacts(explain.dir, explain.slotOf(vertex), key, facts);
     progress.done(step);
     return result;
   } catch (thrown) {

@@ -27,6 +27,8 @@ export interface VertexResult {
    * use it, so rebuilding from cache, here or on another machine, gives the same image digest.
    */
   created: string;
+  /** The stage's base: an image id, `scratch`, or the stage it is built on (for cache explanations). */
+  base?: string;
 }
 
 /** The build-wide services a step may use. */
@@ -44,6 +46,8 @@ export interface StepServices {
   /** Entitlements granted with `--allow`. */
   allow: readonly string[];
   signal?: AbortSignal;
+  /** Where built steps' facts are kept to explain later misses; `show` prints the reasons. */
+  explain?: { dir: string; show: boolean; slotOf(vertex: Vertex): string };
   /** `--debug-on-error`: the command run in a failing RUN's container (a shell by default). */
   debugOnError?: readonly string[];
   /** The root file system of a stage (already built: one of the step's inputs) or an image. */
@@ -75,6 +79,8 @@ export interface StepWork {
   archive?(active: ActiveSnapshot): ArchiveOptions | undefined;
   /** False when an input changed while the step ran: the layer is used but never recorded. */
   stillValid?(): Promise<boolean>;
+  /** COPY from the context: its files, for explaining the next miss (src/copy/manifest.ts). */
+  files?(): Promise<{ files: Record<string, string>; truncated: boolean }>;
   /** The step's own record was stored and its layer is `layer` (not another build's). */
   kept?(layer: ChainLayer | undefined, active: ActiveSnapshot): void;
 }

@@ -149,6 +149,7 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
   clearParseCache(layout.root);
   await dropOrphanSources(layout, content);
   await dropOrphanUrlRecords(layout, content);
+  dropOrphanFacts(layout, new Set(remaining.map((r) => r.key.replace(/^sha256:/, ''))));
   sweepStore(layout);
   if (options.all) {
     for (const name of listDirs(layout.cacheMounts)) {
@@ -157,6 +158,30 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
     }
   }
   return result;
+}
+
+/** Cache explanations (src/cache/explain.ts) of steps whose record is gone, and slots naming them. */
+function dropOrphanFacts(layout: StoreLayout, liveKeys: ReadonlySet<string>): void {
+  const names = (dir: string): string[] => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  for (const name of names(layout.explain)) {
+    if (name.endsWith('.json') && !liveKeys.has(name.slice(0, -'.json'.length))) rmSync(path.join(layout.explain, name), { force: true });
+  }
+  const slots = path.join(layout.explain, 'slots');
+  for (const slot of names(slots)) {
+    let key = '';
+    try {
+      key = readFileSync(path.join(slots, slot), 'utf8').replace(/^sha256:/, '');
+    } catch {
+      // Unreadable: dropped below.
+    }
+    if (!liveKeys.has(key)) rmSync(path.join(slots, slot), { force: true });
+  }
 }
 
 /** ADD <url> records whose blob is no longer stored. */

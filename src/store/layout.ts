@@ -31,6 +31,8 @@ export interface StoreLayout {
   parseCache: string;
   /** Context file digests by stat data (src/context/stat-cache.ts). */
   contextCache: string;
+  /** Facts of built steps and each step's newest record, to explain cache misses (src/cache/explain.ts). */
+  explain: string;
   /** ADD <url>: the validators (ETag, Last-Modified) and blob of each URL's last download. */
   urlCache: string;
   /** Repositories each blob was pulled from or pushed to (cross-repository mount hints). */
@@ -56,6 +58,7 @@ export const STORE_AREAS: Record<Exclude<keyof StoreLayout, 'root'>, string> = {
   contextCache: 'rewritten by every build of its context; prune --all: all',
   registrySources: 'prune: records of blobs that are gone; every build and prune: temp files of dead writers',
   urlCache: 'prune: records of blobs that are gone (a record without its blob is never used)',
+  explain: 'prune: facts of steps whose cache record is gone, and slots pointing at them',
   tmp: 'every build and prune: directories of builds that are gone (dead pid)',
   locks: 'never (lock files are reused)',
   snapshotLocks: 'prune: lock files of snapshots that are gone',
@@ -89,6 +92,7 @@ export function storeLayout(root: string): StoreLayout {
     contextCache: at('context-cache'),
     registrySources: at('registry', 'sources'),
     urlCache: at('url-cache'),
+    explain: at('explain'),
     tmp: at('tmp'),
     locks: at('locks'),
     snapshotLocks: at('locks', 'snapshots'),
