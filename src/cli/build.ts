@@ -267,7 +267,7 @@ async function buildParsed(
       jobs: parseJobs(flags.jobs), signal: abort.signal,
       resolveBase: (ref, vertex) => bases.load(ref, vertex.range),
       onRecord: (vertex, record) => records.set(vertex.id, record),
-      secrets: loadSecrets(flags.secret), allow, debugOnError: debugCommand(flags), explainMisses: explainsMisses(flags),
+      secrets: loadSecrets(flags.secret), allow, debugOnError: debugCommand(flags), explainMisses: explainsMisses(flags), sourceDateEpoch: epoch,
     });
     const image = await inStep(progress, 'exporting to image', async (step) => {
       const made = await assembleImage(stores.images, plan, result, {

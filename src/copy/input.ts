@@ -1,4 +1,5 @@
-import { lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { blobPath, hasBlob, writeBlob, type ContentStore } from '../content/index.ts';
 import type { ContextFilter } from '../context/walk.ts';
@@ -8,9 +9,10 @@ import type { CopyOp } from '../plan/index.ts';
 import { BuildError, type SourceRange } from '../source/index.ts';
 import { hashKey } from '../cache/key.ts';
 import { digestSources } from './digest.ts';
-import { checkSourceKinds, isHeredocWord, isHttpSource, matchSources, type Match } from './match.ts';
+import { checkSourceKinds, isGitSource, isHeredocWord, isHttpSource, matchSources, type Match } from './match.ts';
 import { contextTree, type RemoteFile, type SourceTree } from './source-tree.ts';
 import { readUrlRecord, revalidationHeaders, saveUrlRecord } from './url-cache.ts';
+import { checkout, GitError, parseGitSource, resolveCommit } from './git.ts';
 
 /**
  * ADD <url>: the file is downloaded into the content store (so its digest is its name and the
@@ -108,6 +110,10 @@ export interface ContextCopyRequest {
   tmpDir: string;
   /** Validators of earlier downloads, for conditional requests. */
   urlCache?: string;
+  /** Where git checkouts are kept (src/copy/git.ts). */
+  gitDir?: string;
+  /** SOURCE_DATE_EPOCH is set: git files get their commit's time, as BuildKit gives them. */
+  epochSet?: boolean;
   range: SourceRange;
   signal?: AbortSignal;
 }
@@ -127,8 +133,58 @@ async function downloads(req: ContextCopyRequest): Promise<Map<string, RemoteFil
   return out;
 }
 
-export async function contextCopyInput(req: ContextCopyRequest): Promise<{ tree: SourceTree; digest: string; matches: Match[] }> {
+/**
+ * A file:// repository must lie inside the build context, whose files the build may read anyway:
+ * anywhere else it would hand someone else's Dockerfile the builder's own repositories.
+ */
+function checkLocalRemote(remote: string, contextDir: string | undefined, fail: (message: string) => never): void {
+  let target: string;
+  try {
+    target = realpathSync(fileURLToPath(remote));
+  } catch {
+    return fail(`file:// git sources must be inside the build context: ${remote} does not exist`);
+  }
+  const root = contextDir ? realpathSync(contextDir) : undefined;
+  if (!root || (target !== root && !target.startsWith(`${root}/`))) fail(`file:// git sources must be inside the build context (${remote} is not)`);
+}
+
+/**
+ * ADD of a git repository: the ref resolved to a commit, its checkout (made once per commit), and
+ * the repository (or its subdir) as the tree to copy from, `.git` only with --keep-git-dir. The
+ * digest names the commit and what is taken of it, so the step is cached by the commit.
+ */
+async function gitCopyInput(req: ContextCopyRequest): Promise<{ tree: SourceTree; digest: string; matches: Match[]; op: CopyOp }> {
   const { op } = req;
+  const fail = (message: string): never => { throw new BuildError(message, req.range); };
+  try {
+    const source = parseGitSource(op.sources[0]);
+    if (/^file:/i.test(source.remote)) checkLocalRemote(source.remote, req.contextDir, fail);
+    if (req.epochSet && !source.mtime) source.mtime = 'commit';
+    const checksum = op.checksum ?? source.checksum;
+    const commit = await resolveCommit(source, req.signal);
+    if (checksum !== undefined && !(/^[0-9a-f]{7,40}$/.test(checksum) && commit.startsWith(checksum))) {
+      fail(`expected checksum to match ${checksum}, got ${commit}`);
+    }
+    const dir = await checkout(source, commit, req.gitDir ?? path.join(req.tmpDir, 'git'), req.tmpDir, req.signal);
+    const root = path.join(dir, source.subdir);
+    if (!lstatSync(root, { throwIfNoEntry: false })?.isDirectory()) fail(`${source.subdir} is not a directory in ${source.remote} at ${commit}`);
+    const withoutGit = { excluded: (rel: string) => rel === '.git' || rel.startsWith('.git/'), mustDescend: () => false };
+    const tree = contextTree(root, op.keepGitDir ? NO_FILTER : withoutGit);
+    const copyOp: CopyOp = { ...op, sources: ['/'], checksum: undefined };
+    const matches = matchSources({ op: copyOp, tree, range: req.range });
+    return { tree, matches, op: copyOp, digest: hashKey(['git', source.remote, commit, source.subdir, op.keepGitDir, source.submodules, source.mtime ?? 'checkout']) };
+  } catch (error) {
+    if (error instanceof GitError) fail(error.message);
+    throw error;
+  }
+}
+
+export async function contextCopyInput(req: ContextCopyRequest): Promise<{ tree: SourceTree; digest: string; matches: Match[]; op?: CopyOp }> {
+  const { op } = req;
+  if (op.add && op.sources.length === 1 && isGitSource(op.sources[0])) {
+    checkSourceKinds({ op, tree: contextTree(req.tmpDir, { excluded: () => true, mustDescend: () => false }), range: req.range });
+    return gitCopyInput(req);
+  }
   let tree: SourceTree;
   if (req.contextDir) {
     tree = contextTree(req.contextDir, req.contextFilter ?? NO_FILTER);

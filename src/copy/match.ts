@@ -37,7 +37,9 @@ export function isHttpSource(word: string): boolean {
 /** Git repositories as BuildKit recognises them in ADD: ssh-style, git://, or an http(s) URL of a `.git`. */
 export function isGitSource(word: string): boolean {
   if (/^(git@[^:]+:|git:\/\/|ssh:\/\/)/.test(word)) return true;
-  const m = /^https?:\/\/[^#]+?\.git(?:#.*)?$/i.exec(word);
+  // A local repository by URL, as git itself takes it (tests, mirrors on disk).
+  if (/^file:\/\/[^#?]+?\.git(?:[#?].*)?$/i.test(word)) return true;
+  const m = /^https?:\/\/[^#?]+?\.git(?:[#?].*)?$/i.exec(word);
   return m !== null;
 }
 
@@ -74,7 +76,8 @@ export function checkSourceKinds(ctx: MatchContext): void {
     if (isHeredocWord(op, word)) continue;
     if (isGitSource(word)) {
       if (!op.add) fail(ctx, "source can't be a git ref for COPY");
-      fail(ctx, `ADD from a git repository is not supported yet (${word}): clone it in a RUN step or in a stage instead`);
+      if (op.sources.length !== 1) fail(ctx, 'ADD of a git repository takes one source');
+      if (op.from.kind !== 'context') fail(ctx, 'ADD --from cannot take a git source');
     }
     if (isHttpSource(word) && !op.add) fail(ctx, "source can't be a URL for COPY");
     if (isHttpSource(word) && op.from.kind !== 'context') fail(ctx, `${kind} --from cannot take a URL source`);
@@ -82,7 +85,7 @@ export function checkSourceKinds(ctx: MatchContext): void {
   if (op.checksum !== undefined) {
     if (!op.add) fail(ctx, "checksum can't be specified for COPY");
     if (op.sources.length !== 1) fail(ctx, "checksum can't be specified for multiple sources");
-    if (!isHttpSource(op.sources[0])) fail(ctx, "checksum can't be specified for non-HTTP(S) sources");
+    if (!isHttpSource(op.sources[0]) && !isGitSource(op.sources[0])) fail(ctx, "checksum can't be specified for non-HTTP(S) sources");
   }
 }
 

@@ -60,6 +60,8 @@ export interface BuildRequest {
   secrets?: ReadonlyMap<string, Buffer>;
   /** Entitlements granted with `--allow` (security.insecure). */
   allow?: readonly string[];
+  /** SOURCE_DATE_EPOCH, when set (git sources then take their commit's time). */
+  sourceDateEpoch?: number;
   /** Say why each missed step missed (its facts are remembered either way). */
   explainMisses?: boolean;
   /** `--debug-on-error`: run this in the container of a RUN that fails, before failing. */
@@ -143,7 +145,7 @@ function servicesOf(req: BuildRequest, snapshots: Snapshotter, base: BaseResolve
     layout: req.layout, content: req.content, snapshots, plan: req.plan,
     cache: openBuildCache(req.layout.cache, (digest) => hasBlob(req.content, digest)),
     contextDir: req.contextDir, contextFilter: req.contextFilter, statCache: req.statCache,
-    secrets: req.secrets ?? new Map(), allow: req.allow ?? [], signal: req.signal, debugOnError: req.debugOnError,
+    secrets: req.secrets ?? new Map(), allow: req.allow ?? [], signal: req.signal, debugOnError: req.debugOnError, sourceDateEpoch: req.sourceDateEpoch,
     rootOf: rootResolver(req, snapshots, base),
     explain: {
       dir: req.layout.explain, show: req.explainMisses === true,

@@ -24,7 +24,8 @@ import type { ActiveSnapshot } from '../snapshot/snapshotter.ts';
 import { placeUserError } from './errors.ts';
 import type { StepContext, StepKind, StepWork } from './types.ts';
 
-interface CopyInput { tree: SourceTree; digest: string; matches?: Match[] }
+/** `op`: the op as it copies (a git source becomes the root of its checkout). */
+interface CopyInput { tree: SourceTree; digest: string; matches?: Match[]; op?: CopyOp }
 
 /** The tree a COPY reads and the digest of what it reads from there. */
 async function copyInput(ctx: StepContext, op: CopyOp): Promise<CopyInput> {
@@ -32,7 +33,8 @@ async function copyInput(ctx: StepContext, op: CopyOp): Promise<CopyInput> {
   if (op.from.kind === 'context') {
     return contextCopyInput({
       op, contextDir: services.contextDir, contextFilter: services.contextFilter, statCache: services.statCache, content: services.content,
-      tmpDir: services.layout.tmp, urlCache: services.layout.urlCache, range: vertex.range, signal: services.signal,
+      tmpDir: services.layout.tmp, urlCache: services.layout.urlCache, gitDir: services.layout.git,
+      epochSet: services.sourceDateEpoch !== undefined, range: vertex.range, signal: services.signal,
     });
   }
   const root = await services.rootOf(op.from, vertex, ctx.inputs);
@@ -75,7 +77,7 @@ function reusingWork(ctx: StepContext, op: CopyOp, input: CopyInput, lineage: st
     files: filesOf(ctx, input),
     async execute(active) {
       reuse = startCopyReuse(services.layout, services.content, lineage, active.dir, { safeBeforeMs: ctx.startedAt, claim: !ctx.skipsCache });
-      await executeCopyStep(ctx, op, input.tree, active, reuse);
+      await executeCopyStep(ctx, input.op ?? op, input.tree, active, reuse);
     },
     archive(active): ArchiveOptions | undefined {
       if (!reuse) return undefined;
@@ -116,7 +118,7 @@ export const copyStepKind: StepKind = async (ctx) => {
     keyed: { ...op },
     digests: [input.digest],
     files: filesOf(ctx, input),
-    execute: (active) => executeCopyStep(ctx, op, input.tree, active),
+    execute: (active) => executeCopyStep(ctx, input.op ?? op, input.tree, active),
     stillValid: () => stillValid(ctx, op, input),
   };
 };

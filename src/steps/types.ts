@@ -46,6 +46,8 @@ export interface StepServices {
   /** Entitlements granted with `--allow`. */
   allow: readonly string[];
   signal?: AbortSignal;
+  /** SOURCE_DATE_EPOCH of the build, when set. */
+  sourceDateEpoch?: number;
   /** Where built steps' facts are kept to explain later misses; `show` prints the reasons. */
   explain?: { dir: string; show: boolean; slotOf(vertex: Vertex): string };
   /** `--debug-on-error`: the command run in a failing RUN's container (a shell by default). */

@@ -147,6 +147,8 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
   removeStaleLeaseFiles(layout, liveSnapshots);
   // Parsed Dockerfiles are cheap to make again and pile up with every edit: any prune empties them.
   clearParseCache(layout.root);
+  // Git checkouts are a cache of remote commits: any prune drops them.
+  rmSync(layout.git, { recursive: true, force: true });
   await dropOrphanSources(layout, content);
   await dropOrphanUrlRecords(layout, content);
   dropOrphanFacts(layout, new Set(remaining.map((r) => r.key.replace(/^sha256:/, ''))));

@@ -33,6 +33,8 @@ export interface StoreLayout {
   contextCache: string;
   /** Facts of built steps and each step's newest record, to explain cache misses (src/cache/explain.ts). */
   explain: string;
+  /** ADD <git url>: one checkout per remote and commit (src/copy/git.ts). */
+  git: string;
   /** ADD <url>: the validators (ETag, Last-Modified) and blob of each URL's last download. */
   urlCache: string;
   /** Repositories each blob was pulled from or pushed to (cross-repository mount hints). */
@@ -59,6 +61,7 @@ export const STORE_AREAS: Record<Exclude<keyof StoreLayout, 'root'>, string> = {
   registrySources: 'prune: records of blobs that are gone; every build and prune: temp files of dead writers',
   urlCache: 'prune: records of blobs that are gone (a record without its blob is never used)',
   explain: 'prune: facts of steps whose cache record is gone, and slots pointing at them',
+  git: 'every prune: all (fetched again by commit when next needed)',
   tmp: 'every build and prune: directories of builds that are gone (dead pid)',
   locks: 'never (lock files are reused)',
   snapshotLocks: 'prune: lock files of snapshots that are gone',
@@ -93,6 +96,7 @@ export function storeLayout(root: string): StoreLayout {
     registrySources: at('registry', 'sources'),
     urlCache: at('url-cache'),
     explain: at('explain'),
+    git: at('git'),
     tmp: at('tmp'),
     locks: at('locks'),
     snapshotLocks: at('locks', 'snapshots'),

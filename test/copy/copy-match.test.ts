@@ -42,7 +42,7 @@ describe('source kinds', () => {
   });
 
   it('refuses git sources with a clear error, and URLs for COPY', () => {
-    expect(() => match(op(['git@github.com:moby/buildkit.git'], { add: true }))).toThrow(/ADD from a git repository is not supported yet/);
+    expect(() => match(op(['git@github.com:moby/buildkit.git', 'b'], { add: true }))).toThrow(/ADD of a git repository takes one source/);
     expect(() => match(op(['https://example.com/x']))).toThrow("source can't be a URL for COPY");
     expect(() => match(op(['a'], { add: true, checksum: 'sha256:00' }))).toThrow(/non-HTTP/);
     expect(() => match(op(['a'], { checksum: 'sha256:00' }))).toThrow("checksum can't be specified for COPY");
