@@ -27,6 +27,7 @@ import { contextIgnore, imageFacts, runCheck } from './check.ts';
 import { CHECK_BUILD_ARG, lintDockerfile, RULES } from '../lint/index.ts';
 import { shortWarning } from '../lint/report.ts';
 import { runSandboxOptions } from './sandbox-flags.ts';
+import { openSshAgents, type SshAgents } from '../mounts/ssh.ts';
 import { formatOutline, formatTargets, outlineOf, parseCall, type CallRequest } from './outline.ts';
 
 interface BuildFlags {
@@ -37,7 +38,7 @@ interface BuildFlags {
   check?: boolean;
   addHost: string[]; shmSize?: string; ulimit: string[];
   debugOnError?: boolean; debugOnErrorCommand?: string;
-  call?: string; explainCache?: boolean;
+  call?: string; explainCache?: boolean; ssh: string[];
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -116,6 +117,16 @@ function explainsMisses(flags: Pick<BuildFlags, 'explainCache' | 'progress' | 'q
   if (flags.explainCache) return true;
   const mode = flags.progress;
   return !flags.quiet && (mode === 'plain' || mode === 'rawjson' || (mode === 'auto' && !isatty(2)));
+}
+
+/** `--ssh`'s agents for the length of `work` (agents berth started for keys stop with it). */
+async function withSshAgents<T>(flags: readonly string[], work: (ssh: SshAgents) => Promise<T>): Promise<T> {
+  const ssh = await openSshAgents(flags);
+  try {
+    return await work(ssh);
+  } finally {
+    ssh.close();
+  }
 }
 
 /** Whether any step reads the build context (BuildKit's `[internal] load build context` step). */
@@ -260,15 +271,15 @@ async function buildParsed(
   const records = new Map<string, CacheRecord>();
   try {
     await importCaches(stores, flags.cacheFrom, registry, log);
-    const result = await executePlan({
+    const result = await withSshAgents(flags.ssh, (ssh) => executePlan({
       layout: stores.layout, content: stores.content, plan, contextDir, contextFilter: filter,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
       statCache, progress,
       jobs: parseJobs(flags.jobs), signal: abort.signal,
       resolveBase: (ref, vertex) => bases.load(ref, vertex.range),
       onRecord: (vertex, record) => records.set(vertex.id, record),
-      secrets: loadSecrets(flags.secret), allow, debugOnError: debugCommand(flags), explainMisses: explainsMisses(flags), sourceDateEpoch: epoch,
-    });
+      secrets: loadSecrets(flags.secret), allow, ssh, debugOnError: debugCommand(flags), explainMisses: explainsMisses(flags), sourceDateEpoch: epoch,
+    }));
     const image = await inStep(progress, 'exporting to image', async (step) => {
       const made = await assembleImage(stores.images, plan, result, {
         tags: flags.tag, labels: parseLabels(flags.label), content: stores.content,
@@ -335,6 +346,7 @@ export function register(program: Command): void {
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR', collect, [])
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
+    .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default, ID=SOCKET or ID=KEY[,KEY] (repeatable)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
     .option('--check', 'run the build checks instead of building (as berth check)')
     .option('--explain-cache', 'say for every step that missed the cache what changed since its last build')

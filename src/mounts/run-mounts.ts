@@ -11,7 +11,8 @@
  * - secret: the bytes from `berth build --secret`, as a file that exists only in the container's
  *   mount namespace (the helper writes it to its own tmpfs) and/or an environment variable. Only
  *   the id is part of the cache key; the bytes never touch the store.
- * - ssh: not supported yet.
+ * - ssh: a socket of the step's own relaying to the agent `berth build --ssh` names (ssh.ts);
+ *   SSH_AUTH_SOCK points at the first one.
  */
 import { lstatSync, mkdirSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -22,10 +23,11 @@ import { lookup, resolveInRoot, type MergedView } from '../fsview/merged.ts';
 import { NO_FILTER, walkContext, type ContextFilter } from '../context/walk.ts';
 import type { StatCache } from '../context/stat-cache.ts';
 import type { StoreLayout } from '../store/layout.ts';
-import { copyEntries, leaseCacheMount, mergeLocks, type CacheLease, type CacheSeed } from './cache-mounts.ts';
+import { copyEntries, leaseCacheMount, mergeLocks, type CacheSeed } from './cache-mounts.ts';
 import { digestSources } from '../copy/digest.ts';
 import type { ChainLayer } from '../snapshot/snapshots.ts';
 import { cleanSourcePath, contextTree, mergedTree } from '../copy/source-tree.ts';
+import { relaySocket, type SshAgents } from './ssh.ts';
 
 /** The root file system of a `from=` stage or image, and its identity for cache keys. */
 export interface MountRoot {
@@ -45,6 +47,8 @@ export interface RunMountEnv {
   secrets: ReadonlyMap<string, Buffer>;
   /** Entitlements granted with `berth build --allow` (security.insecure, network.host). */
   allow: readonly string[];
+  /** `berth build --ssh` agents. */
+  ssh?: SshAgents;
 }
 
 export const NO_RUN_MOUNT_ENV: RunMountEnv = {
@@ -77,7 +81,9 @@ function failAt(range: SourceRange, message: string): never {
 /** Checks that hold whether or not the step is cached: unsupported mounts, entitlements. */
 export function checkRunOp(op: RunOp, env: RunMountEnv, range: SourceRange): void {
   for (const m of op.mounts) {
-    if (m.type === 'ssh') failAt(m.range, 'RUN --mount=type=ssh is not supported yet');
+    if (m.type === 'ssh' && m.required && !env.ssh?.socketOf(m.id ?? 'default')) {
+      failAt(m.range, `no SSH agent for id ${m.id ?? 'default'}: give it with berth build --ssh ${m.id ?? 'default'}[=SOCKET|KEY]`);
+    }
   }
   if (op.security === 'insecure' && !env.allow.includes('security.insecure')) {
     failAt(range, 'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure');
@@ -243,7 +249,8 @@ function depth(target: string): number {
 /** Everything a RUN's mounts need for one run; call `release()` when the container is gone. */
 export async function prepareRunMounts(ctx: MountContext, op: RunOp): Promise<PreparedMounts> {
   checkRunOp(op, ctx.env, ctx.range);
-  const leases: CacheLease[] = [];
+  // Cache leases and ssh relays, released when the container is gone.
+  const leases: Array<{ release(): void }> = [];
   const out: PreparedMounts = { mounts: [], env: [], locks: [], release: () => leases.forEach((l) => l.release()) };
   try {
     for (const [n, m] of op.mounts.entries()) {
@@ -270,8 +277,16 @@ export async function prepareRunMounts(ctx: MountContext, op: RunOp): Promise<Pr
         case 'secret':
           secretMounts(ctx, m, target, out);
           break;
-        case 'ssh':
-          failAt(m.range, 'RUN --mount=type=ssh is not supported yet');
+        case 'ssh': {
+          const agent = ctx.env.ssh?.socketOf(m.id ?? 'default');
+          // Not required and not given: the step runs without it, as BuildKit's does.
+          if (!agent) break;
+          const relay = await relaySocket(path.join(ctx.tempDir, `ssh-${n}.sock`), agent, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
+          leases.push({ release: () => relay.close() });
+          out.mounts.push({ kind: 'bind', source: path.join(ctx.tempDir, `ssh-${n}.sock`), target, readonly: false });
+          if (!out.env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) out.env.push(`SSH_AUTH_SOCK=${target}`);
+          break;
+        }
       }
     }
   } catch (error) {

@@ -39,7 +39,7 @@ function mountEnvOf(ctx: StepContext): RunMountEnv {
       return services.rootOf(from, vertex, inputs);
     },
     contextDir: services.contextDir, contextFilter: services.contextFilter, statCache: services.statCache,
-    secrets: services.secrets, allow: services.allow,
+    secrets: services.secrets, allow: services.allow, ssh: services.ssh,
   };
 }
 

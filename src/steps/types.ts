@@ -11,6 +11,7 @@ import type { BuildCache } from '../cache/cache.ts';
 import type { CacheRecord } from '../cache/records.ts';
 import type { ArchiveOptions } from '../layer/diff.ts';
 import type { MountRoot } from '../mounts/run-mounts.ts';
+import type { SshAgents } from '../mounts/ssh.ts';
 import type { BuildPlan, FileSource, HistoryEntry, ContainerConfig, Vertex } from '../plan/index.ts';
 import type { ActiveSnapshot, Snapshotter } from '../snapshot/snapshotter.ts';
 import type { ChainLayer } from '../snapshot/snapshots.ts';
@@ -46,6 +47,8 @@ export interface StepServices {
   /** Entitlements granted with `--allow`. */
   allow: readonly string[];
   signal?: AbortSignal;
+  /** `--ssh` agents for RUN --mount=type=ssh. */
+  ssh?: SshAgents;
   /** SOURCE_DATE_EPOCH of the build, when set. */
   sourceDateEpoch?: number;
   /** Where built steps' facts are kept to explain later misses; `show` prints the reasons. */
