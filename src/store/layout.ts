@@ -33,6 +33,8 @@ export interface StoreLayout {
   contextCache: string;
   /** Repositories each blob was pulled from or pushed to (cross-repository mount hints). */
   registrySources: string;
+  /** Compressed forms of layers (`<diff-id hex>.<gzip|zstd|none>.json` → blob), src/image/layer-variants.ts. */
+  layerVariants: string;
   /** Scratch directories of builds, runs and exports (`<purpose>-<pid>-<hex>`). */
   tmp: string;
   locks: string;
@@ -53,6 +55,7 @@ export const STORE_AREAS: Record<Exclude<keyof StoreLayout, 'root'>, string> = {
   parseCache: 'every prune: all',
   contextCache: 'rewritten by every build of its context; prune --all: all',
   registrySources: 'prune: records of blobs that are gone; every build and prune: temp files of dead writers',
+  layerVariants: 'prune: records whose diff id no kept image or cache record has (their blobs go with them), and records whose blob is gone',
   tmp: 'every build and prune: directories of builds that are gone (dead pid)',
   locks: 'never (lock files are reused)',
   snapshotLocks: 'prune: lock files of snapshots that are gone',
@@ -85,6 +88,7 @@ export function storeLayout(root: string): StoreLayout {
     parseCache: at('parse-cache'),
     contextCache: at('context-cache'),
     registrySources: at('registry', 'sources'),
+    layerVariants: at('layer-variants'),
     tmp: at('tmp'),
     locks: at('locks'),
     snapshotLocks: at('locks', 'snapshots'),
