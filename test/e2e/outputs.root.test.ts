@@ -24,9 +24,9 @@ afterAll(async () => {
   box?.cleanup();
 });
 
-/** berth with its standard output as bytes (archives are binary). */
-function berthBytes(args: string[]): { code: number; stdout: Buffer; stderr: string } {
-  const r = spawnSync(BERTH, args, { env: { ...process.env, BERTH_ROOT: box.root, NO_COLOR: '1' }, cwd: box.dir, maxBuffer: 256 * 1024 * 1024 });
+/** berth with its standard output as bytes (archives are binary), standard input from `input`. */
+function berthBytes(args: string[], input?: Buffer, root = box.root): { code: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync(BERTH, args, { env: { ...process.env, BERTH_ROOT: root, NO_COLOR: '1' }, cwd: box.dir, maxBuffer: 256 * 1024 * 1024, input });
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
@@ -107,5 +107,32 @@ describe('pushing from a build', () => {
     expect(doc['buildx.build.ref']).toMatch(/^berth\/local\/[0-9a-f]+$/);
     // Named in the local store too.
     expect((await box.berth(['inspect', name])).code).toBe(0);
+  });
+});
+
+describe('standard input and output', () => {
+  it('berth save | berth load moves an image to another store; berth import - reads a tarball', async () => {
+    const built = await box.berth(['build', '-t', 'pipe:1', ctx]);
+    expect(built.code, built.stderr).toBe(0);
+    const saved = berthBytes(['save', 'pipe:1']);
+    expect(saved.code, saved.stderr).toBe(0);
+    expect(saved.stdout.length).toBeGreaterThan(10_000);
+    const other = path.join(box.dir, 'other-store');
+    const loaded = berthBytes(['load'], saved.stdout, other);
+    expect(loaded.code, loaded.stderr).toBe(0);
+    expect(loaded.stdout.toString()).toBe('Loaded image: pipe:1\n');
+    const dash = berthBytes(['load', '-i', '-'], berthBytes(['save', '--format', 'oci', 'pipe:1']).stdout, path.join(box.dir, 'third-store'));
+    expect(dash.code, dash.stderr).toBe(0);
+    const rootfs = berthBytes(['build', '-o', '-', ctx]).stdout;
+    const imported = berthBytes(['import', '-', 'piped:1'], rootfs, other);
+    expect(imported.code, imported.stderr).toBe(0);
+    const history = berthBytes(['history', '--no-trunc', 'piped:1'], undefined, other).stdout.toString();
+    expect(history).toContain('Imported from -');
+  });
+
+  it('refuses to write an archive to a terminal', () => {
+    const script = spawnSync('script', ['-qec', `BERTH_ROOT=${box.root} ${BERTH} save pipe:1`, '/dev/null'], { encoding: 'utf8' });
+    expect(script.status).not.toBe(0);
+    expect(script.stdout).toContain('refusing to save to a terminal');
   });
 });
