@@ -55,19 +55,19 @@ function parseBool(key: string, value: string): boolean {
   return value === 'true';
 }
 
-function parseCompression(value: string): VariantCompression {
+export function parseCompression(value: string, where = 'in --output'): VariantCompression {
   if (value === 'gzip' || value === 'zstd') return value;
   if (value === 'uncompressed') return 'none';
-  throw new BuildError(`invalid compression "${value}" in --output (gzip, zstd or uncompressed)`);
+  throw new BuildError(`invalid compression "${value}" ${where} (gzip, zstd or uncompressed)`);
 }
 
-function parseLevel(value: string, compression: VariantCompression | undefined): number {
+export function parseLevel(value: string, compression: VariantCompression | undefined, where = 'in --output'): number {
   const level = Number(value);
   try {
     if (value.trim() === '' || !Number.isInteger(level)) throw new RangeError('a whole number');
     if (compression !== 'none') effectiveLevel(compression ?? 'gzip', level);
   } catch (error) {
-    throw new BuildError(`invalid compression-level "${value}" in --output: ${(error as Error).message}`);
+    throw new BuildError(`invalid compression-level "${value}" ${where}: ${(error as Error).message}`);
   }
   return level;
 }

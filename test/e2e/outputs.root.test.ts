@@ -110,6 +110,28 @@ describe('pushing from a build', () => {
   });
 });
 
+describe('berth push', () => {
+  it('compresses as --compression says, once: pushing again uploads nothing', async () => {
+    // Forced: an earlier test recorded zstd forms at the default level, which an unforced push reuses.
+    const name = `${registry.host}/outputs/pushed:zstd`;
+    expect((await box.berth(['build', '-t', name, ctx])).code).toBe(0);
+    const flags = ['--compression', 'zstd', '--compression-level', '19', '--force-compression'];
+    const first = await box.berth(['push', ...flags, name]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/: Pushed\n/);
+    const raw = execFileSync('skopeo', ['--insecure-policy', 'inspect', '--tls-verify=false', '--raw', `docker://${name}`], { encoding: 'utf8' });
+    expect(new Set(JSON.parse(raw).layers.map((l: { mediaType: string }) => l.mediaType))).toEqual(new Set([MediaTypes.ociLayerZstd]));
+    const again = await box.berth(['push', ...flags, name]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).not.toContain('Pushed');
+    expect(again.stdout).toContain('Layer already exists');
+    const bad = await box.berth(['push', '--compression', 'lz4', name]);
+    expect(bad.stderr).toContain('invalid compression "lz4" for --compression (gzip, zstd or uncompressed)');
+    const level = await box.berth(['push', '--compression-level', '11', name]);
+    expect(level.stderr).toContain('gzip compression level must be 0 to 9');
+  });
+});
+
 describe('standard input and output', () => {
   it('berth save | berth load moves an image to another store; berth import - reads a tarball', async () => {
     const built = await box.berth(['build', '-t', 'pipe:1', ctx]);
