@@ -91,7 +91,15 @@ async function dropOrphanVariants(layout: StoreLayout, content: ContentStore): P
 
 export async function storeUsage(layout: StoreLayout, content: ContentStore, images: ImageStore): Promise<StoreUsage> {
   const records = listCacheRecords(layout.cache);
-  const needed = await referencedBlobs(images);
+  const needed: Set<string> = await referencedBlobs(images);
+  // Compressed forms of the images' layers stay with them (prune keeps them): not reclaimable.
+  const diffIds = new Set<string>();
+  await imageChains(images, diffIds);
+  for (const name of listDirs(layout.layerVariants)) {
+    const parsed = parseVariantName(name);
+    const record = parsed && diffIds.has(parsed.diffId) ? readVariant(layout, parsed.diffId, parsed.compression) : undefined;
+    if (record) needed.add(record.digest);
+  }
   let bytes = 0;
   let reclaimable = 0;
   const blobs = await listBlobs(content);

@@ -15,7 +15,7 @@ import { layerBlob, readVariant } from '../../src/image/layer-variants.ts';
 import { openImageStore, removeImage, type ImageStore } from '../../src/image/store.ts';
 import { storeLayer } from '../../src/layer/store.ts';
 import { tarStream } from '../../src/layer/tar-io.ts';
-import { prune } from '../../src/store/gc.ts';
+import { prune, storeUsage } from '../../src/store/gc.ts';
 import { ensureStore, storeLayout, type StoreLayout } from '../../src/store/layout.ts';
 
 let root: string;
@@ -126,6 +126,8 @@ describe('prune and layer variants', () => {
     const { own, written } = await builtImage('docker.io/library/app:1');
     const out = await distributionImage(stores(), written.descriptor.digest, { compression: 'zstd', family: 'oci' });
     const zstd = out.manifest.layers[1].digest as Digest;
+    // berth du: the outgoing manifest is reclaimable, the compressed forms stay with the image.
+    expect((await storeUsage(layout, content, images)).blobs.reclaimable).toBe(out.bytes.length);
     await prune(layout, content, images, { all: false });
     expect(await hasBlob(content, zstd)).toBe(true);
     expect(readVariant(layout, own.diffId, 'zstd')?.digest).toBe(zstd);
