@@ -108,9 +108,17 @@ async function uncompressedStream(content: ContentStore, layer: LayerSource): Pr
   return (await openDecompressed(createReadStream(blobPath(content, layer.digest)))).stream;
 }
 
-/** Compresses (or decompresses) the layer into a new blob; the record is written by the caller. */
-async function makeVariant(content: ContentStore, layer: LayerSource, want: LayerWant, level: number | undefined): Promise<{ digest: Digest; size: number }> {
-  const source = checkedAs(await uncompressedStream(content, layer), layer.diffId);
+/**
+ * Compresses (or decompresses) the layer into a new blob; the record is written by the caller.
+ * An uncompressed blob is read as it is: its name is its digest, checked when it was stored, so
+ * hashing it again would only cost the main thread a pass over the layer.
+ */
+async function makeVariant(
+  content: ContentStore, layer: LayerSource, have: string, want: LayerWant, level: number | undefined,
+): Promise<{ digest: Digest; size: number }> {
+  const source = have === 'none' && layer.digest === layer.diffId
+    ? createReadStream(blobPath(content, layer.digest), { highWaterMark: 1024 * 1024 })
+    : checkedAs(await uncompressedStream(content, layer), layer.diffId);
   if (want.compression === 'none') return writeBlob(content, source, { digest: layer.diffId });
   const writer = await openBlobWriter(content);
   try {
@@ -142,7 +150,7 @@ export async function layerBlob(stores: VariantStores, layer: LayerSource, want:
   if (recorded && (!want.force || want.compression === 'none' || recorded.level === level) && (await hasBlob(stores.content, recorded.digest))) {
     return { digest: recorded.digest, size: recorded.size, compression: want.compression, made: false };
   }
-  const made = await makeVariant(stores.content, layer, want, level);
+  const made = await makeVariant(stores.content, layer, have, want, level);
   await writeVariant(stores.layout, { diffId: layer.diffId, compression: want.compression, ...(level === undefined ? {} : { level }), digest: made.digest, size: made.size });
   return { digest: made.digest, size: made.size, compression: want.compression, made: true };
 }
