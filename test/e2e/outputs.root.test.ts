@@ -132,6 +132,39 @@ describe('berth push', () => {
   });
 });
 
+describe('Docker reads what berth writes (when a dockerd answers, as in archives.root.test.ts)', () => {
+  const dockerUp = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+  const docker = (args: string[]) => execFileSync('docker', args, { encoding: 'utf8' });
+
+  // Not zstd: Docker 20.10 (Debian's dockerd) does not decompress zstd layers at all (a zstd
+  // tarball fails `docker import` as "invalid tar header" whoever made it, the zstd tool included).
+  it('docker load runs gzip and uncompressed type=docker archives', (test) => {
+    if (!dockerUp) test.skip();
+    const dockerfile = box.context({ Dockerfile: 'FROM busybox:local\nRUN echo made > /made\nCMD ["cat", "/made"]\n' });
+    for (const compression of ['gzip', 'uncompressed']) {
+      const file = path.join(box.dir, `for-docker-${compression}.tar`);
+      const r = berthBytes(['build', '-t', `berth-e2e/load:${compression}`, '-o', `type=docker,dest=${file},compression=${compression}`, dockerfile]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(docker(['load', '-i', file])).toContain(`berth-e2e/load:${compression}`);
+      expect(docker(['run', '--rm', '--network', 'none', `berth-e2e/load:${compression}`])).toBe('made\n');
+      docker(['rmi', `berth-e2e/load:${compression}`]);
+    }
+  });
+
+  it('docker pull runs what berth pushes gzip', async (test) => {
+    if (!dockerUp) test.skip();
+    const dockerfile = box.context({ Dockerfile: 'FROM busybox:local\nRUN echo pushed > /p\nCMD ["cat", "/p"]\n' });
+    for (const compression of ['gzip', 'uncompressed']) {
+      const name = `${registry.host}/docker/pull:${compression}`;
+      const r = await box.berth(['build', '-o', `type=registry,name=${name},compression=${compression}`, dockerfile]);
+      expect(r.code, r.stderr).toBe(0);
+      docker(['pull', name]);
+      expect(docker(['run', '--rm', '--network', 'none', name])).toBe('pushed\n');
+      docker(['rmi', name]);
+    }
+  });
+});
+
 describe('standard input and output', () => {
   it('berth save | berth load moves an image to another store; berth import - reads a tarball', async () => {
     const built = await box.berth(['build', '-t', 'pipe:1', ctx]);
