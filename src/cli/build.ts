@@ -280,7 +280,7 @@ export function register(program: Command): void {
     .option('--label <K=V>', 'set an image label', collect, [])
     .option('--iidfile <file>', 'write the image ID to this file')
     .option('--metadata-file <file>', 'write build result metadata to this file')
-    .option('-o, --output <spec>', 'type=image|docker|oci|local|tar[,dest=...]', collect, [])
+    .option('-o, --output <spec>', 'type=image|registry|docker|oci|local|tar[,dest=PATH|-][,name=N,push=true][,compression=gzip|zstd|uncompressed,compression-level=N,force-compression=true][,oci-mediatypes=BOOL]; - for a tar on stdout', collect, [])
     .option('-q, --quiet', 'print only the image ID')
     .option('--jobs <n>', 'steps to run at once (default: every step the graph allows, as BuildKit)')
     .option('--pull', 'always fetch base images from their registry')
