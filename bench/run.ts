@@ -16,6 +16,10 @@ if (!only || only === 'build') {
   const { benchBuild } = await import('./build.ts');
   await benchBuild();
 }
+if (!only || only === 'compress') {
+  const { benchCompress } = await import('./compress.ts');
+  await benchCompress();
+}
 if (!only || only === 'install') {
   const { benchInstalled } = await import('./install.ts');
   benchInstalled();

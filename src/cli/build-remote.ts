@@ -4,7 +4,7 @@ import type { BaseImage } from '../engine/build.ts';
 import type { CacheRecord } from '../cache/records.ts';
 import { baseImageOf, loadBaseImage } from '../engine/images.ts';
 import { resolveImage, type ResolvedImage } from '../image/store.ts';
-import type { RegistryOptions } from '../registry/index.ts';
+import type { PushedImage, PushOptions, RegistryOptions } from '../registry/index.ts';
 
 /** Loaded on first use: most builds never talk to a registry, and its HTTP stack is slow to load. */
 const client = () => import('../registry/index.ts');
@@ -60,11 +60,20 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
 }
 
 /** `--cache-from` sources: their records and blobs land in the local store before the build. */
-export async function importCaches(stores: Stores, specs: string[], registry: RegistryOptions, log: (m: string) => void): Promise<void> {
+export async function importCaches(
+  stores: Stores, specs: string[], registry: RegistryOptions, log: (m: string) => void, warn?: (m: string) => void,
+): Promise<void> {
   for (const text of specs) {
     const { importCache, parseCacheSpec } = await client();
     const spec = parseCacheSpec(text);
-    const result = await importCache(stores, spec.location, registry);
+    let result;
+    try {
+      result = await importCache(stores, spec.location, registry);
+    } catch (error) {
+      // BuildKit warns and builds without that cache: a cache is an optimisation, never a requirement.
+      (warn ?? log)(`failed to import cache from ${text}: ${(error as Error).message}`);
+      continue;
+    }
     log(result.found ? `imported ${result.records} cache records from ${text}` : `no cache found at ${text}`);
   }
 }
@@ -99,9 +108,15 @@ export async function exportCaches(
   }
 }
 
-export async function pushTags(stores: Stores, tags: string[], registry: RegistryOptions, log: (m: string) => void): Promise<void> {
+/** Pushes the built image under each name, its layers compressed as `push` says; the pushed results. */
+export async function pushTags(
+  stores: Stores, tags: string[], registry: RegistryOptions, log: (m: string) => void, push: Partial<PushOptions> = {},
+): Promise<PushedImage[]> {
+  const out: PushedImage[] = [];
   for (const tag of tags) {
-    const pushed = await (await client()).pushImage(stores, tag, registry);
-    log(`pushed ${pushed.name}@${pushed.digest}`);
+    const pushed = await (await client()).pushImage(stores, tag, { ...registry, ...push });
+    log(`pushed ${pushed.name}@${pushed.digest}${pushed.compressed ? ` (${pushed.compressed} layers compressed)` : ''}`);
+    out.push(pushed);
   }
+  return out;
 }

@@ -21,7 +21,11 @@ import { createProgress, inStep, metadataLabel, parseProgressMode, planLabels, p
 import { normalizeName } from '../image/reference.ts';
 import { readDockerfile } from './dockerfile.ts';
 import { parseCacheDir } from '../store/parse-cache.ts';
-import { exportImage, parseOutput } from './outputs.ts';
+import { distributionOf, exportImage, parseOutput, type OutputSpec } from './outputs.ts';
+import { randomBytes } from 'node:crypto';
+import { blobPath } from '../content/index.ts';
+import { MediaTypes } from '../image/descriptor.ts';
+import type { PushedImage, PushOptions } from '../registry/index.ts';
 import { collect, openStores, type Stores } from './store.ts';
 import { contextIgnore, imageFacts, runCheck } from './check.ts';
 import { CHECK_BUILD_ARG, lintDockerfile, RULES } from '../lint/index.ts';
@@ -241,8 +245,8 @@ async function buildParsed(
   if (userNamespace().rootless) log(`${describeRootless()}; RUN network: ${network === 'sandbox' ? 'slirp4netns' : network}`);
   const registry = { insecureRegistries: flags.insecureRegistry };
   const bases = baseImages(stores, { pull: flags.pull === true, registry, log });
-  const push = flags.push === true || outputs.some((o) => o.type === 'registry');
-  if (push && flags.tag.length === 0) throw new BuildError('--push needs at least one -t NAME to push to');
+  const tags = [...new Set([...flags.tag, ...outputs.flatMap((o) => o.names ?? [])])];
+  const pushes = pushPlan(flags, outputs);
   // Held from the first pull to the last tag, so prune never removes what this build brings in.
   const lock = await lockForBuild(stores.layout, () => log('waiting for berth prune to finish...'));
   let plan;
@@ -270,7 +274,7 @@ async function buildParsed(
   process.once('SIGTERM', onSignal);
   const records = new Map<string, CacheRecord>();
   try {
-    await importCaches(stores, flags.cacheFrom, registry, log);
+    await importCaches(stores, flags.cacheFrom, registry, log, (m) => progress.warning(m));
     const result = await withSshAgents(flags.ssh, (ssh) => executePlan({
       layout: stores.layout, content: stores.content, plan, contextDir, contextFilter: filter,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
@@ -282,23 +286,22 @@ async function buildParsed(
     }));
     const image = await inStep(progress, 'exporting to image', async (step) => {
       const made = await assembleImage(stores.images, plan, result, {
-        tags: flags.tag, labels: parseLabels(flags.label), content: stores.content,
+        tags, labels: parseLabels(flags.label), content: stores.content,
         created: epoch === undefined ? undefined : new Date(epoch * 1000),
         rewriteTimestamps: epoch !== undefined && outputs.some((o) => o.rewriteTimestamp),
       });
       progress.status(step, `exporting manifest ${made.manifestDigest}`);
       progress.status(step, `exporting config ${made.configDigest}`);
-      for (const tag of flags.tag) progress.status(step, `naming to ${normalizeName(tag)}`);
+      for (const tag of tags) progress.status(step, `naming to ${normalizeName(tag)}`);
       for (const output of outputs) await exportImage(stores, made.manifestDigest, flags.tag, output);
       return made;
     });
-    if (push) await pushTags(stores, flags.tag, registry, log);
+    const pushed = [];
+    for (const p of pushes) pushed.push(...(await pushTags(stores, p.names, registry, log, p.options)));
     await exportCaches(stores, flags.cacheTo, plan, records, registry, log);
     progress.close();
     if (flags.iidfile) writeFileSync(flags.iidfile, image.configDigest);
-    if (flags.metadataFile) {
-      writeFileSync(flags.metadataFile, `${JSON.stringify({ 'containerimage.digest': image.manifestDigest, 'containerimage.config.digest': image.configDigest, 'image.name': flags.tag.join(',') }, null, 2)}\n`);
-    }
+    if (flags.metadataFile) writeFileSync(flags.metadataFile, buildMetadata(stores, image, tags, pushed[0]));
     if (quiet) printLine(image.configDigest);
   } finally {
     if (statCache) saveStatCache(statCache);
@@ -307,6 +310,36 @@ async function buildParsed(
     process.off('SIGTERM', onSignal);
   }
   if (abort.signal.aborted) process.exitCode = 130;
+}
+
+/** The pushes a build makes: one per output with push=true (its names, else -t), and --push's. */
+function pushPlan(flags: BuildFlags, outputs: OutputSpec[]): Array<{ names: string[]; options: Partial<PushOptions> }> {
+  const plan = outputs.filter((o) => o.push).map((o): { names: string[]; options: Partial<PushOptions> } => {
+    const d = distributionOf(o);
+    const names = o.names?.length ? o.names : flags.tag;
+    return { names, options: { compression: d.compression, compressionLevel: d.level, forceCompression: d.force, family: d.family } };
+  });
+  // --push alone pushes as type=registry does: gzip, OCI media types (BuildKit's defaults).
+  if (flags.push === true && plan.length === 0) plan.push({ names: flags.tag, options: { compression: 'gzip', family: 'oci' } });
+  for (const p of plan) if (p.names.length === 0) throw new BuildError('--push needs at least one -t NAME (or name= in --output) to push to');
+  return plan;
+}
+
+/**
+ * `--metadata-file`: buildx's keys. The descriptor and digest are the pushed manifest's when the
+ * build pushed (what a registry serves), else the stored image's.
+ */
+function buildMetadata(stores: Stores, image: { manifestDigest: string; configDigest: string }, tags: string[], pushed: PushedImage | undefined): string {
+  const digest = pushed?.digest ?? image.manifestDigest;
+  const size = pushed?.size ?? statSync(blobPath(stores.content, image.manifestDigest)).size;
+  const mediaType = pushed?.mediaType ?? MediaTypes.ociManifest;
+  return `${JSON.stringify({
+    'buildx.build.ref': `berth/local/${randomBytes(13).toString('hex')}`,
+    'containerimage.config.digest': image.configDigest,
+    'containerimage.descriptor': { mediaType, digest, size },
+    'containerimage.digest': digest,
+    'image.name': tags.map(normalizeName).join(','),
+  }, null, 2)}\n`;
 }
 
 /**
@@ -338,7 +371,7 @@ export function register(program: Command): void {
     .option('--label <K=V>', 'set an image label', collect, [])
     .option('--iidfile <file>', 'write the image ID to this file')
     .option('--metadata-file <file>', 'write build result metadata to this file')
-    .option('-o, --output <spec>', 'type=image|docker|oci|local|tar[,dest=...]', collect, [])
+    .option('-o, --output <spec>', 'type=image|registry|docker|oci|local|tar[,dest=PATH|-][,name=N,push=true][,compression=gzip|zstd|uncompressed,compression-level=N,force-compression=true][,oci-mediatypes=BOOL]; - for a tar on stdout', collect, [])
     .option('-q, --quiet', 'print only the image ID')
     .option('--jobs <n>', 'steps to run at once (default: every step the graph allows, as BuildKit)')
     .option('--pull', 'always fetch base images from their registry')

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Readable, Writable } from 'node:stream';
 import { BuildError } from '../source/index.ts';
 import { loadArchive } from '../image/archive-load.ts';
 import { saveDockerArchive, saveOciArchive } from '../image/archive-save.ts';
@@ -112,23 +113,37 @@ function registerInspection(program: Command): void {
 
 }
 
+/** Standard output for an archive, as `docker save` has it: never a terminal. */
+function archiveStdout(): Writable {
+  if (process.stdout.isTTY) throw new BuildError('cowardly refusing to save to a terminal: use the -o flag or redirect standard output');
+  return process.stdout;
+}
+
+/** Standard input for an archive; a terminal there means the user forgot the archive. */
+function archiveStdin(what: string): Readable {
+  if (process.stdin.isTTY) throw new BuildError(`requested ${what} from standard input, but it is a terminal: give a file${what === 'load' ? ' with -i' : ''} or pipe an archive in`);
+  return process.stdin;
+}
+
 /** save, load, import: images in and out of archives. */
 function registerArchives(program: Command): void {
   program.command('save').description('write images to a docker-archive or OCI archive')
-    .argument('<images...>').requiredOption('-o, --output <file>', 'archive to write')
+    .argument('<images...>').option('-o, --output <file>', 'archive to write (default: standard output, when it is not a terminal)')
     .option('--format <format>', 'docker or oci', 'docker')
-    .action(async (names: string[], opts: { output: string; format: string }, command: Command) => {
+    .action(async (names: string[], opts: { output?: string; format: string }, command: Command) => {
       const { images } = openStores(command);
+      if (opts.format !== 'docker' && opts.format !== 'oci') throw new BuildError(`unknown --format "${opts.format}" (docker or oci)`);
       for (const name of names) await mustResolve(command, name);
-      if (opts.format === 'docker') await saveDockerArchive(images, names, opts.output);
-      else if (opts.format === 'oci') await saveOciArchive(images, names, opts.output);
-      else throw new BuildError(`unknown --format "${opts.format}" (docker or oci)`);
+      const out = opts.output === undefined || opts.output === '-' ? archiveStdout() : opts.output;
+      if (opts.format === 'docker') await saveDockerArchive(images, names, out);
+      else await saveOciArchive(images, names, out);
     });
 
   program.command('load').description('load images from a docker-archive or OCI archive')
-    .requiredOption('-i, --input <file>', 'archive to read')
-    .action((opts: { input: string }, command: Command) => withLockedStores(command, 'use', async ({ images, layout, content }) => {
-      for (const image of await loadArchive(images, opts.input)) {
+    .option('-i, --input <file>', 'archive to read (default or -: standard input)')
+    .action((opts: { input?: string }, command: Command) => withLockedStores(command, 'use', async ({ images, layout, content }) => {
+      const source = opts.input === undefined || opts.input === '-' ? archiveStdin('load') : opts.input;
+      for (const image of await loadArchive(images, source)) {
         await unpackImage(layout, content, images, image.digest);
         if (image.names.length) for (const n of image.names) process.stdout.write(`Loaded image: ${familiarName(n)}\n`);
         else process.stdout.write(`Loaded image ID: ${image.digest}\n`);
@@ -136,14 +151,14 @@ function registerArchives(program: Command): void {
     }));
 
   program.command('import').description('make a one-layer image from a root file system tarball')
-    .argument('<tarball>').argument('[name]')
+    .argument('<tarball>', 'root file system tar (plain, gzip, zstd, bzip2 or xz), or - for standard input').argument('[name]')
     .option('-c, --change <instruction>', 'ENV, CMD, ENTRYPOINT, WORKDIR, USER, LABEL or EXPOSE to apply', collect, [])
     .action(async (file: string, name: string | undefined, opts: { change: string[] }, command: Command) => {
       const { configFromChanges } = await import('./import-changes.ts');
       const config = await configFromChanges(opts.change);
       // Prune must not collect the new blobs before the image that needs them is recorded.
       const written = await withLockedStores(command, 'use', async ({ images, layout, content }) => {
-        const image = await importRootfs(images, file, name, { config, comment: `Imported from ${file}` });
+        const image = await importRootfs(images, file === '-' ? archiveStdin('import') : file, name, { config, comment: `Imported from ${file}` });
         await unpackImage(layout, content, images, image.record.digest);
         return image;
       });

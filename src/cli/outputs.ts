@@ -2,7 +2,12 @@ import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { createWriteStream } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Digest } from '../content/digest.ts';
+import { distributionImage, type DistributionOptions } from '../image/distribute.ts';
+import type { VariantCompression } from '../image/layer-variants.ts';
+import { compressParallel, effectiveLevel } from '../layer/parallel-compress.ts';
 import { parseKeyValues } from '../text/csv.ts';
 import { BuildError } from '../source/index.ts';
 import { blobPath } from '../content/index.ts';
@@ -13,26 +18,114 @@ import { dirToTar } from '../layer/diff.ts';
 import { makeTempDir } from '../snapshot/snapshots.ts';
 import type { Stores } from './store.ts';
 
+export type OutputType = 'image' | 'docker' | 'oci' | 'local' | 'tar' | 'registry';
+
 export interface OutputSpec {
-  type: 'image' | 'docker' | 'oci' | 'local' | 'tar' | 'registry';
+  type: OutputType;
+  /** A path, or `-` for standard output. */
   dest?: string;
   /** rewrite-timestamp=true: layer times after SOURCE_DATE_EPOCH become it (BuildKit's option). */
   rewriteTimestamp?: boolean;
+  /** name=: more names for the image (comma-separated in BuildKit). */
+  names?: string[];
+  /** push=true (always for type=registry). */
+  push?: boolean;
+  /** Undefined: the type's default (gzip for pushes and archives). */
+  compression?: VariantCompression;
+  compressionLevel?: number;
+  forceCompression?: boolean;
+  /** oci-mediatypes=: undefined is the type's default (Docker types for type=docker only). */
+  ociMediaTypes?: boolean;
 }
 
-/** `type=docker,dest=out.tar` (a bare path means type=local,dest=path, like buildx). */
+const LAYER_KEYS = ['name', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'rewrite-timestamp'];
+
+/** The keys each exporter takes, as BuildKit documents them for the exporters berth has. */
+const VALID_KEYS: Record<OutputType, string[]> = {
+  image: ['type', 'push', ...LAYER_KEYS],
+  registry: ['type', 'push', ...LAYER_KEYS],
+  docker: ['type', 'dest', ...LAYER_KEYS],
+  oci: ['type', 'dest', ...LAYER_KEYS],
+  tar: ['type', 'dest', 'compression', 'compression-level'],
+  local: ['type', 'dest'],
+};
+
+function parseBool(key: string, value: string): boolean {
+  if (value !== 'true' && value !== 'false') throw new BuildError(`invalid ${key} "${value}" in --output (true or false)`);
+  return value === 'true';
+}
+
+export function parseCompression(value: string, where = 'in --output'): VariantCompression {
+  if (value === 'gzip' || value === 'zstd') return value;
+  if (value === 'uncompressed') return 'none';
+  throw new BuildError(`invalid compression "${value}" ${where} (gzip, zstd or uncompressed)`);
+}
+
+export function parseLevel(value: string, compression: VariantCompression | undefined, where = 'in --output'): number {
+  const level = Number(value);
+  try {
+    if (value.trim() === '' || !Number.isInteger(level)) throw new RangeError('a whole number');
+    if (compression !== 'none') effectiveLevel(compression ?? 'gzip', level);
+  } catch (error) {
+    throw new BuildError(`invalid compression-level "${value}" ${where}: ${(error as Error).message}`);
+  }
+  return level;
+}
+
+/**
+ * `type=docker,dest=out.tar`; a bare path means type=local,dest=path and `-` a tar of the file
+ * system on standard output, as in buildx. A key the type does not take is an error.
+ */
 export function parseOutput(spec: string): OutputSpec {
-  if (!spec.includes('=')) return { type: 'local', dest: spec };
+  if (spec === '-') return { type: 'tar', dest: '-', names: [], push: false, forceCompression: false };
+  if (!spec.includes('=')) return { type: 'local', dest: spec, names: [], push: false, forceCompression: false };
   const out: Record<string, string> = {};
   for (const { key, value } of parseKeyValues(spec)) out[key] = value ?? 'true';
-  const type = out.type ?? 'local';
-  if (!['image', 'docker', 'oci', 'local', 'tar', 'registry'].includes(type)) {
-    throw new BuildError(`unsupported output type "${type}" (image, docker, oci, local, tar or registry)`);
+  const type = (out.type ?? 'local') as OutputType;
+  if (!(type in VALID_KEYS)) throw new BuildError(`unsupported output type "${type}" (image, docker, oci, local, tar or registry)`);
+  for (const key of Object.keys(out)) {
+    if (!VALID_KEYS[type].includes(key)) throw new BuildError(`unknown key "${key}" for output type=${type} (valid: ${VALID_KEYS[type].join(', ')})`);
   }
-  if (type !== 'image' && type !== 'registry' && !out.dest) throw new BuildError(`output type=${type} needs dest=<path>`);
-  const rewrite = out['rewrite-timestamp'];
-  if (rewrite !== undefined && rewrite !== 'true' && rewrite !== 'false') throw new BuildError(`invalid rewrite-timestamp "${rewrite}" in --output (true or false)`);
-  return { type: type as OutputSpec['type'], dest: out.dest, rewriteTimestamp: rewrite === 'true' };
+  if (type !== 'image' && type !== 'registry' && !out.dest) throw new BuildError(`output type=${type} needs dest=<path> (or dest=- for standard output)`);
+  if (type === 'local' && out.dest === '-') throw new BuildError('output type=local cannot write to standard output: use type=tar,dest=-');
+  const compression = out.compression === undefined ? undefined : parseCompression(out.compression);
+  return {
+    type, dest: out.dest,
+    rewriteTimestamp: out['rewrite-timestamp'] === undefined ? false : parseBool('rewrite-timestamp', out['rewrite-timestamp']),
+    names: (out.name ?? '').split(',').map((n) => n.trim()).filter((n) => n !== ''),
+    push: type === 'registry' || (out.push !== undefined && parseBool('push', out.push)),
+    compression,
+    compressionLevel: out['compression-level'] === undefined ? undefined : parseLevel(out['compression-level'], compression),
+    forceCompression: out['force-compression'] !== undefined && parseBool('force-compression', out['force-compression']),
+    ociMediaTypes: out['oci-mediatypes'] === undefined ? undefined : parseBool('oci-mediatypes', out['oci-mediatypes']),
+  };
+}
+
+/** How an output's layers leave the store: gzip and OCI types unless it says otherwise (type=docker: Docker types). */
+export function distributionOf(output: OutputSpec): DistributionOptions {
+  const docker = output.ociMediaTypes === undefined ? output.type === 'docker' : !output.ociMediaTypes;
+  return { compression: output.compression ?? 'gzip', level: output.compressionLevel, force: output.forceCompression, family: docker ? 'docker' : 'oci' };
+}
+
+/** Standard output for dest=-, refused when it is a terminal (an archive would garble it). */
+function stdoutFor(type: string): Writable {
+  if (process.stdout.isTTY) throw new BuildError(`refusing to write the type=${type} output to a terminal: redirect standard output or give dest=<path>`);
+  return process.stdout;
+}
+
+/** The tar of a file system, compressed when asked, to a path or standard output. */
+async function writeTar(temp: string, output: OutputSpec): Promise<void> {
+  const tar = dirToTar(temp);
+  const compression = output.compression ?? 'none';
+  const source: Readable = compression === 'none' ? tar : Readable.from(compressParallel(tar, { compression, level: output.compressionLevel }));
+  if (output.dest === '-') {
+    await pipeline(source, stdoutFor('tar'), { end: false });
+    return;
+  }
+  const dest = path.resolve(output.dest!);
+  const partial = `${dest}.partial`;
+  await pipeline(source, createWriteStream(partial));
+  await rename(partial, dest);
 }
 
 /** Every layer applied in order into `dir`: the image's root file system as a plain tree. */
@@ -46,23 +139,25 @@ async function flatten(stores: Stores, manifestDigest: string, dir: string): Pro
 
 /** Writes the built image where `--output` says; type=image is the store itself. */
 export async function exportImage(stores: Stores, manifestDigest: string, tags: string[], output: OutputSpec): Promise<void> {
-  const names = tags.length ? tags : [manifestDigest];
-  const dest = output.dest ? path.resolve(output.dest) : '';
+  const names = [...new Set([...tags, ...(output.names ?? [])])];
+  const saveNames = names.length ? names : [manifestDigest];
+  const target = (type: string): string | Writable => (output.dest === '-' ? stdoutFor(type) : path.resolve(output.dest!));
+  const convert = (digest: Digest) => distributionImage(stores, digest, distributionOf(output));
   switch (output.type) {
     case 'image':
     case 'registry': return; // The store is written anyway; registry pushes happen after export.
-    case 'docker': return saveDockerArchive(stores.images, names, dest);
-    case 'oci': return saveOciArchive(stores.images, names, dest);
-    case 'local':
+    case 'docker': return saveDockerArchive(stores.images, saveNames, target('docker'), { convert });
+    case 'oci': return saveOciArchive(stores.images, saveNames, target('oci'), { convert });
+    case 'local': {
+      const dest = path.resolve(output.dest!);
       mkdirSync(dest, { recursive: true });
       return flatten(stores, manifestDigest, dest);
+    }
     case 'tar': {
       const temp = makeTempDir(stores.layout, 'export');
       try {
         await flatten(stores, manifestDigest, temp);
-        const partial = `${dest}.partial`;
-        await pipeline(dirToTar(temp), createWriteStream(partial));
-        await rename(partial, dest);
+        await writeTar(temp, output);
       } finally {
         rmSync(temp, { recursive: true, force: true });
       }

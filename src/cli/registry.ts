@@ -7,7 +7,8 @@ import type { RegistryOptions, TransferEvent } from '../registry/index.ts';
 
 /** The registry client loads on first use: its HTTP stack costs every other command start-up time. */
 const client = () => import('../registry/index.ts');
-import { collect, openStores, withLockedStores } from './store.ts';
+import { collect, withLockedStores } from './store.ts';
+import { parseCompression, parseLevel } from './outputs.ts';
 import { unpackImage } from '../engine/images.ts';
 
 /** `berth pull`, `berth push`, `berth login`, `berth logout`, with Docker's output lines. */
@@ -15,6 +16,13 @@ import { unpackImage } from '../engine/images.ts';
 interface CommonFlags {
   insecureRegistry: string[];
   quiet?: boolean;
+}
+
+interface PushFlags extends CommonFlags {
+  chunkSize?: string;
+  compression?: string;
+  compressionLevel?: string;
+  forceCompression?: boolean;
 }
 
 function short(digest: string): string {
@@ -123,9 +131,13 @@ export function register(program: Command): void {
     .argument('<ref>', 'local image name, which says where it goes (REGISTRY/REPO[:TAG])')
     .option('--insecure-registry <host>', 'allow HTTP and unchecked TLS for this registry (repeatable)', collect, [])
     .option('--chunk-size <bytes>', 'upload blobs larger than this in chunks of this size (0: never)')
+    .option('--compression <type>', 'layer compression: gzip (default), zstd or uncompressed')
+    .option('--compression-level <n>', 'gzip 0-9 (default 6), zstd 1-22 (default 3)')
+    .option('--force-compression', 'compress again layers that already have the compression (a pulled gzip layer, say)')
     .option('-q, --quiet', 'print only the digest')
-    .action(async (ref: string, flags: CommonFlags & { chunkSize?: string }, command: Command) => {
-      const stores = openStores(command);
+    .action(async (ref: string, flags: PushFlags, command: Command) => {
+      const compression = flags.compression === undefined ? 'gzip' : parseCompression(flags.compression, 'for --compression');
+      const compressionLevel = flags.compressionLevel === undefined ? undefined : parseLevel(flags.compressionLevel, compression, 'for --compression-level');
       const parsed = withDefaultTag(parseReference(ref));
       if (!flags.quiet) process.stdout.write(`The push refers to repository [${parsed.domain}/${parsed.path}]\n`);
       const options = registryOptions(flags, (event) => {
@@ -135,7 +147,10 @@ export function register(program: Command): void {
       });
       const chunkSize = flags.chunkSize === undefined ? undefined : Number(flags.chunkSize);
       if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 0)) throw new BuildError(`invalid --chunk-size "${flags.chunkSize}"`);
-      const pushed = await (await client()).pushImage(stores, ref, { ...options, ...(chunkSize !== undefined ? { chunkSize } : {}) });
+      // Under the store lock: the push may write compressed layers, which prune must not take midway.
+      const pushed = await withLockedStores(command, 'use', async (stores) => (await client()).pushImage(stores, ref, {
+        ...options, ...(chunkSize !== undefined ? { chunkSize } : {}), compression, compressionLevel, forceCompression: flags.forceCompression === true,
+      }));
       if (flags.quiet) process.stdout.write(`${pushed.digest}\n`);
       else process.stdout.write(`${parsed.digest ?? parsed.tag}: digest: ${pushed.digest} size: ${pushed.size}\n`);
     });

@@ -10,6 +10,7 @@ import type { ContentStore } from '../content/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { clampLayerTimes, hasMemberNewerThan } from '../layer/rewrite-times.ts';
 import { isoSeconds } from '../text/units.ts';
+import { layerMediaTypeIn } from '../image/descriptor.ts';
 
 /** A stored image as the engine uses it for FROM and COPY --from. */
 export async function loadBaseImage(store: ImageStore, ref: string, range: SourceRange | undefined): Promise<BaseImage> {
@@ -53,7 +54,8 @@ export interface AssembleOptions {
 
 /** The result's layers for the manifest, their times clamped to `epoch` where asked. */
 async function manifestLayers(result: VertexResult, options: AssembleOptions) {
-  const layers = result.chain.map((l) => ({ digest: l.blobDigest as Digest, size: l.blobSize, mediaType: l.mediaType || LAYER_MEDIA_TYPE, diffId: l.diffId as Digest }));
+  // The manifest is OCI: a base's Docker layer types are spelt the OCI way (same blobs).
+  const layers = result.chain.map((l) => ({ digest: l.blobDigest as Digest, size: l.blobSize, mediaType: layerMediaTypeIn(l.mediaType || LAYER_MEDIA_TYPE, 'oci'), diffId: l.diffId as Digest }));
   if (!options.rewriteTimestamps || !options.created || !options.content) return layers;
   const epoch = Math.floor(options.created.getTime() / 1000);
   const out = [];

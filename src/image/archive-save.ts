@@ -10,6 +10,7 @@ import type { TarHeader } from '../layer/tar-format.ts';
 import { tarStream, type TarInput } from '../layer/tar-io.ts';
 import { Annotations, canonicalJson, type Descriptor } from './descriptor.ts';
 import { OCI_LAYOUT, buildIndex } from './image-index.ts';
+import type { ImageManifest } from './manifest.ts';
 import { familiarName, parseReference } from './reference.ts';
 import { findImage, loadResolved, tagNameOf, type ImageStore, type ResolvedImage } from './store.ts';
 
@@ -33,8 +34,16 @@ interface Selected {
   names: string[];
 }
 
+/** How each image goes into the archive: its outgoing manifest (compressed layers, one family). */
+export type ArchiveConvert = (manifestDigest: Digest) => Promise<{ manifest: ImageManifest; descriptor: Descriptor }>;
+
+export interface SaveOptions {
+  /** Default: the stored manifest as it is. */
+  convert?: ArchiveConvert;
+}
+
 /** Resolves the caller's names to images, grouping names that point at the same image. */
-async function select(store: ImageStore, names: string[]): Promise<Selected[]> {
+async function select(store: ImageStore, names: string[], convert?: ArchiveConvert): Promise<Selected[]> {
   if (names.length === 0) throw new BuildError('no images to save');
   const selected = new Map<Digest, Selected>();
   for (const text of names) {
@@ -42,12 +51,14 @@ async function select(store: ImageStore, names: string[]): Promise<Selected[]> {
     if (!record) throw new BuildError(`no such image: ${text}`);
     let entry = selected.get(record.digest);
     if (!entry) {
-      const image = await loadResolved(store, record);
-      entry = {
-        image,
-        manifestDescriptor: { mediaType: record.mediaType, digest: record.digest, size: record.size },
-        names: [],
-      };
+      let image = await loadResolved(store, record);
+      let manifestDescriptor: Descriptor = { mediaType: record.mediaType, digest: record.digest, size: record.size };
+      if (convert) {
+        const out = await convert(record.digest);
+        image = { ...image, manifest: out.manifest };
+        manifestDescriptor = out.descriptor;
+      }
+      entry = { image, manifestDescriptor, names: [] };
       selected.set(record.digest, entry);
     }
     // A name the image carries is saved with it; an ID or digest saves it unnamed.
@@ -124,11 +135,11 @@ async function writeArchive(entries: TarInput[], out: string | Writable): Promis
 }
 
 /** `docker save`: a docker-archive that is also an OCI layout. */
-export async function saveDockerArchive(store: ImageStore, names: string[], out: string | Writable): Promise<void> {
-  await writeArchive(archiveEntries(store, await select(store, names), true), out);
+export async function saveDockerArchive(store: ImageStore, names: string[], out: string | Writable, options: SaveOptions = {}): Promise<void> {
+  await writeArchive(archiveEntries(store, await select(store, names, options.convert), true), out);
 }
 
 /** An OCI image layout as a tar (`oci-archive:` for skopeo, podman and umoci after unpacking). */
-export async function saveOciArchive(store: ImageStore, names: string[], out: string | Writable): Promise<void> {
-  await writeArchive(archiveEntries(store, await select(store, names), false), out);
+export async function saveOciArchive(store: ImageStore, names: string[], out: string | Writable, options: SaveOptions = {}): Promise<void> {
+  await writeArchive(archiveEntries(store, await select(store, names, options.convert), false), out);
 }

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Digest } from '../content/digest.ts';
 import { writeBlob } from '../content/store.ts';
 import { openDecompressed } from '../layer/compression.ts';
@@ -95,13 +96,13 @@ export interface ImportOptions {
  * `docker import`: a rootfs tarball (plain, gzip or zstd) becomes a one-layer image. The layer is
  * stored gzip-compressed whatever it came as, so every import looks alike downstream.
  */
-export async function importRootfs(store: ImageStore, tarFile: string, name: string | undefined, options: ImportOptions = {}): Promise<WrittenImage> {
-  const { stream } = await openDecompressed(createReadStream(tarFile));
+export async function importRootfs(store: ImageStore, tarFile: string | Readable, name: string | undefined, options: ImportOptions = {}): Promise<WrittenImage> {
+  const { stream } = await openDecompressed(typeof tarFile === 'string' ? createReadStream(tarFile) : tarFile);
   const layer = await storeLayer(store.content, stream, { compression: 'gzip' });
   const created = options.created ?? rfc3339(new Date());
   const config = withLayer(newImageConfig({ created, config: options.config ?? {} }), layer.diffId, {
     created,
-    comment: options.comment ?? `Imported from ${basename(tarFile)}`,
+    comment: options.comment ?? `Imported from ${typeof tarFile === 'string' ? basename(tarFile) : '-'}`,
   });
   return writeImage(store, config, [layer], { family: options.family, names: name === undefined ? [] : [name] });
 }

@@ -103,3 +103,27 @@ export function encodeDocument(mediaType: string, value: unknown): { bytes: Buff
   const bytes = Buffer.from(canonicalJson(value));
   return { bytes, descriptor: { mediaType, digest: sha256Digest(bytes), size: bytes.length } };
 }
+
+/** Docker layer media types and their OCI equivalents (the blob is the same either way). */
+const LAYER_TYPE_PAIRS: Array<[docker: string, oci: string]> = [
+  [MediaTypes.dockerLayer, MediaTypes.ociLayer],
+  [MediaTypes.dockerLayerGzip, MediaTypes.ociLayerGzip],
+  [MediaTypes.dockerLayerZstd, MediaTypes.ociLayerZstd],
+  [MediaTypes.dockerForeignLayerGzip, MediaTypes.ociLayerNondistributableGzip],
+];
+
+/**
+ * A layer media type in the other family's spelling, so one manifest never mixes them (umoci
+ * rejects a Docker layer type in an OCI manifest, skopeo cannot convert one). Unknown types
+ * (artifacts, nondistributable ones with no Docker twin) are left as they are.
+ */
+export function layerMediaTypeIn(mediaType: string, family: MediaTypeFamily): string {
+  const pair = LAYER_TYPE_PAIRS.find(([docker, oci]) => docker === mediaType || oci === mediaType);
+  if (!pair) return mediaType;
+  return family === 'docker' ? pair[0] : pair[1];
+}
+
+/** Whether a layer is one that must not be pushed (foreign / nondistributable). */
+export function isNondistributable(mediaType: string): boolean {
+  return mediaType.includes('.foreign.') || mediaType.includes('.nondistributable.');
+}

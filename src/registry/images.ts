@@ -1,7 +1,9 @@
-import type { Digest } from '../content/digest.ts';
+import { sha256Digest, type Digest } from '../content/digest.ts';
+import { distributionImage } from '../image/distribute.ts';
+import type { VariantCompression } from '../image/layer-variants.ts';
 import { readBlob, writeBlob } from '../content/store.ts';
 import { parseImageConfig } from '../image/config.ts';
-import { MediaTypes, isIndexMediaType, type Platform } from '../image/descriptor.ts';
+import { MediaTypes, isIndexMediaType, type MediaTypeFamily, type Platform } from '../image/descriptor.ts';
 import { DEFAULT_PLATFORM, parseIndex, selectPlatform } from '../image/image-index.ts';
 import { manifestBlobs, manifestMediaType, parseManifest, type ImageManifest } from '../image/manifest.ts';
 import { familiarName, formatReference, parseReference, withDefaultTag, type ImageReference } from '../image/reference.ts';
@@ -121,6 +123,12 @@ export async function pullImage(stores: RegistryStores, ref: string, options: Re
 export interface PushOptions extends RegistryOptions, UploadOptions {
   /** Local image to push (name, ID or digest); default: the image named `ref` locally. */
   source?: string;
+  /** Layer compression on the wire (default gzip, as Docker and BuildKit push). */
+  compression?: VariantCompression;
+  compressionLevel?: number;
+  forceCompression?: boolean;
+  /** Media types of the pushed manifest; default: the stored image's own. */
+  family?: MediaTypeFamily;
 }
 
 export interface PushedImage {
@@ -129,6 +137,9 @@ export interface PushedImage {
   /** Manifest digest: pull by `name@digest` gets the same bytes. */
   digest: Digest;
   size: number;
+  mediaType: string;
+  /** Layers that had to be compressed for this push (0 when every form was already stored). */
+  compressed: number;
 }
 
 /** Uploads `blobs`, then puts the manifest under `reference` (tag or digest). */
@@ -148,14 +159,17 @@ export async function pushImage(stores: RegistryStores, ref: string, options: Pu
   const sourceName = options.source ?? ref;
   const record = await findImage(stores.images, sourceName);
   if (!record) throw new RegistryError(`an image does not exist locally with the name ${familiarName(withDefaultTag(parseReference(sourceName)))}`, 0, undefined, true);
-  if (parsed.digest !== undefined && parsed.digest !== record.digest) {
-    throw new RegistryError(`cannot push ${record.digest} as ${formatReference(parsed)}: a digest reference must name the image's own digest`, 0, undefined, true);
-  }
-  const bytes = await readBlob(stores.content, record.digest);
-  const manifest = parseManifest(bytes);
+  const stored = parseManifest(await readBlob(stores.content, record.digest));
+  const { manifest, bytes, compressed } = await distributionImage(stores, record.digest, {
+    compression: options.compression ?? 'gzip', level: options.compressionLevel, force: options.forceCompression,
+    family: options.family ?? (manifestMediaType(stored) === MediaTypes.dockerManifest ? 'docker' : 'oci'),
+  });
   const blobs = manifestBlobs(manifest).map((descriptor) => ({ descriptor, source: contentSource(stores.content, descriptor.digest) }));
   const session = await openSession(parsed.domain, options);
+  if (parsed.digest !== undefined && parsed.digest !== sha256Digest(bytes)) {
+    throw new RegistryError(`cannot push ${record.digest} as ${formatReference(parsed)}: a digest reference must name the pushed manifest's digest`, 0, undefined, true);
+  }
   const reference = parsed.digest ?? parsed.tag!;
   const digest = await pushManifest(session, parsed.path, reference, { bytes, mediaType: manifestMediaType(manifest) }, blobs, stores, options);
-  return { name: formatReference(parsed), digest, size: bytes.length };
+  return { name: formatReference(parsed), digest, size: bytes.length, mediaType: manifestMediaType(manifest), compressed };
 }

@@ -9,6 +9,7 @@ import { pruneLineage } from '../copy/reuse.ts';
 import { removeStaleLeaseFiles } from '../snapshot/leases.ts';
 import { clearParseCache } from './parse-cache.ts';
 import { sweepStore } from './sweep.ts';
+import { parseVariantName, readVariant } from '../image/layer-variants.ts';
 
 /** What the store holds, for `berth du` and for prune's decisions. */
 export interface StoreUsage {
@@ -48,13 +49,14 @@ function listDirs(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.') && n !== 'empty') : [];
 }
 
-/** Chain ids of every stored image: their snapshots are never pruned. */
-async function imageChains(images: ImageStore): Promise<Set<string>> {
+/** Chain ids of every stored image (their snapshots are never pruned) and their diff ids. */
+async function imageChains(images: ImageStore, diffIds: Set<string> = new Set()): Promise<Set<string>> {
   const chains = new Set<string>();
   for (const record of await listImages(images)) {
     const image = await loadResolved(images, record);
     let chain: string | undefined;
     for (const diffId of image.config.rootfs.diff_ids) {
+      diffIds.add(diffId);
       chain = chainIdOf(chain, diffId);
       chains.add(chain.replace(/^sha256:/, ''));
     }
@@ -62,9 +64,42 @@ async function imageChains(images: ImageStore): Promise<Set<string>> {
   return chains;
 }
 
+/**
+ * Compressed forms of layers (layer-variants/): kept, with their blobs, while a stored image or a
+ * remaining cache record has the layer; dropped with it otherwise, so a pruned store never holds
+ * a record naming a blob that is gone, nor a variant blob of a layer nothing has.
+ */
+function keepVariants(layout: StoreLayout, keptDiffIds: ReadonlySet<string>, keepBlobs: Set<string>): void {
+  for (const name of listDirs(layout.layerVariants)) {
+    const parsed = parseVariantName(name);
+    if (!parsed) continue;
+    const record = keptDiffIds.has(parsed.diffId) ? readVariant(layout, parsed.diffId, parsed.compression) : undefined;
+    if (record) keepBlobs.add(record.digest);
+    else rmSync(path.join(layout.layerVariants, name), { force: true });
+  }
+}
+
+/** Records whose blob is gone (removed by hand, or a prune that stopped halfway). */
+async function dropOrphanVariants(layout: StoreLayout, content: ContentStore): Promise<void> {
+  for (const name of listDirs(layout.layerVariants)) {
+    const parsed = parseVariantName(name);
+    if (!parsed) continue;
+    const record = readVariant(layout, parsed.diffId, parsed.compression);
+    if (!record || !(await hasBlob(content, record.digest))) rmSync(path.join(layout.layerVariants, name), { force: true });
+  }
+}
+
 export async function storeUsage(layout: StoreLayout, content: ContentStore, images: ImageStore): Promise<StoreUsage> {
   const records = listCacheRecords(layout.cache);
-  const needed = await referencedBlobs(images);
+  const needed: Set<string> = await referencedBlobs(images);
+  // Compressed forms of the images' layers stay with them (prune keeps them): not reclaimable.
+  const diffIds = new Set<string>();
+  await imageChains(images, diffIds);
+  for (const name of listDirs(layout.layerVariants)) {
+    const parsed = parseVariantName(name);
+    const record = parsed && diffIds.has(parsed.diffId) ? readVariant(layout, parsed.diffId, parsed.compression) : undefined;
+    if (record) needed.add(record.digest);
+  }
   let bytes = 0;
   let reclaimable = 0;
   const blobs = await listBlobs(content);
@@ -129,12 +164,15 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
   }
   const remaining = records.filter((r) => !removed.has(r.file));
   const keepBlobs = new Set<string>([...needed, ...remaining.flatMap((r) => (r.layer ? [r.layer.blobDigest] : []))]);
+  const keptDiffIds = new Set<string>(remaining.flatMap((r) => (r.layer ? [r.layer.diffId] : [])));
+  const keepSnapshots = await imageChains(images, keptDiffIds);
+  keepVariants(layout, keptDiffIds, keepBlobs);
   for (const digest of await listBlobs(content)) {
     if (keepBlobs.has(digest)) continue;
     result.bytes += statSync(blobPath(content, digest)).size;
     if (await deleteBlob(content, digest)) result.blobs++;
   }
-  const keepSnapshots = await imageChains(images);
+  await dropOrphanVariants(layout, content);
   if (!options.all) for (const r of remaining) if (r.chainId) keepSnapshots.add(r.chainId.replace(/^sha256:/, ''));
   for (const name of listDirs(layout.snapshots)) {
     if (keepSnapshots.has(name)) continue;

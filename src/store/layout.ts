@@ -39,6 +39,8 @@ export interface StoreLayout {
   urlCache: string;
   /** Repositories each blob was pulled from or pushed to (cross-repository mount hints). */
   registrySources: string;
+  /** Compressed forms of layers (`<diff-id hex>.<gzip|zstd|none>.json` → blob), src/image/layer-variants.ts. */
+  layerVariants: string;
   /** Scratch directories of builds, runs and exports (`<purpose>-<pid>-<hex>`). */
   tmp: string;
   locks: string;
@@ -62,6 +64,7 @@ export const STORE_AREAS: Record<Exclude<keyof StoreLayout, 'root'>, string> = {
   urlCache: 'prune: records of blobs that are gone (a record without its blob is never used)',
   explain: 'prune: facts of steps whose cache record is gone, and slots pointing at them',
   git: 'every prune: all (fetched again by commit when next needed)',
+  layerVariants: 'prune: records whose diff id no kept image or cache record has (their blobs go with them), and records whose blob is gone',
   tmp: 'every build and prune: directories of builds that are gone (dead pid)',
   locks: 'never (lock files are reused)',
   snapshotLocks: 'prune: lock files of snapshots that are gone',
@@ -97,6 +100,7 @@ export function storeLayout(root: string): StoreLayout {
     urlCache: at('url-cache'),
     explain: at('explain'),
     git: at('git'),
+    layerVariants: at('layer-variants'),
     tmp: at('tmp'),
     locks: at('locks'),
     snapshotLocks: at('locks', 'snapshots'),

@@ -47,5 +47,5 @@ export function sweepDeadWriters(dir: string): string[] {
  * need cleaning here: they live in the sandbox's own mount namespace and die with it.
  */
 export function sweepStore(layout: StoreLayout): string[] {
-  return [layout.tmp, layout.ingest, layout.registrySources].flatMap((dir) => sweepDeadWriters(dir).map((name) => path.join(dir, name)));
+  return [layout.tmp, layout.ingest, layout.registrySources, layout.layerVariants].flatMap((dir) => sweepDeadWriters(dir).map((name) => path.join(dir, name)));
 }
