@@ -7,13 +7,16 @@
  * File times: the checkout's by default, the commit's with `mtime=commit` or SOURCE_DATE_EPOCH,
  * as BuildKit's `git.mtime`. The system's `git` does the fetching; without it the error says so.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ExecFileOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, lstatSync, lutimesSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-const run = promisify(execFile);
+// Made on first use: module-level code must not reach node:child_process (the start-up snapshot).
+function run(file: string, args: string[], options: ExecFileOptions): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(file, args, { ...options, encoding: 'utf8' });
+}
 
 export interface GitSource {
   remote: string;

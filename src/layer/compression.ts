@@ -28,7 +28,9 @@ export class UnsupportedCompressionError extends Error {
   }
 }
 
-const require = createRequire(import.meta.url);
+/** Made when a bzip2 archive is first read, not at load: node:module must stay out of the start-up snapshot's build. */
+let requireCjs: NodeJS.Require | undefined;
+const require = (id: string): unknown => (requireCjs ??= createRequire(import.meta.url))(id);
 
 /** unbzip2-stream's stream: an old-style (`through`) stream, not a streams3 Transform. */
 interface ThroughStream {

@@ -32,12 +32,11 @@ export const LEVEL_RANGES: Record<OutputCompression, { min: number; max: number;
   zstd: { min: 1, max: 22, fallback: 3 },
 };
 
-const gzipAsync = promisify(gzip);
-const zstdAsync = promisify(zstdCompress);
-
+// zlib's functions are looked up per call: module-level code must not reach node:zlib (the
+// start-up snapshot is built without it).
 function compressChunk(chunk: Buffer, compression: OutputCompression, level: number): Promise<Buffer> {
-  if (compression === 'gzip') return gzipAsync(chunk, { level });
-  return zstdAsync(chunk, { params: { [constants.ZSTD_c_compressionLevel]: level } });
+  if (compression === 'gzip') return promisify(gzip)(chunk, { level });
+  return promisify(zstdCompress)(chunk, { params: { [constants.ZSTD_c_compressionLevel]: level } });
 }
 
 /** The level to use: the caller's, checked, or the compression's default. */

@@ -9,7 +9,7 @@
  * socket path, the keys and their bytes never reach a layer, the cache key (only the id does) or
  * the history; the mount point the runtime made is removed after the step.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ExecFileOptions, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -17,7 +17,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { BuildError } from '../source/index.ts';
 
-const run = promisify(execFile);
+// Made on first use: module-level code must not reach node:child_process (the start-up snapshot).
+function run(file: string, args: string[], options: ExecFileOptions): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(file, args, { ...options, encoding: 'utf8' });
+}
 
 export interface SshAgents {
   /** The agent socket for an id, if the build was given one. */

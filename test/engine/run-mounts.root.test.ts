@@ -164,11 +164,11 @@ describe('RUN --mount=type=tmpfs and type=ssh', () => {
     expect(readdirSync(path.join(out, 'scratch'))).toEqual([]);
   });
 
-  it('refuses ssh mounts clearly, at the flag', async () => {
-    const ctx = box.context({ Dockerfile: 'FROM busybox:local\nRUN --mount=type=ssh true\n' });
+  it('refuses a required ssh mount without an agent clearly, at the flag', async () => {
+    const ctx = box.context({ Dockerfile: 'FROM busybox:local\nRUN --mount=type=ssh,required=true true\n' });
     const result = await box.berth(['build', ctx]);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/Dockerfile:2:\d+: RUN --mount=type=ssh is not supported yet/);
+    expect(result.stderr).toMatch(/Dockerfile:2:\d+: no SSH agent for id default/);
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -53,7 +53,10 @@ describe('berth build --progress', () => {
     expect(new Set(ends.map((v) => v.digest)).size).toBe(BUILDKIT_LABELS.length);
     const run = [...names].find(([, n]) => n.includes('RUN echo hello'))![0];
     const logs = statuses.flatMap((s) => s.logs ?? []).filter((l) => l.vertex === run);
-    expect(logs.map((l) => [l.stream, Buffer.from(l.data, 'base64').toString()])).toEqual([[1, 'hello\n'], [2, 'world\n']]);
+    // The step's own output, after the line that says why it missed the cache.
+    const output = logs.map((l) => [l.stream, Buffer.from(l.data, 'base64').toString()]);
+    expect(output[0]).toEqual([2, 'cache miss: no earlier record of this step\n']);
+    expect(output.slice(1)).toEqual([[1, 'hello\n'], [2, 'world\n']]);
     expect(statuses.flatMap((s) => s.statuses ?? []).map((s) => s.id)).toContain('naming to docker.io/pg/raw:latest');
     // A rebuild: the FROM and every file system step CACHED.
     const again = await sb.berth(['build', '--progress', 'rawjson', '--network', 'none', '-t', 'pg/raw', ctx]);
