@@ -12,7 +12,7 @@ import { NO_RUN_MOUNT_ENV, prepareRunMounts, type RunMountEnv } from './run-moun
 import { readUserDb } from './rootfs-users.ts';
 import type { SourceTree } from './source-tree.ts';
 import type { CopyReuse } from './copy-reuse.ts';
-import { resolveChown, resolveExecUser, UserLookupError } from './users.ts';
+import { resolveChown, resolveWorkdirOwner, UserLookupError } from './users.ts';
 import { prepareProcess } from './container-process.ts';
 
 /** Everything a filesystem step needs besides its op: where it writes and how to report. */
@@ -79,6 +79,7 @@ export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
       rootfs: { kind: 'overlay', lowerDirs: env.lowerDirs, upperDir: env.upperDir, workDir },
       args: op.argv, env: processEnv, cwd: proc.cwd, uid: proc.uid, gid: proc.gid, groups: proc.groups,
       hostname: 'buildkitsandbox', network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
+      buildStep: true,
     }, {
       onStdout: (chunk) => env.onOutput('stdout', chunk),
       onStderr: (chunk) => env.onOutput('stderr', chunk),
@@ -122,8 +123,7 @@ export function executeWorkdir(env: StepEnv, op: WorkdirOp): void {
   let owner = { uid: 0, gid: 0 };
   if (op.user) {
     const db = readUserDb(view);
-    const user = userError(env, () => resolveExecUser(op.user, db.passwd, db.groups));
-    owner = { uid: user.uid, gid: user.gid };
+    owner = resolveWorkdirOwner(op.user, db.passwd, db.groups);
   }
   ensureDir(view, op.path.replace(/^\/+/, ''), owner, { onlyIfMissing: true });
 }

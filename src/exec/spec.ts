@@ -68,6 +68,11 @@ export interface ContainerSpec {
   privileged?: boolean;
   /** Taken in order; give them sorted and without duplicates so that two runs never deadlock. */
   locks?: LockSpec[];
+  /**
+   * A build's RUN, as BuildKit runs one: no /etc/hostname file (the uts name only), and the empty
+   * /dev, /proc and /sys made for an image without them stay in the layer (Docker 20.10 and 26).
+   */
+  buildStep?: boolean;
 }
 
 /**
@@ -273,6 +278,7 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid, s
   for (const group of spec.groups) add('group', group);
   // An empty hostname keeps the one the new uts namespace inherited.
   if (spec.hostname) add('hostname', spec.hostname);
+  if (spec.buildStep) add('buildstep', 1);
   add('net', spec.network);
   add('hosts', spec.hosts ?? defaultHosts(spec.hostname));
   add('resolv', spec.resolvConf ?? containerResolvConf(hostResolvConf(), spec.network));
