@@ -91,7 +91,10 @@ function setMetaArg(run: PlanRun, name: string, value: string | undefined): void
 function declareGlobalArgs(run: PlanRun, globals: ArgInstruction[]): void {
   const escape = run.parsed.directives.escape;
   for (const ins of globals) {
-    for (const arg of ins.args) {
+    for (const declared of ins.args) {
+      // Names are expanded like values (BuildKit's ArgCommand.Expand), with the ARGs before.
+      const name = expandIn({ source: run.parsed.source, escape }, metaEnv(run), declared.name, ins.range);
+      const arg = { ...declared, name };
       const given = run.buildArgs.get(arg.name);
       if (given !== undefined) run.usedArgs.add(arg.name);
       const fallback = arg.defaultValue === undefined

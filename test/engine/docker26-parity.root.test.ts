@@ -176,3 +176,22 @@ describe('WORKDIR owners, as BuildKit resolves a --chown', () => {
     expect([owner(out, 'f'), owner(out, 'g')]).toEqual(['0:0', '4321:4321']);
   });
 });
+
+describe('.dockerignore exceptions, as Docker 26 sends the context', () => {
+  // Docker's client sends an excluded directory only for the re-included entries it holds:
+  // `**` then `!folder1/file` with no folder1/file leaves folder1 out ("not found").
+  it('leave out an excluded directory that holds nothing re-included', async () => {
+    const ctx = box.context({
+      '.dockerignore': '**\n!folder1/file\n!folder3/file\n',
+      'folder1/file': 'a\n', 'folder1/other': 'b\n', 'folder3/other': 'o\n',
+      Dockerfile: 'FROM busybox:local\nADD folder1 /f1\nCOPY folder* /all/\n',
+    });
+    const { out } = await box.buildFs(ctx);
+    expect(readdirSync(path.join(out, 'f1'))).toEqual(['file']);
+    expect(readdirSync(path.join(out, 'all'))).toEqual(['file']);
+    const missing = box.context({ '.dockerignore': '**\n!folder3/file\n', 'folder3/other': 'o\n', Dockerfile: 'FROM busybox:local\nADD folder3 /f3\n' });
+    const result = await box.berth(['build', missing]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/"\/folder3": not found/);
+  });
+});
