@@ -96,8 +96,9 @@ export function resolveChown(spec: string, passwd: PasswdEntry[], groups: GroupE
 
 /**
  * The owner of the directories WORKDIR makes for the current USER. BuildKit resolves it as a
- * `--chown` (a bare uid owns as uid:uid, `root` is 0 with no passwd), but a user or group name
- * that is not found falls back to 0 instead of failing the build (Docker 20.10 and 26 agree).
+ * `--chown` (a bare uid owns as uid:uid, `root` is 0 with no passwd), but a user name that is
+ * not found is 0, and a group name not found leaves the user's group, instead of failing the
+ * build (Docker 20.10 and 26 agree).
  */
 export function resolveWorkdirOwner(spec: string, passwd: PasswdEntry[], groups: GroupEntry[]): { uid: number; gid: number } {
   const [userPart, groupPart] = splitOnce(spec);
@@ -109,7 +110,7 @@ export function resolveWorkdirOwner(spec: string, passwd: PasswdEntry[], groups:
     try {
       gid = resolveGroup(groupPart, groups);
     } catch {
-      gid = 0;
+      // keep the user's own group
     }
   }
   return { uid, gid };

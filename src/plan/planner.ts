@@ -91,10 +91,8 @@ function setMetaArg(run: PlanRun, name: string, value: string | undefined): void
 function declareGlobalArgs(run: PlanRun, globals: ArgInstruction[]): void {
   const escape = run.parsed.directives.escape;
   for (const ins of globals) {
-    for (const declared of ins.args) {
-      // Names are expanded like values (BuildKit's ArgCommand.Expand), with the ARGs before.
-      const name = expandIn({ source: run.parsed.source, escape }, metaEnv(run), declared.name, ins.range);
-      const arg = { ...declared, name };
+    // Names before FROM stay as written: Docker 26 expands only a stage's ARG names.
+    for (const arg of ins.args) {
       const given = run.buildArgs.get(arg.name);
       if (given !== undefined) run.usedArgs.add(arg.name);
       const fallback = arg.defaultValue === undefined
