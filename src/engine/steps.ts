@@ -99,8 +99,15 @@ export async function executeRun(env: StepEnv, op: RunOp): Promise<void> {
 export async function executeCopyStep(env: StepEnv, op: CopyOp, tree: SourceTree): Promise<void> {
   const view = stepView(env);
   const owner = op.chown ? userError(env, () => {
-    const db = readUserDb(view);
-    return resolveChown(op.chown!, db.passwd, db.groups);
+    // --link copies into an empty root ("the equivalent of FROM scratch", the reference): names
+    // have no /etc/passwd to come from there, so only ids and `root` work (Docker 26 fails too).
+    const db = op.link ? { passwd: [], groups: [] } : readUserDb(view);
+    try {
+      return resolveChown(op.chown!, db.passwd, db.groups);
+    } catch (error) {
+      if (op.link && error instanceof UserLookupError) throw new UserLookupError(`${error.message} (COPY --link resolves names without the image's /etc/passwd and /etc/group)`);
+      throw error;
+    }
   }) : undefined;
   const chmod = op.chmod ? parseChmod(op.chmod, env.vertex.range, env.source) : undefined;
   const ctx = { op, tree, view, owner, chmod, range: env.vertex.range, source: env.source, reuse: env.copyReuse };

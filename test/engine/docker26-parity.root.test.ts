@@ -198,3 +198,17 @@ describe('.dockerignore exceptions, as Docker 26 sends the context', () => {
     expect(result.stderr).toMatch(/"\/folder3": not found/);
   });
 });
+
+describe('COPY --link --chown', () => {
+  // The reference: --link is "the equivalent of" COPY in a FROM scratch build, and names need
+  // /etc/passwd and /etc/group of that root; Docker 26 fails the same way ("invalid user index").
+  it('fails for names (an empty root has no passwd) and takes ids and root', async () => {
+    const named = box.context({ Dockerfile: 'FROM busybox:local\nCOPY --link --chown=app:app f /f\n', f: 'x\n' });
+    const result = await box.berth(['build', named]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/Dockerfile:2:1: .*no such user: app \(COPY --link resolves names without the image's/);
+    const ids = box.context({ Dockerfile: 'FROM busybox:local\nCOPY --link --chown=root f /f1\nCOPY --link --chown=1000 f /f2\n', f: 'x\n' });
+    const { out } = await box.buildFs(ids);
+    expect([owner(out, 'f1'), owner(out, 'f2')]).toEqual(['0:0', '1000:1000']);
+  });
+});
