@@ -170,6 +170,9 @@ describe('WORKDIR owners, as BuildKit resolves a --chown', () => {
     const result = await box.berth(['build', ctx]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/Dockerfile:2:1: .*no such user: ghost/);
+    const group = await box.berth(['build', box.context({ Dockerfile: 'FROM busybox:local\nADD --chown=app:ghostgroup f /f\n', f: 'x\n' })]);
+    expect(group.code).not.toBe(0);
+    expect(group.stderr).toMatch(/Dockerfile:2:1: unable to find group ghostgroup/);
   });
 
   // llb.WithUser parses `root` as uid 0 before any lookup: no /etc/passwd needed.

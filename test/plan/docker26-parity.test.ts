@@ -89,6 +89,13 @@ describe('where berth keeps the reference and newer BuildKit, not Docker 26', ()
     expect(apply(0o700, true).toString(8)).toBe('755');
   });
 
+  // The reference documents `env` for secret mounts since Dockerfile v1.10.0; Docker 26's
+  // built-in frontend refuses it ("unexpected key 'env'").
+  it('takes a secret mount into an environment variable with env=', async () => {
+    const p = await plan('FROM scratch\nRUN --mount=type=secret,id=API_KEY,env=API_KEY true\n');
+    expect(ops(p, 'run')[0].mounts[0]).toMatchObject({ type: 'secret', id: 'API_KEY', env: 'API_KEY', target: '' });
+  });
+
   // COPY --link as the reference documents it (a layer of its own, independent of the files
   // below); Docker 26's containerd store agrees, its classic store treats it as a plain COPY.
   it('keeps COPY --link as its own independent step', async () => {
