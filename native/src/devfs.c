@@ -2,7 +2,8 @@
  * What every container sees besides its image: /proc for its own pid namespace, a small /dev on
  * tmpfs, a read-only /sys, the /etc files Node generated, and docker's masked and read-only
  * kernel paths. All of it is mounted after pivot_root, at container paths, through the stub log
- * in rootfs.c so that none of it ends up in the layer.
+ * in rootfs.c so that none of it ends up in the layer; only for a build's RUN (`build_step`), the
+ * empty /dev, /proc and /sys made for an image that lacked them stay, as they do in BuildKit's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,9 +34,10 @@ static const struct device devices[] = {
 static const struct {
 	const char *target, *link;
 } dev_links[] = {
+	/* No /dev/core -> /proc/kcore: Docker 26's runc no longer makes it (20.10's did). */
 	{ "/dev/fd", "/proc/self/fd" },       { "/dev/stdin", "/proc/self/fd/0" },
 	{ "/dev/stdout", "/proc/self/fd/1" }, { "/dev/stderr", "/proc/self/fd/2" },
-	{ "/dev/core", "/proc/kcore" },       { "/dev/ptmx", "pts/ptmx" },
+	{ "/dev/ptmx", "pts/ptmx" },
 };
 
 static void mount_at(const char *source, const char *target, const char *type, unsigned long flags,
@@ -102,7 +104,7 @@ static void attach_fd(int *fd, const char *target)
 
 static void mount_proc(struct spec *spec)
 {
-	rootfs_make_stub("/proc", 1, 0);
+	rootfs_make_stub("/proc", 1, spec->build_step);
 	/* We are PID 1 of the new pid namespace, so this proc shows only the container. */
 	attach_fd(&spec->proc_fd, "/proc");
 	rootfs_record_mount("/proc");
@@ -150,7 +152,7 @@ static void make_devices(struct spec *spec)
 
 static void mount_dev(struct spec *spec)
 {
-	rootfs_make_stub("/dev", 1, 0);
+	rootfs_make_stub("/dev", 1, spec->build_step);
 	unsigned long nodev = spec->nodev ? MS_NODEV : 0;
 	mount_at("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME | nodev, "mode=755,size=65536k");
 	rootfs_record_mount("/dev");
@@ -181,7 +183,7 @@ static void mount_dev(struct spec *spec)
 
 static void mount_sys(struct spec *spec)
 {
-	rootfs_make_stub("/sys", 1, 0);
+	rootfs_make_stub("/sys", 1, spec->build_step);
 	if (spec->sys_fd < 0)
 		return;
 	attach_fd(&spec->sys_fd, "/sys");
@@ -224,7 +226,8 @@ static void mount_etc_files(struct spec *spec)
 		fail("mkdir %s: %s", ETC_SCRATCH, strerror(errno));
 	if (spec->hosts)
 		bind_generated("hosts", "/etc/hosts", spec->hosts);
-	if (spec->hostname) {
+	/* BuildKit gives a RUN no /etc/hostname (only the uts name); `berth run` has one, as docker run. */
+	if (spec->hostname && !spec->build_step) {
 		size_t len = strlen(spec->hostname);
 		char *content = xmalloc(len + 2);
 		memcpy(content, spec->hostname, len);

@@ -124,6 +124,7 @@ struct spec {
 	struct str_list keep_caps; /* capability numbers kept in the bounding set */
 	int privileged;            /* every capability, no no_new_privs, writable /sys */
 	int userns;                /* berth itself runs in a user namespace (rootless): no mknod, no cgroups */
+	int build_step;            /* a build's RUN: no /etc/hostname; /dev, /proc, /sys made here stay */
 	int proc_fd, sys_fd;       /* proc and sysfs, made before pivot_root (see devfs_prepare) */
 	int dev_fds[6];            /* userns: the host's device nodes, cloned before pivot_root */
 	struct lock_req *locks;    /* taken in this order (Node sorts them) */

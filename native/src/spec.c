@@ -123,6 +123,8 @@ static void set_key(struct spec *spec, const char *key, char *value)
 		spec->gid = (gid_t)parse_long(value, key);
 	else if (!strcmp(key, "group"))
 		list_push(&spec->groups, value);
+	else if (!strcmp(key, "buildstep"))
+		spec->build_step = parse_long(value, key) != 0;
 	else if (!strcmp(key, "hostname"))
 		spec->hostname = value;
 	else if (!strcmp(key, "net")) {

@@ -39,26 +39,33 @@ export function parseGroup(text: string): GroupEntry[] {
 
 const isId = (s: string): boolean => /^\d+$/.test(s);
 
-/** `user`, `uid`, `user:group`, `uid:gid` for a RUN process (runc's GetExecUser rules). */
+/**
+ * `user`, `uid`, `user:group`, `uid:gid` for a RUN process (runc's GetExecUser rules). The
+ * supplementary groups start with the primary GID, as containerd, runc and Buildah set them since
+ * the 2023 supplementary-group fixes (Docker 26: `id` shows `groups=1000(app)`); /etc/group
+ * memberships follow only when no group was named. No USER at all is 0:0 even with no passwd.
+ */
 export function resolveExecUser(spec: string, passwd: PasswdEntry[], groups: GroupEntry[]): ResolvedUser {
+  if (spec === '' && !passwd.some((p) => p.name === 'root')) return { uid: 0, gid: 0, groups: [0], home: '/' };
   const [userPart, groupPart] = spec === '' ? ['root', undefined] : splitOnce(spec);
   let user = isId(userPart) ? passwd.find((p) => p.uid === Number(userPart)) : passwd.find((p) => p.name === userPart);
   if (!user && !isId(userPart)) throw new UserLookupError(`unable to find user ${userPart}: no matching entries in passwd file`);
   const uid = user ? user.uid : Number(userPart);
   let gid = user ? user.gid : 0;
   const home = user ? user.home : '/';
-  let supplementary: number[] = [];
+  let members: number[] = [];
   if (groupPart !== undefined && groupPart !== '') {
     gid = resolveGroup(groupPart, groups);
   } else if (user) {
-    supplementary = groups.filter((g) => g.members.includes(user!.name) && g.gid !== gid).map((g) => g.gid);
+    members = groups.filter((g) => g.members.includes(user!.name) && g.gid !== gid).map((g) => g.gid);
   }
   user = undefined;
-  return { uid, gid, groups: supplementary, home };
+  return { uid, gid, groups: [gid, ...members], home };
 }
 
 function resolveGroup(name: string, groups: GroupEntry[]): number {
   if (isId(name)) return Number(name);
+  if (name === 'root') return 0;
   const group = groups.find((g) => g.name === name);
   if (!group) throw new UserLookupError(`unable to find group ${name}: no matching entries in group file`);
   return group.gid;
@@ -74,8 +81,9 @@ export function resolveChown(spec: string, passwd: PasswdEntry[], groups: GroupE
   const [userPart, groupPart] = splitOnce(spec);
   let uid: number;
   let gid: number | undefined;
-  if (isId(userPart)) {
-    uid = Number(userPart);
+  // BuildKit's chown parsing takes `root` as uid 0 before any lookup (so no /etc/passwd needed).
+  if (isId(userPart) || userPart === 'root') {
+    uid = userPart === 'root' ? 0 : Number(userPart);
   } else {
     const user = passwd.find((p) => p.name === userPart);
     if (!user) throw new UserLookupError(`unable to convert uid/gid chown string to host mapping: can't find uid for user ${userPart}: no such user: ${userPart}`);
@@ -84,4 +92,26 @@ export function resolveChown(spec: string, passwd: PasswdEntry[], groups: GroupE
   }
   if (groupPart !== undefined && groupPart !== '') gid = resolveGroup(groupPart, groups);
   return { uid, gid: gid ?? uid };
+}
+
+/**
+ * The owner of the directories WORKDIR makes for the current USER. BuildKit resolves it as a
+ * `--chown` (a bare uid owns as uid:uid, `root` is 0 with no passwd), but a user name that is
+ * not found is 0, and a group name not found leaves the user's group, instead of failing the
+ * build (Docker 20.10 and 26 agree).
+ */
+export function resolveWorkdirOwner(spec: string, passwd: PasswdEntry[], groups: GroupEntry[]): { uid: number; gid: number } {
+  const [userPart, groupPart] = splitOnce(spec);
+  const byName = !isId(userPart) && userPart !== 'root';
+  const user = byName ? passwd.find((p) => p.name === userPart) : undefined;
+  const uid = byName ? user?.uid ?? 0 : userPart === 'root' ? 0 : Number(userPart);
+  let gid = byName ? user?.gid ?? 0 : uid;
+  if (groupPart !== undefined && groupPart !== '') {
+    try {
+      gid = resolveGroup(groupPart, groups);
+    } catch {
+      // keep the user's own group
+    }
+  }
+  return { uid, gid };
 }

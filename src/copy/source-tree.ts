@@ -79,7 +79,17 @@ export function contextTree(root: string, filter: ContextFilter): SourceTree {
     }
     return walked.get(rel) ?? lstatOrUndefined(hostPath);
   };
-  const visible = (rel: string, stat: Stats): boolean => rel === '' || !filter.excluded(rel) || (stat.isDirectory() && filter.mustDescend(rel));
+  // An excluded directory is in the context only when something below it is re-included: Docker's
+  // client sends such a directory for the entries it holds, not for a pattern that could match
+  // (`**` then `!folder1/file` with no folder1/file: "/folder1": not found, Docker 26).
+  const holdsIncluded = new Map<string, boolean>();
+  const throughExceptions = (rel: string, stat: Stats): boolean => {
+    if (!stat.isDirectory() || !filter.mustDescend(rel)) return false;
+    let holds = holdsIncluded.get(rel);
+    if (holds === undefined) holdsIncluded.set(rel, holds = walkContext(root, filter, rel).length > 0);
+    return holds;
+  };
+  const visible = (rel: string, stat: Stats): boolean => rel === '' || !filter.excluded(rel) || throughExceptions(rel, stat);
   const children = (entry: SourceEntry): SourceChild[] => {
     let names: string[];
     try {
@@ -94,7 +104,7 @@ export function contextTree(root: string, filter: ContextFilter): SourceTree {
       const stat = statOf(rel, hostPath);
       if (!stat) continue;
       if (!filter.excluded(rel)) out.push({ rel, hostPath, stat });
-      else if (stat.isDirectory() && filter.mustDescend(rel)) out.push({ rel, hostPath, stat, pending: true });
+      else if (throughExceptions(rel, stat)) out.push({ rel, hostPath, stat, pending: true });
     }
     return out;
   };

@@ -72,6 +72,11 @@ export interface ContainerSpec {
   shmSize?: number;
   /** Resource limits (`--ulimit`), `-1` unlimited. */
   ulimits?: ReadonlyArray<{ name: string; soft: number; hard: number }>;
+  /**
+   * A build's RUN, as BuildKit runs one: no /etc/hostname file (the uts name only), and the empty
+   * /dev, /proc and /sys made for an image without them stay in the layer (Docker 20.10 and 26).
+   */
+  buildStep?: boolean;
 }
 
 /**
@@ -279,6 +284,7 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid, s
   for (const group of spec.groups) add('group', group);
   // An empty hostname keeps the one the new uts namespace inherited.
   if (spec.hostname) add('hostname', spec.hostname);
+  if (spec.buildStep) add('buildstep', 1);
   add('net', spec.network);
   add('hosts', spec.hosts ?? defaultHosts(spec.hostname));
   add('resolv', spec.resolvConf ?? containerResolvConf(hostResolvConf(), spec.network));

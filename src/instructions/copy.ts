@@ -1,4 +1,5 @@
 import type { InstructionNode } from '../syntax/ast.ts';
+import { parseHeredoc } from '../syntax/heredoc.ts';
 import { base, fail, keywordName, type ParseContext } from './common.ts';
 import { parseFlags } from './flags.ts';
 import type { CopyInstruction } from './types.ts';
@@ -10,6 +11,9 @@ export function parseCopyLike(node: InstructionNode, ctx: ParseContext): CopyIns
   if (args.length < 2) {
     fail(node, ctx, `${keywordName(node)} requires at least two arguments, but only ${args.length === 0 ? 'none were' : 'one was'} provided. Destination could not be determined`);
   }
+  // BuildKit's parseSourcesAndDest: `COPY f <<EOF` is an error, not a file named "<<EOF" (Docker
+  // 26; 20.10's frontend knew no heredocs and copied to /<<EOF).
+  if (isHeredocWord(args[args.length - 1])) fail(node, ctx, `${keywordName(node)} cannot accept a heredoc as a destination`);
   return {
     kind: node.keyword === 'add' ? 'add' : 'copy',
     ...base(node),
@@ -27,4 +31,12 @@ export function parseCopyLike(node: InstructionNode, ctx: ParseContext): CopyIns
     unpack: flags.bools.get('unpack'),
     exclude: flags.lists.get('exclude') ?? [],
   };
+}
+
+function isHeredocWord(word: string): boolean {
+  try {
+    return parseHeredoc(word) !== null;
+  } catch {
+    return false; // BuildKit's MustParseHeredoc: a malformed one is no heredoc
+  }
 }

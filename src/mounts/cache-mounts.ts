@@ -40,9 +40,17 @@ export interface CacheLease {
   release(): void;
 }
 
-/** Name of a cache's directory; the id alone when there is no seed (as before seeds existed). */
-export function cacheName(id: string, seedKey?: string): string {
-  const text = seedKey === undefined ? id : `${id}\0${seedKey}`;
+/**
+ * Name of a cache's directory; the id alone when there is no seed and no owner (as before either
+ * existed). A mount giving any of uid, gid or mode is another cache than the same id with other
+ * ones, or none: BuildKit bases such a cache on a directory made with them, and keys it by that
+ * (Docker 20.10 and 26; `uid=0` and `uid=0,gid=0,mode=0755` are the same one).
+ */
+export function cacheName(id: string, seedKey?: string, owner?: Pick<RunMount, 'uid' | 'gid' | 'mode'>): string {
+  let text = seedKey === undefined ? id : `${id}\0${seedKey}`;
+  if (owner && (owner.uid !== undefined || owner.gid !== undefined || owner.mode !== undefined)) {
+    text += `\0owner ${owner.uid ?? 0}:${owner.gid ?? 0}:${(owner.mode ?? 0o755).toString(8)}`;
+  }
   return createHash('sha256').update(text).digest('hex').slice(0, 32);
 }
 
@@ -156,7 +164,7 @@ function lockPath(layout: StoreLayout, name: string): string {
 
 /** Takes the cache directory a `type=cache` mount uses for one run. */
 export function leaseCacheMount(layout: StoreLayout, m: RunMount, seed?: CacheSeed): CacheLease {
-  const name = cacheName(m.id ?? m.target, seed?.key);
+  const name = cacheName(m.id ?? m.target, seed?.key, seed ? undefined : m);
   mkdirSync(layout.locks, { recursive: true });
   if (m.sharing !== 'private') {
     return {

@@ -237,10 +237,11 @@ function secretMounts(ctx: MountContext, m: RunMount, target: string, out: Prepa
 }
 
 /**
- * Directories made for mount points stay in the layer (files do not), as Docker 20.10's BuildKit
- * (the conformance oracle) leaves them; BuildKit >= 0.12 removes them too. One switch for both.
+ * Directories made for mount points (and their missing parents) are removed after the step when
+ * empty, as BuildKit >= 0.12 does (moby/buildkit#3307, #3314; Docker 26, the oracle); Docker
+ * 20.10's BuildKit kept them. One switch for both.
  */
-const KEEP_MOUNT_POINT_DIRS = true;
+const KEEP_MOUNT_POINT_DIRS = false;
 
 function depth(target: string): number {
   return target.split('/').filter(Boolean).length;
@@ -254,8 +255,8 @@ export async function prepareRunMounts(ctx: MountContext, op: RunOp): Promise<Pr
   const out: PreparedMounts = { mounts: [], env: [], locks: [], release: () => leases.forEach((l) => l.release()) };
   try {
     for (const [n, m] of op.mounts.entries()) {
-      // Relative targets are below the working directory, as BuildKit does it.
-      const target = m.target ? path.posix.resolve('/', op.cwd || '/', m.target) : '';
+      // Relative targets, and none at all, are below the working directory, as BuildKit does it.
+      const target = m.target || m.type !== 'secret' ? path.posix.resolve('/', op.cwd || '/', m.target) : '';
       switch (m.type) {
         case 'bind':
           if (isContextBind(m)) out.mounts.push(contextMount(ctx, n, m, target));

@@ -63,10 +63,15 @@ function metadata(ctx: StageContext, ins: Instruction, createdBy: string | undef
 }
 
 
-/** ARG in a stage: value from --build-arg, else its default, else the global ARG of that name. */
+/**
+ * ARG in a stage: value from --build-arg, else its default, else the global ARG of that name.
+ * The name is expanded like the value (BuildKit's ArgCommand.Expand: `ARG ${src}=x` with
+ * `ENV src=file3` declares file3).
+ */
 function declareArg(ins: ArgInstruction, ctx: StageContext): string {
   const parts: string[] = [];
-  for (const arg of ins.args) {
+  for (const declared of ins.args) {
+    const arg = { ...declared, name: expandIn(ctx.state, expansionEnv(ctx.state), declared.name, ins.range) };
     const given = ctx.buildArgs.get(arg.name);
     if (given !== undefined) ctx.usedArgs.add(arg.name);
     let value: string | undefined = given;

@@ -119,9 +119,10 @@ export function planCopy(ins: CopyInstruction, state: StageState, resolveFrom: F
       heredocs.push({ name: doc.name, content: heredocContent(doc, state, env, ins.range) });
       return word;
     }
-    return ex(word);
+    // An empty source (`COPY ""`, or a variable that expands to nothing) is the root, like `.`:
+    // BuildKit cleans "" to "." (Docker 20.10 and 26 agree).
+    return ex(word) || '.';
   });
-  if (sources.some((s) => s === '')) throw new BuildError(`${ins.kind.toUpperCase()} source can not be empty`, ins.range, { source: state.source });
   const rawDest = ex(ins.dest);
   const cwd = state.config.WorkingDir || '/';
   const trailing = rawDest.endsWith('/') || rawDest === '.' || rawDest.endsWith('/.');

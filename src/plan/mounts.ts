@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { BuildError, type SourceRange } from '../source/index.ts';
 import type { FileSource, RunMount } from './types.ts';
 import { splitCsv } from '../text/csv.ts';
@@ -77,10 +78,12 @@ export function parseMount(text: string, range: SourceRange, source: string, res
     if (!mount.id) fail('secret mount needs an id or a target');
   }
   if (type === 'ssh' && !mount.target) mount.target = '/run/buildkit/ssh_agent.0';
-  if (mount.target === '' && !(type === 'secret' && mount.env)) fail(`mount of type ${type} needs a target`);
+  // No target: the mount is at the working directory (BuildKit joins "/", the workdir and the
+  // target, so `moby/buildkit`'s own Dockerfile mounts `from=binaries` that way).
   if (type === 'cache') {
     mount.sharing ??= 'shared';
-    mount.id ??= mount.target;
+    // BuildKit's default id is the cleaned target as written (no target and `.` are one cache).
+    mount.id ??= mount.target === '' ? '.' : path.posix.normalize(mount.target).replace(/(.)\/$/, '$1');
   }
   return mount;
 }

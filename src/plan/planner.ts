@@ -93,6 +93,7 @@ function setMetaArg(run: PlanRun, name: string, value: string | undefined): void
 function declareGlobalArgs(run: PlanRun, globals: ArgInstruction[]): void {
   const escape = run.parsed.directives.escape;
   for (const ins of globals) {
+    // Names before FROM stay as written: Docker 26 expands only a stage's ARG names.
     for (const arg of ins.args) {
       const given = run.buildArgs.get(arg.name);
       if (given !== undefined) run.usedArgs.add(arg.name);

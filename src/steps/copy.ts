@@ -18,7 +18,7 @@ import { mergedTree, type SourceTree } from '../copy/source-tree.ts';
 import { copyManifest } from '../copy/manifest.ts';
 import type { Match } from '../copy/match.ts';
 import { readUserDb } from '../container/rootfs-users.ts';
-import { resolveChown } from '../container/users.ts';
+import { resolveChown, UserLookupError } from '../container/users.ts';
 import type { ArchiveOptions } from '../layer/diff.ts';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.ts';
 import { placeUserError } from './errors.ts';
@@ -46,8 +46,15 @@ async function executeCopyStep(ctx: StepContext, op: CopyOp, tree: SourceTree, a
   const { vertex } = ctx;
   const view: MergedView = { layers: [active.upperDir, ...active.lowerDirs] };
   const owner = op.chown ? placeUserError(ctx, () => {
-    const db = readUserDb(view);
-    return resolveChown(op.chown!, db.passwd, db.groups);
+    // --link copies into an empty root ("the equivalent of FROM scratch", the reference): names
+    // have no /etc/passwd to come from there, so only ids and `root` work (Docker 26 fails too).
+    const db = op.link ? { passwd: [], groups: [] } : readUserDb(view);
+    try {
+      return resolveChown(op.chown!, db.passwd, db.groups);
+    } catch (error) {
+      if (op.link && error instanceof UserLookupError) throw new UserLookupError(`${error.message} (COPY --link resolves names without the image's /etc/passwd and /etc/group)`);
+      throw error;
+    }
   }) : undefined;
   const chmod = op.chmod ? parseChmod(op.chmod, vertex.range) : undefined;
   const copy = { op, tree, view, owner, chmod, range: vertex.range, reuse };

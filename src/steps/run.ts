@@ -71,7 +71,7 @@ async function executeRun(ctx: StepContext, op: RunOp, mountEnv: RunMountEnv, ac
   }
   const run: ContainerRun = {
     args: op.argv, hostname: HOSTNAME, network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
-    hosts: defaultHosts(HOSTNAME, op.sandbox?.extraHosts), shmSize: op.sandbox?.shmSize, ulimits: op.sandbox?.ulimits,
+    hosts: defaultHosts(HOSTNAME, op.sandbox?.extraHosts), shmSize: op.sandbox?.shmSize, ulimits: op.sandbox?.ulimits, buildStep: true,
   };
   try {
     const result = await runWorkingContainer(container, run, {

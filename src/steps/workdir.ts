@@ -6,9 +6,8 @@ import { ensureDir } from '../fsview/upper.ts';
 import type { MergedView } from '../fsview/merged.ts';
 import type { WorkdirOp } from '../plan/index.ts';
 import { readUserDb } from '../container/rootfs-users.ts';
-import { resolveExecUser } from '../container/users.ts';
+import { resolveWorkdirOwner } from '../container/users.ts';
 import type { ActiveSnapshot } from '../snapshot/snapshotter.ts';
-import { placeUserError } from './errors.ts';
 import type { StepContext, StepKind } from './types.ts';
 
 function executeWorkdir(ctx: StepContext, op: WorkdirOp, active: ActiveSnapshot): void {
@@ -16,8 +15,7 @@ function executeWorkdir(ctx: StepContext, op: WorkdirOp, active: ActiveSnapshot)
   let owner = { uid: 0, gid: 0 };
   if (op.user) {
     const db = readUserDb(view);
-    const user = placeUserError(ctx, () => resolveExecUser(op.user, db.passwd, db.groups));
-    owner = { uid: user.uid, gid: user.gid };
+    owner = resolveWorkdirOwner(op.user, db.passwd, db.groups);
   }
   ensureDir(view, op.path.replace(/^\/+/, ''), owner, { onlyIfMissing: true });
 }

@@ -96,7 +96,7 @@ describe('COPY --link', () => {
       'RUN mkdir /real && ln -s /real /linked && mkdir /sticky && chmod 1777 /sticky',
       `COPY ${link} f.txt /linked/f.txt`,
       `COPY ${link} f.txt /sticky/`,
-      `COPY ${link} --chown=app dir /new/dir/`, '',
+      `COPY ${link} --chown=1000 dir /new/dir/`, '',
     ].join('\n');
     const files = { 'f.txt': 'f\n', 'dir/a': 'a\n' };
     const linked = await box.image(dockerfile('--link'), files);

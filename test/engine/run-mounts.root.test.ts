@@ -1,6 +1,7 @@
 /**
  * RUN --mount through real builds (bind, cache, tmpfs, ssh), RUN --network and --security, with the
- * Dockerfile reference's semantics and Docker 20.10's mount points. Needs root.
+ * Dockerfile reference's semantics and Docker 26's mount points (BuildKit >= 0.12 removes the empty
+ * directories it made for them; 20.10 kept them). Needs root.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,7 @@ beforeAll(async () => { box = await makeBuildBox('run-mounts'); }, 120_000);
 afterAll(() => box?.cleanup());
 
 describe('RUN --mount=type=bind', () => {
-  it('binds context files and directories read-only; the mount point stays empty', async () => {
+  it('binds context files and directories read-only; the mount points are gone after the step', async () => {
     const ctx = box.context({
       Dockerfile: [
         'FROM busybox:local',
@@ -30,8 +31,8 @@ describe('RUN --mount=type=bind', () => {
     expect(read(out, 'ro')).toBe('ro\n');
     expect(read(out, 'whole-list')).toBe('Dockerfile\nin.txt\nsub\n');
     expect(existsSync(path.join(out, 'in.txt'))).toBe(false);
-    expect(readdirSync(path.join(out, 's'))).toEqual([]);
-    expect(readdirSync(path.join(out, 'whole'))).toEqual([]);
+    expect(existsSync(path.join(out, 's'))).toBe(false);
+    expect(existsSync(path.join(out, 'whole'))).toBe(false);
   });
 
   it('throws away rw writes: not in the image, not in the context', async () => {
@@ -41,7 +42,7 @@ describe('RUN --mount=type=bind', () => {
     });
     const { out } = await box.buildFs(ctx);
     expect(read(out, 'list')).toBe('Dockerfile\nnew\n');
-    expect(readdirSync(path.join(out, 'c'))).toEqual([]);
+    expect(existsSync(path.join(out, 'c'))).toBe(false);
     expect(readdirSync(ctx).sort()).toEqual(['Dockerfile', 'keep']);
     expect(read(ctx, 'keep')).toBe('keep\n');
   });
@@ -85,7 +86,7 @@ describe('RUN --mount=type=bind', () => {
     expect(read(out, 'group')).toBe('root:x:0:\n');
     expect(read(out, 'empty')).toBe('');
     expect(readdirSync(path.join(out, 'after')).sort()).toEqual(['link', 'sub', 't']);
-    expect(readdirSync(path.join(out, 'rw'))).toEqual([]);
+    expect(existsSync(path.join(out, 'rw'))).toBe(false);
   });
 
   it('reports a source that is not there at the mount flag', async () => {
@@ -111,7 +112,7 @@ describe('RUN --mount=type=cache', () => {
     expect(read(first.out, 'count').trim()).toBe('1');
     expect(read(first.out, 'two-saw')).toBe('one\n');
     expect(read(first.out, 'owned-stat')).toBe('1000 1000 700\n');
-    expect(readdirSync(path.join(first.out, 'var/cache/c'))).toEqual([]);
+    expect(existsSync(path.join(first.out, 'var/cache/c'))).toBe(false);
     const second = await box.buildFs(ctx, ['--no-cache']);
     expect(read(second.out, 'count').trim()).toBe('2');
     // The step cache ignores cache mount contents: a cached rebuild keeps the first result.
@@ -161,7 +162,7 @@ describe('RUN --mount=type=tmpfs and type=ssh', () => {
     });
     const { out } = await box.buildFs(ctx);
     expect(read(out, 'mounts')).toMatch(/^tmpfs \/scratch tmpfs rw.*size=2048k/);
-    expect(readdirSync(path.join(out, 'scratch'))).toEqual([]);
+    expect(existsSync(path.join(out, 'scratch'))).toBe(false);
   });
 
   it('refuses a required ssh mount without an agent clearly, at the flag', async () => {

@@ -140,6 +140,21 @@ describe('mount points', () => {
   });
 });
 
+describe('a build step (buildStep)', () => {
+  // As BuildKit's runc runs a RUN: the uts name but no /etc/hostname, and the empty /dev, /proc
+  // and /sys made for a rootfs without them stay in the layer (Docker 20.10 and 26).
+  it('has no /etc/hostname and leaves the empty /dev, /proc and /sys it made', async () => {
+    const fs = await overlay();
+    const result = await run(shellSpec(fs, 'ls /etc; hostname', { buildStep: true }));
+    expect(result).toMatchObject({ exitCode: 0, stdout: 'hosts\nresolv.conf\nbuildkitsandbox\n' });
+    expect(await listTree(fs.upperDir)).toEqual(['dev', 'proc', 'sys']);
+    const plain = await overlay();
+    const other = await run(shellSpec(plain, 'ls /etc'));
+    expect(other).toMatchObject({ exitCode: 0, stdout: 'hostname\nhosts\nresolv.conf\n' });
+    expect(await listTree(plain.upperDir)).toEqual([]);
+  });
+});
+
 describe('privileged runs', () => {
   it('get every capability we hold, an unmasked /proc and no no_new_privs', async () => {
     const fs = await overlay();

@@ -28,15 +28,31 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('cache directories', () => {
-  it('are made once, with the mount\'s owner and mode, and found again by id', () => {
+  it('are made once, with the mount\'s owner and mode, and found again by id, owner and mode', () => {
     const first = leaseCacheMount(layout, mount({ id: 'owned', uid: 1000, gid: 27, mode: 0o750 }));
     const st = statSync(first.dir);
     expect([st.uid, st.gid, (st.mode & 0o7777).toString(8)]).toEqual([1000, 27, '750']);
     writeFileSync(path.join(first.dir, 'kept'), 'x');
-    const again = leaseCacheMount(layout, mount({ id: 'owned', mode: 0o700 }));
+    const again = leaseCacheMount(layout, mount({ id: 'owned', uid: 1000, gid: 27, mode: 0o750 }));
     expect(again.dir).toBe(first.dir);
-    expect((statSync(again.dir).mode & 0o7777).toString(8)).toBe('750');
-    expect(path.basename(first.dir)).toBe(cacheName('owned'));
+    expect(path.basename(first.dir)).toBe(cacheName('owned', undefined, { uid: 1000, gid: 27, mode: 0o750 }));
+  });
+
+  // BuildKit keys a cache by its id and the directory it starts from (made with uid/gid/mode when
+  // any is given): same id, another owner or mode, another cache (Docker 20.10 and 26 agree).
+  it('are other caches for the same id with another uid, gid or mode, or none', () => {
+    const plain = leaseCacheMount(layout, mount({ id: 'keyed' }));
+    writeFileSync(path.join(plain.dir, 'plain'), 'x');
+    expect(path.basename(plain.dir)).toBe(cacheName('keyed'));
+    const uid0 = leaseCacheMount(layout, mount({ id: 'keyed', uid: 0 }));
+    expect(uid0.dir).not.toBe(plain.dir);
+    expect(existsSync(path.join(uid0.dir, 'plain'))).toBe(false);
+    // Explicit defaults are the same starting directory as `uid=0` alone.
+    expect(leaseCacheMount(layout, mount({ id: 'keyed', uid: 0, gid: 0, mode: 0o755 })).dir).toBe(uid0.dir);
+    const mode = leaseCacheMount(layout, mount({ id: 'keyed', mode: 0o700 }));
+    expect(new Set([plain.dir, uid0.dir, mode.dir, leaseCacheMount(layout, mount({ id: 'keyed', gid: 1000 })).dir]).size).toBe(4);
+    const u1000 = leaseCacheMount(layout, mount({ id: 'keyed', uid: 1000 }));
+    expect([statSync(u1000.dir).uid, statSync(u1000.dir).gid]).toEqual([1000, 0]);
   });
 
   it('default the id to the target', () => {

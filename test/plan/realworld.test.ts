@@ -3,6 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDockerfile } from '../../src/syntax/index.ts';
 import { planBuild } from '../../src/plan/index.ts';
+import { checkDockerfile } from '../../src/plan/check.ts';
+import { formatBuildError } from '../../src/source/index.ts';
 
 const CORPUS = path.resolve(import.meta.dirname, '../../../shared/corpus/realworld');
 
@@ -21,6 +23,12 @@ describe('real-world Dockerfiles', () => {
       const plan = await planBuild(parseDockerfile(readFileSync(file, 'utf8'), path.basename(file)));
       expect(plan.stages.length).toBeGreaterThan(0);
       expect(plan.vertices.length).toBeGreaterThan(0);
+    });
+    // As `berth check` does: every stage, RUN --mount flags validated (moby/buildkit's own
+    // Dockerfile mounts without a target, at the working directory).
+    it(`checks every stage of ${path.relative(CORPUS, file)}`, async () => {
+      const errors = await checkDockerfile(parseDockerfile(readFileSync(file, 'utf8'), path.basename(file)));
+      expect(errors.map((e) => formatBuildError(e))).toEqual([]);
     });
   }
 });
