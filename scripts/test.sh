@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command (and CI's): install what the tests need, then lint, type-check and
 # run the whole vitest suite, integration tests included (they need root), and the differential
-# tests against Docker's BuildKit (docker.io is the oracle only).
+# tests against Docker's BuildKit: Docker 26.1 (BuildKit 0.13, containerd store) in a Debian 13
+# chroot that ../shared/conformance/oracle.sh makes once. Debian 12's docker.io 20.10 stays for
+# the archive interop tests (docker load / docker run of what berth saves). Both are oracles only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -19,6 +21,11 @@ if ! docker info >/dev/null 2>&1; then
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/berth-test-dockerd.log" >&2; exit 1; }
 fi
+# The differential tests' oracle, made here (once, ~5 min, from deb.debian.org) so that a failure
+# says so plainly instead of inside a vitest hook. Not eval'ed: only differ.py asks Docker 26
+# (test/conformance/differ.root.test.ts passes its socket on); every other docker call keeps 20.10.
+bash ../shared/conformance/oracle.sh env >/dev/null \
+  || { echo "the Docker 26 oracle did not start (../shared/conformance/oracle.sh); see /tmp/berth-oracle-dockerd.log" >&2; exit 1; }
 # npm test runs the tests that use a Docker daemon (test/conformance, the docker load and docker
 # run interop tests, berth inside a container) on their own after the rest: with the whole suite
 # beside them, Docker 20.10 failed its own work now and then (a RUN or `docker run` of an image not

@@ -124,8 +124,8 @@ function explainsMisses(flags: Pick<BuildFlags, 'explainCache' | 'progress' | 'q
 }
 
 /** `--ssh`'s agents for the length of `work` (agents berth started for keys stop with it). */
-async function withSshAgents<T>(flags: readonly string[], work: (ssh: SshAgents) => Promise<T>): Promise<T> {
-  const ssh = await openSshAgents(flags);
+async function withSshAgents<T>(flags: readonly string[], scratch: string, work: (ssh: SshAgents) => Promise<T>): Promise<T> {
+  const ssh = await openSshAgents(flags, scratch);
   try {
     return await work(ssh);
   } finally {
@@ -275,7 +275,7 @@ async function buildParsed(
   const records = new Map<string, CacheRecord>();
   try {
     await importCaches(stores, flags.cacheFrom, registry, log, (m) => progress.warning(m));
-    const result = await withSshAgents(flags.ssh, (ssh) => executePlan({
+    const result = await withSshAgents(flags.ssh, stores.layout.tmp, (ssh) => executePlan({
       layout: stores.layout, content: stores.content, plan, contextDir, contextFilter: filter,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
       statCache, progress,

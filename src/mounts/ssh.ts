@@ -10,12 +10,13 @@
  * the history; the mount point the runtime made is removed after the step.
  */
 import { execFile, type ExecFileOptions, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BuildError } from '../source/index.ts';
+import { sandboxPath } from '../exec/index.ts';
+import { writerName } from '../store/sweep.ts';
 
 // Made on first use: module-level code must not reach node:child_process (the start-up snapshot).
 function run(file: string, args: string[], options: ExecFileOptions): Promise<{ stdout: string; stderr: string }> {
@@ -40,23 +41,42 @@ export function parseSshFlag(text: string): SshSpec {
   return { id, paths };
 }
 
-async function startAgent(id: string, keys: string[]): Promise<{ socket: string; agent: ChildProcess; dir: string }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-ssh-'));
-  const socket = path.join(dir, 'agent.sock');
-  let agent: ChildProcess;
-  try {
-    agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
-  } catch {
-    throw new BuildError(`--ssh ${id}: starting ssh-agent failed (install openssh-client)`);
+function onPath(program: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const file = path.join(dir || '.', program);
+    if (existsSync(file)) return file;
   }
+  return undefined;
+}
+
+/**
+ * An ssh-agent holding `keys`, its socket in a scratch dir named after this berth (so a killed
+ * build's is swept, src/store/sweep.ts) and the agent itself dying with berth (the helper's
+ * --pdeathsig-exec), however berth ends.
+ */
+async function startAgent(id: string, keys: string[], scratch: string): Promise<{ socket: string; agent: ChildProcess; dir: string }> {
+  const program = onPath('ssh-agent');
+  if (!program) throw new BuildError(`--ssh ${id}: ssh-agent is not installed (apt-get install openssh-client)`);
+  mkdirSync(scratch, { recursive: true });
+  const dir = path.join(scratch, writerName('ssh'));
+  mkdirSync(dir, { mode: 0o700 });
+  const socket = path.join(dir, 'agent.sock');
+  const helper = sandboxPath();
+  const agent = existsSync(helper)
+    ? spawn(helper, ['--pdeathsig-exec', program, '-D', '-a', socket], { stdio: 'ignore' })
+    : spawn(program, ['-D', '-a', socket], { stdio: 'ignore' });
   await new Promise<void>((resolve, reject) => {
-    agent.once('error', () => reject(new BuildError(`--ssh ${id}: ssh-agent is not installed (apt-get install openssh-client)`)));
     const poll = setInterval(() => {
-      if (existsSync(socket)) {
-        clearInterval(poll);
-        resolve();
-      }
+      if (!existsSync(socket)) return;
+      clearInterval(poll);
+      resolve();
     }, 10);
+    const failed = (why: string) => {
+      clearInterval(poll);
+      reject(new BuildError(`--ssh ${id}: ssh-agent ${why}`));
+    };
+    agent.once('error', (error) => failed(`could not start: ${error.message}`));
+    agent.once('exit', (code) => failed(`exited (${code}) before it listened`));
   });
   try {
     await run('ssh-add', ['-q', ...keys], { env: { ...process.env, SSH_AUTH_SOCK: socket, SSH_ASKPASS: '/bin/false', DISPLAY: '' } });
@@ -69,8 +89,11 @@ async function startAgent(id: string, keys: string[]): Promise<{ socket: string;
   return { socket, agent, dir };
 }
 
-/** The agents of every `--ssh` flag, started now; `environment` gives `default` its socket. */
-export async function openSshAgents(flags: readonly string[], environment: NodeJS.ProcessEnv = process.env): Promise<SshAgents> {
+/**
+ * The agents of every `--ssh` flag, started now (their sockets under `scratch`, the store's tmp
+ * dir); `environment` gives `default` its socket.
+ */
+export async function openSshAgents(flags: readonly string[], scratch: string, environment: NodeJS.ProcessEnv = process.env): Promise<SshAgents> {
   const sockets = new Map<string, string>();
   const started: Array<{ agent: ChildProcess; dir: string }> = [];
   const close = () => {
@@ -89,7 +112,7 @@ export async function openSshAgents(flags: readonly string[], environment: NodeJ
         sockets.set(spec.id, spec.paths[0]);
       } else {
         for (const key of spec.paths) if (!existsSync(key)) throw new BuildError(`--ssh ${spec.id}: ${key} does not exist`);
-        const agent = await startAgent(spec.id, spec.paths);
+        const agent = await startAgent(spec.id, spec.paths, scratch);
         started.push(agent);
         sockets.set(spec.id, agent.socket);
       }
