@@ -200,20 +200,22 @@ export async function prune(layout: StoreLayout, content: ContentStore, images: 
   return result;
 }
 
+/** The names in a store area; none when it was never made. */
+function namesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 /** Cache explanations (src/cache/explain.ts) of steps whose record is gone, and slots naming them. */
 function dropOrphanFacts(layout: StoreLayout, liveKeys: ReadonlySet<string>): void {
-  const names = (dir: string): string[] => {
-    try {
-      return readdirSync(dir);
-    } catch {
-      return [];
-    }
-  };
-  for (const name of names(layout.explain)) {
+  for (const name of namesIn(layout.explain)) {
     if (name.endsWith('.json') && !liveKeys.has(name.slice(0, -'.json'.length))) rmSync(path.join(layout.explain, name), { force: true });
   }
   const slots = path.join(layout.explain, 'slots');
-  for (const slot of names(slots)) {
+  for (const slot of namesIn(slots)) {
     let key = '';
     try {
       key = readFileSync(path.join(slots, slot), 'utf8').replace(/^sha256:/, '');
@@ -226,13 +228,7 @@ function dropOrphanFacts(layout: StoreLayout, liveKeys: ReadonlySet<string>): vo
 
 /** ADD <url> records whose blob is no longer stored. */
 async function dropOrphanUrlRecords(layout: StoreLayout, content: ContentStore): Promise<void> {
-  let names: string[];
-  try {
-    names = readdirSync(layout.urlCache);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of namesIn(layout.urlCache)) {
     const file = path.join(layout.urlCache, name);
     let digest: unknown;
     try {
@@ -246,13 +242,7 @@ async function dropOrphanUrlRecords(layout: StoreLayout, content: ContentStore):
 
 /** Mount hints (registry/sources/<hex>.json) of blobs that are no longer stored. */
 async function dropOrphanSources(layout: StoreLayout, content: ContentStore): Promise<void> {
-  let names: string[];
-  try {
-    names = readdirSync(layout.registrySources);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of namesIn(layout.registrySources)) {
     const m = /^([0-9a-f]{64})\.json$/.exec(name);
     if (m && !(await hasBlob(content, `sha256:${m[1]}`))) rmSync(path.join(layout.registrySources, name), { force: true });
   }
