@@ -17,7 +17,8 @@ const BASE = 'berth-bench/busybox:latest';
 // Debian's docker 20.10 client has BuildKit built in; a newer client on PATH may need buildx.
 const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 
-interface Tool { name: string; build(ctx: string, tag: string): void }
+/** `extra` flags go before the context; `fails`: the build is expected to fail (timed to its exit). */
+interface Tool { name: string; build(ctx: string, tag: string, extra?: string[], fails?: boolean): void }
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -30,8 +31,9 @@ function timed(fn: () => void): number {
   return (performance.now() - t0) / 1000;
 }
 
-function must(result: ReturnType<typeof spawnSync>, what: string): void {
-  if (result.status !== 0) throw new Error(`${what} failed: ${String(result.stderr).slice(-800)}`);
+function must(result: ReturnType<typeof spawnSync>, what: string, fails = false): void {
+  if (fails && result.status === 0) throw new Error(`${what} was expected to fail`);
+  if (!fails && result.status !== 0) throw new Error(`${what} failed: ${String(result.stderr).slice(-800)}`);
 }
 
 function dockerAvailable(): boolean {
@@ -74,6 +76,31 @@ function interleaved(tools: Tool[], ctx: string, tag: string, runs: number, befo
   return new Map([...times].map(([name, values]) => [name, median(values)]));
 }
 
+/** Like interleaved, with flags (and an expected failure) for every build. */
+function interleavedWith(tools: Tool[], ctx: string, tag: string, runs: number, extra: string[], fails = false): Map<string, number> {
+  const wrapped = tools.map((t) => ({ name: t.name, build: (c: string, g: string) => t.build(c, g, extra, fails) }));
+  return interleaved(wrapped, ctx, tag, runs);
+}
+
+/** Three stages of `RUN sleep 1`; and a stage that fails after 0.5 s beside one of `sleep 30`. */
+function makeStagesContext(dir: string): { parallel: string; failing: string } {
+  const write = (name: string, dockerfile: string[]): string => {
+    const ctx = path.join(dir, name);
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(path.join(ctx, 'Dockerfile'), `${dockerfile.join('\n')}\n`);
+    return ctx;
+  };
+  const parallel = write('parallel', [
+    ...['a', 'b', 'c'].flatMap((s) => [`FROM ${BASE} AS ${s}`, `RUN sleep 1 && echo ${s} > /${s}`]),
+    `FROM ${BASE}`, 'COPY --from=a /a /a', 'COPY --from=b /b /b', 'COPY --from=c /c /c',
+  ]);
+  const failing = write('failing', [
+    `FROM ${BASE} AS slow`, 'RUN sleep 30 && echo s > /s', `FROM ${BASE} AS bad`, 'RUN sleep 0.5; exit 1',
+    `FROM ${BASE}`, 'COPY --from=slow /s /s', 'COPY --from=bad /b /b',
+  ]);
+  return { parallel, failing };
+}
+
 /**
  * The start-up snapshot must be the code being measured: built from an older tree, it hands over
  * to the TypeScript sources at every run (src/cli/freshness.ts) and the bench would time that.
@@ -95,13 +122,13 @@ export async function benchBuild(): Promise<void> {
     must(spawnSync(BERTH, ['import', '-c', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', rootfs, BASE], { env }), 'berth import');
     const tools: Tool[] = [{
       name: 'berth',
-      build: (ctx, tag) => must(spawnSync(BERTH, ['build', '-q', '--network', 'none', '-t', tag, ctx], { env }), 'berth build'),
+      build: (ctx, tag, extra = [], fails = false) => must(spawnSync(BERTH, ['build', '-q', '--network', 'none', ...extra, '-t', tag, ctx], { env }), 'berth build', fails),
     }];
     if (dockerAvailable()) {
       must(spawnSync(DOCKER, ['import', '-c', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', rootfs, BASE]), 'docker import');
       tools.push({
         name: 'buildkit',
-        build: (ctx, tag) => must(spawnSync(DOCKER, ['build', '-q', '--network', 'none', '-t', tag, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '1' } }), 'docker build'),
+        build: (ctx, tag, extra = [], fails = false) => must(spawnSync(DOCKER, ['build', '-q', '--network', 'none', ...extra, '-t', tag, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '1' } }), 'docker build', fails),
       });
     } else {
       console.log('build: no dockerd answers; berth figures only (start one with `dockerd --iptables=false --bridge=none`)');
@@ -128,9 +155,13 @@ export async function benchBuild(): Promise<void> {
       appendFileSync(path.join(big, 'd7', 'f7.bin'), `change ${tool.name} ${n++}\n`);
       spawnSync('sync');
     }));
+    // Issue 17's scheduling scenarios: independent stages at once, and a failure stopping the rest.
+    const stages = makeStagesContext(dir);
+    record('3 parallel sleep 1', interleavedWith(tools, stages.parallel, 'bench/parallel', 3, ['--no-cache']));
+    record('fail beside sleep 30', interleavedWith(tools, stages.failing, 'bench/failing', 3, ['--no-cache'], true));
     results.berth['shared cache: original build'] = 0;
     Object.assign(results.berth, await benchSharedCache(dir, rootfs));
-    const targets: Record<string, number> = { 'no-op small': 1.0, 'no-op big': 0.5, 'one-file change big': 0.7 };
+    const targets: Record<string, number> = { 'no-op small': 1.0, 'no-op big': 0.5, 'one-file change big': 0.7, '3 parallel sleep 1': 1.0, 'fail beside sleep 30': 1.0 };
     console.log(`build (median seconds; ratio = berth / BuildKit; berth ran from ${launcher})`);
     for (const key of Object.keys(results.berth).filter((k) => !k.startsWith('shared cache'))) {
       const b = results.berth[key];
@@ -144,7 +175,7 @@ export async function benchBuild(): Promise<void> {
     await benchSandbox(dir, rootfs, small, env, BASE);
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    if (dockerAvailable()) spawnSync(DOCKER, ['rmi', '-f', 'bench/small', 'bench/big', BASE], { stdio: 'ignore' });
+    if (dockerAvailable()) spawnSync(DOCKER, ['rmi', '-f', 'bench/small', 'bench/big', 'bench/parallel', BASE], { stdio: 'ignore' });
   }
 }
 
