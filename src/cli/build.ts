@@ -31,6 +31,8 @@ import { contextIgnore, imageFacts, runCheck } from './check.ts';
 import { CHECK_BUILD_ARG, lintDockerfile, RULES } from '../lint/index.ts';
 import { shortWarning } from '../lint/report.ts';
 import { runSandboxOptions } from './sandbox-flags.ts';
+import { gitContext, withoutGitDir } from './git-context.ts';
+import { isGitSource } from '../copy/match.ts';
 import { openSshAgents, type SshAgents } from '../mounts/ssh.ts';
 import { formatOutline, formatTargets, outlineOf, parseCall, type CallRequest } from './outline.ts';
 
@@ -43,6 +45,8 @@ interface BuildFlags {
   addHost: string[]; shmSize?: string; ulimit: string[];
   debugOnError?: boolean; debugOnErrorCommand?: string;
   call?: string; explainCache?: boolean; ssh: string[];
+  /** Set for a git context: its `.git` stays out of the context. */
+  gitContext?: boolean;
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -190,7 +194,10 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
 async function buildWith(progress: Progress, contextArg: string, flags: BuildFlags, command: Command): Promise<void> {
   const stores = openStores(command);
   const noContext = contextArg === '-';
-  const contextDir = noContext ? undefined : path.resolve(contextArg);
+  const git = isGitSource(contextArg)
+    ? await inStep(progress, `[internal] load git source ${contextArg}`, () => gitContext(contextArg, stores.layout, flags.buildArg.includes('BUILDKIT_CONTEXT_KEEP_GIT_DIR=1')))
+    : undefined;
+  const contextDir = noContext ? undefined : git?.dir ?? path.resolve(contextArg);
   if (contextDir && !statSync(contextDir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new BuildError(`unable to prepare context: path "${contextArg}" not found`);
   }
@@ -198,7 +205,7 @@ async function buildWith(progress: Progress, contextArg: string, flags: BuildFla
   const definition = `[internal] load build definition from ${dockerfileArg && dockerfileArg !== '-' ? path.basename(dockerfileArg) : 'Dockerfile'}`;
   const { parsed, path: dockerfilePath } = await inStep(progress, definition, () => readDockerfile(dockerfileArg, contextDir ?? '.', parseCacheDir(stores.layout.root)));
   try {
-    await buildParsed(progress, stores, parsed, dockerfilePath, contextDir, flags);
+    await buildParsed(progress, stores, parsed, dockerfilePath, contextDir, { ...flags, gitContext: git !== undefined && !git.keepGitDir });
   } catch (error) {
     // Errors carry a range only; the code frame's text is attached here, once for every layer.
     throw attachSource(error, parsed.file, parsed.source);
@@ -263,7 +270,8 @@ async function buildParsed(
   // Empty continuation lines are the NoEmptyContinuation check's now (and its skip= applies).
   const continuations = new Set<object>(parsed.warnings.filter((w) => w.url === RULES.NoEmptyContinuation.url));
   for (const warning of plan.warnings) if (!continuations.has(warning)) progress.warning(warning.message);
-  const filter = contextDir ? await inStep(progress, '[internal] load .dockerignore', () => contextFilter(contextDir, dockerfilePath)) : undefined;
+  const ignore = contextDir ? await inStep(progress, '[internal] load .dockerignore', () => contextFilter(contextDir, dockerfilePath)) : undefined;
+  const filter = ignore && flags.gitContext ? withoutGitDir(ignore) : ignore;
   const loadContext = (dir: string) => openStatCache(stores.layout.contextCache, dir);
   const statCache = contextDir ? (readsContext(plan) ? await inStep(progress, '[internal] load build context', () => loadContext(contextDir)) : loadContext(contextDir)) : undefined;
   // The steps still to come: one FROM per image, the file system steps and the export.

@@ -108,6 +108,36 @@ describe('ADD <git url>', () => {
     expect((await sb.berth(['run', '--rm', 'git/mtime', 'stat', '-c', '%Y', '/c/README'])).stdout.trim()).toBe(String(Date.parse('2024-01-02T03:04:05Z') / 1000));
   });
 
+  it('builds with a repository\'s subdir as the context, without its .git', async () => {
+    commitFiles({ 'sub/Dockerfile': 'FROM busybox:local\nCOPY . /ctx\n' }, 'dockerfile', '2024-03-04T05:06:07Z');
+    const built = await sb.berth(['build', '-q', '-t', 'git/context', `git://127.0.0.1:${port}/app.git#main:sub`]);
+    expect(built.code, built.stderr).toBe(0);
+    expect((await sb.berth(['run', '--rm', 'git/context', 'ls', '-A', '/ctx'])).stdout).toBe('Dockerfile\na.txt\n');
+    const root = await sb.berth(['build', '-q', '-t', 'git/root', '-f', path.join(work, 'sub/Dockerfile'), `git://127.0.0.1:${port}/app.git`]);
+    expect(root.code, root.stderr).toBe(0);
+    expect((await sb.berth(['run', '--rm', 'git/root', 'ls', '-A', '/ctx'])).stdout).toBe('README\nsub\n');
+    const missing = await sb.berth(['build', '-q', `git://127.0.0.1:${port}/app.git#nope`]);
+    expect(missing.stderr).toContain('unable to prepare context: git ref nope not found');
+  });
+
+  it('fetches submodules (from the same server) unless submodules=false', async () => {
+    const lib = path.join(sb.dir, 'lib');
+    execFileSync('git', ['init', '-q', '-b', 'main', lib]);
+    writeFileSync(path.join(lib, 'lib.txt'), 'from the submodule\n');
+    git(lib, 'add', '.');
+    git(lib, 'commit', '-q', '-m', 'lib');
+    execFileSync('git', ['clone', '-q', '--bare', lib, path.join(repos, 'lib.git')]);
+    git(work, 'submodule', 'add', '-q', `git://127.0.0.1:${port}/lib.git`, 'lib');
+    git(work, 'commit', '-q', '-m', 'submodule');
+    git(work, 'push', '-q', 'origin', 'HEAD:main');
+    const url = `git://127.0.0.1:${port}/app.git`;
+    const ctx = sb.context({ Dockerfile: `FROM busybox:local\nADD ${url}#main /with\nADD ${url}?branch=main&submodules=false /without\n` });
+    const built = await sb.berth(['build', '-q', '-t', 'git/sub', ctx]);
+    expect(built.code, built.stderr).toBe(0);
+    expect(await cat('git/sub', '/with/lib/lib.txt')).toBe('from the submodule\n');
+    expect((await sb.berth(['run', '--rm', 'git/sub', 'ls', '-A', '/without/lib'])).stdout).toBe('');
+  });
+
   // Someone else's Dockerfile must not read the builder's own repositories (or any path) through
   // file://, nor through a submodule's URL: file:// reaches only repositories inside the context.
   it('refuses a file:// repository outside the build context', async () => {
