@@ -160,7 +160,10 @@ function sandboxNetworkFor(child: ChildProcess, status: Status, statusPipe: Writ
         return network;
       }, (cause: Error) => {
         error = cause;
-        child.kill('SIGKILL');
+        // The init gone already is usually why slirp4netns found no namespace: the helper then
+        // exits on its own with the real reason (a /proc it could not mount, say). Killing it now
+        // would lose that; only a live init waiting for "go" needs stopping.
+        if (status.initPid === undefined || !['Z', undefined].includes(processState(status.initPid))) child.kill('SIGKILL');
         return undefined;
       });
     },
