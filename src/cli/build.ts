@@ -32,6 +32,7 @@ import { CHECK_BUILD_ARG, lintDockerfile, RULES } from '../lint/index.ts';
 import { shortWarning } from '../lint/report.ts';
 import { runSandboxOptions } from './sandbox-flags.ts';
 import { gitContext, withoutGitDir } from './git-context.ts';
+import { buildContexts } from './build-contexts.ts';
 import { isGitSource } from '../copy/match.ts';
 import { openSshAgents, type SshAgents } from '../mounts/ssh.ts';
 import { formatOutline, formatTargets, outlineOf, parseCall, type CallRequest } from './outline.ts';
@@ -47,6 +48,7 @@ interface BuildFlags {
   call?: string; explainCache?: boolean; ssh: string[];
   /** Set for a git context: its `.git` stays out of the context. */
   gitContext?: boolean;
+  buildContext: string[];
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -261,7 +263,7 @@ async function buildParsed(
     // The check options are the linter's, not a build arg any instruction consumes.
     const planArgs = new Map(buildArgs);
     planArgs.delete(CHECK_BUILD_ARG);
-    plan = await planWithMetadata(progress, parsed, bases, { target: flags.target, buildArgs: planArgs, network, runSandbox });
+    plan = await planWithMetadata(progress, parsed, bases, { target: flags.target, buildArgs: planArgs, network, runSandbox, namedContexts: await buildContexts(flags.buildContext, stores.layout) });
     await runBuildChecks(progress, parsed, plan, { buildArgs, bases, contextDir, dockerfilePath });
   } catch (error) {
     lock.release();
@@ -387,6 +389,7 @@ export function register(program: Command): void {
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR', collect, [])
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
+    .option('--build-context <name=value>', 'a named context: NAME=PATH, NAME=docker-image://REF or NAME=<git url> (repeatable)', collect, [])
     .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default, ID=SOCKET or ID=KEY[,KEY] (repeatable)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])
     .option('--check', 'run the build checks instead of building (as berth check)')

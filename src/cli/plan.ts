@@ -12,7 +12,7 @@ function describeOp(op: Op): string {
     case 'source': return op.base.kind === 'scratch' ? 'FROM scratch' : op.base.kind === 'image' ? `FROM ${op.base.ref}` : `FROM stage ${op.base.stage}`;
     case 'run': return `RUN ${JSON.stringify(op.argv)}${op.mounts.length ? ` mounts=${op.mounts.map((m) => `${m.type}:${m.target}`).join(',')}` : ''}`;
     case 'copy': {
-      const from = op.from.kind === 'context' ? '' : op.from.kind === 'stage' ? ` --from=stage ${op.from.stage}` : ` --from=${op.from.ref}`;
+      const from = op.from.kind === 'context' ? '' : op.from.kind === 'stage' ? ` --from=stage ${op.from.stage}` : op.from.kind === 'dir' ? ` --from=context ${op.from.name}` : ` --from=${op.from.ref}`;
       return `${op.add ? 'ADD' : 'COPY'}${from} ${JSON.stringify(op.sources)} -> ${op.dest}`;
     }
     case 'workdir': return `MKDIR ${op.path}`;

@@ -138,6 +138,8 @@ function rootResolver(req: BuildRequest, snapshots: Snapshotter, base: BaseResol
       const result = stageResultOf(req.plan, from.stage, inputs);
       return { chain: result.chain, key: result.key, lowerDirs: await snapshots.view(result.chain) };
     }
+    // COPY reads a directory context itself (steps/copy.ts); a mount of one is refused at the mount.
+    if (from.kind === 'dir') throw new Error(`the build context ${from.name} is a directory, not a root file system`);
     const image = await base(from.ref, vertex);
     return { chain: image.chain, key: hashKey(['image', image.id]), lowerDirs: await snapshots.view(image.chain) };
   };

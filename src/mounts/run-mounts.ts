@@ -81,6 +81,7 @@ function failAt(range: SourceRange, message: string): never {
 /** Checks that hold whether or not the step is cached: unsupported mounts, entitlements. */
 export function checkRunOp(op: RunOp, env: RunMountEnv, range: SourceRange): void {
   for (const m of op.mounts) {
+    if (m.from?.kind === 'dir') failAt(m.range, `RUN --mount from the directory build context ${m.from.name} is not supported yet (COPY --from=${m.from.name} works)`);
     if (m.type === 'ssh' && m.required && !env.ssh?.socketOf(m.id ?? 'default')) {
       failAt(m.range, `no SSH agent for id ${m.id ?? 'default'}: give it with berth build --ssh ${m.id ?? 'default'}[=SOCKET|KEY]`);
     }

@@ -5,7 +5,7 @@ import type { ParsedDockerfile } from '../syntax/ast.ts';
 import { normalizePlatform, platformArgs, PROXY_ARGS, TARGET_PLATFORM } from './args.ts';
 import { dispatch, type StageContext } from './dispatch.ts';
 import { cloneConfig, DEFAULT_PATH, envToMap, expandIn, materializeEnv, type StageState } from './state.ts';
-import type { BuildPlan, FileSource, ContainerConfig, ImageResolver, NetworkMode, PlannedStage, RunSandboxOptions, PlanWarning, Vertex } from './types.ts';
+import type { BuildPlan, FileSource, ContainerConfig, ImageResolver, NamedContext, NetworkMode, PlannedStage, RunSandboxOptions, PlanWarning, Vertex } from './types.ts';
 
 export interface PlanOptions {
   target?: string;
@@ -16,6 +16,8 @@ export interface PlanOptions {
   runSandbox?: RunSandboxOptions;
   /** Looks up base images (for their ENV, ONBUILD, ...). Without one, images count as empty. */
   resolveImage?: ImageResolver;
+  /** `--build-context NAME=...`: each overrides a stage or image of that name, as buildx's do. */
+  namedContexts?: ReadonlyMap<string, NamedContext>;
 }
 
 interface StageSource {
@@ -140,6 +142,12 @@ function stagesByName(stages: StageSource[]): Map<string, number[]> {
 /** `--from=` of COPY or RUN --mount: a stage index, a stage name, or an image. */
 function resolveFrom(run: PlanRun, current: number, stage: PlannedStage, value: string, range: SourceRange): FileSource {
   if (value === '') fail(run, 'the --from value can not be empty', range);
+  const named = run.options.namedContexts?.get(value);
+  if (named?.kind === 'dir') return { kind: 'dir', name: value, path: named.path };
+  if (named) {
+    if (!stage.imageRefs.includes(named.ref)) stage.imageRefs.push(named.ref);
+    return { kind: 'image', ref: named.ref };
+  }
   let target: StageSource | undefined;
   if (/^\d+$/.test(value)) {
     const index = Number(value);
@@ -169,13 +177,14 @@ function textualDependencies(run: PlanRun, index: number): number[] {
   const src = run.stages[index];
   const deps: number[] = [];
   const ref = expandIn({ source: run.parsed.source, escape }, metaEnv(run), src.from.image, src.from.range);
-  const base = findStage(run, ref, index);
+  const base = run.options.namedContexts?.has(ref) ? undefined : findStage(run, ref, index);
   if (base && base.index < index) deps.push(base.index);
   for (const ins of src.body) {
     const refs: string[] = [];
     if (ins.kind === 'copy' && ins.from) refs.push(ins.from.value);
     if (ins.kind === 'run') for (const m of ins.mounts) refs.push(...[...m.value.matchAll(/(?:^|,)from=([^,]+)/g)].map((x) => x[1]));
     for (const value of refs) {
+      if (run.options.namedContexts?.has(value)) continue;
       const stage = /^\d+$/.test(value) ? run.stages[Number(value)] : findStage(run, value, index);
       if (stage && stage.index !== index) deps.push(stage.index);
     }
@@ -222,10 +231,12 @@ async function resolveBases(run: PlanRun, needed: ReadonlySet<number>): Promise<
   const resolver = run.options.resolveImage ?? noImage;
   const wanted = new Map<string, SourceRange>();
   for (const stage of run.stages) {
-    const ref = expandIn({ source: run.parsed.source, escape }, metaEnv(run), stage.from.image, stage.from.range);
-    if (ref === '') fail(run, `base name (${stage.from.image}) should not be blank`, stage.from.range);
-    if (!needed.has(stage.index) || ref.toLowerCase() === 'scratch' || wanted.has(ref)) continue;
-    const earlier = findStage(run, ref, stage.index);
+    const written = expandIn({ source: run.parsed.source, escape }, metaEnv(run), stage.from.image, stage.from.range);
+    if (written === '') fail(run, `base name (${stage.from.image}) should not be blank`, stage.from.range);
+    const named = run.options.namedContexts?.get(written);
+    const ref = named?.kind === 'image' ? named.ref : written;
+    if (!needed.has(stage.index) || named?.kind === 'dir' || ref.toLowerCase() === 'scratch' || wanted.has(ref)) continue;
+    const earlier = named ? undefined : findStage(run, ref, stage.index);
     if (earlier && earlier.index < stage.index) continue;
     wanted.set(ref, stage.from.range);
   }
@@ -254,8 +265,11 @@ function planStageBody(run: PlanRun, index: number): PlannedStage {
   const src = run.stages[index];
   const escape = run.parsed.directives.escape;
   const from = src.from;
-  const ref = expandIn({ source: run.parsed.source, escape }, metaEnv(run), from.image, from.range);
-  if (ref === '') fail(run, `base name (${from.image}) should not be blank`, from.range);
+  const written = expandIn({ source: run.parsed.source, escape }, metaEnv(run), from.image, from.range);
+  if (written === '') fail(run, `base name (${from.image}) should not be blank`, from.range);
+  const named = run.options.namedContexts?.get(written);
+  if (named?.kind === 'dir') fail(run, `FROM ${written}: a directory build context cannot be a base image (COPY --from=${written} reads it)`, from.range);
+  const ref = named?.kind === 'image' ? named.ref : written;
   if (from.platform) {
     const platform = expandIn({ source: run.parsed.source, escape }, metaEnv(run), from.platform.value, from.platform.range);
     if (!normalizePlatform(platform)) {
@@ -266,7 +280,7 @@ function planStageBody(run: PlanRun, index: number): PlannedStage {
     index, name: src.name, base: { kind: 'scratch' }, vertices: [], dependsOn: [], imageRefs: [],
     config: {}, history: [], range: from.range,
   };
-  const earlier = findStage(run, ref, index);
+  const earlier = named ? undefined : findStage(run, ref, index);
   let config: ContainerConfig = {};
   // A stage built FROM another starts from that stage's whole state: ENV, ARG values and all.
   let inherited: StageEnv | undefined;

@@ -43,7 +43,12 @@ export type ImageResolver = (ref: string, range: SourceRange) => Promise<BaseIma
 export type BaseRef = { kind: 'scratch' } | { kind: 'image'; ref: string } | { kind: 'stage'; stage: number };
 
 /** Where COPY/ADD/RUN --mount read files from. */
-export type FileSource = { kind: 'context' } | { kind: 'stage'; stage: number } | { kind: 'image'; ref: string };
+export type FileSource = { kind: 'context' } | { kind: 'stage'; stage: number } | { kind: 'image'; ref: string }
+  /** A named build context that is a directory (`--build-context NAME=PATH`). */
+  | { kind: 'dir'; name: string; path: string };
+
+/** `--build-context NAME=...`: an image in place of a stage or image of that name, or a directory. */
+export type NamedContext = { kind: 'image'; ref: string } | { kind: 'dir'; path: string };
 
 export interface RunMount {
   type: 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';

@@ -37,6 +37,13 @@ async function copyInput(ctx: StepContext, op: CopyOp): Promise<CopyInput> {
       epochSet: services.sourceDateEpoch !== undefined, range: vertex.range, signal: services.signal,
     });
   }
+  if (op.from.kind === 'dir') {
+    // A directory build context: read like the context, without its .dockerignore or stat cache.
+    return contextCopyInput({
+      op, contextDir: op.from.path, content: services.content, tmpDir: services.layout.tmp,
+      range: vertex.range, signal: services.signal,
+    });
+  }
   const root = await services.rootOf(op.from, vertex, ctx.inputs);
   const describe = op.from.kind === 'stage' ? `stage ${op.from.stage}` : `image ${op.from.ref}`;
   return { tree: mergedTree({ layers: root.lowerDirs }, describe), digest: root.key };
@@ -122,7 +129,8 @@ export const copyStepKind: StepKind = async (ctx) => {
     return reusingWork(ctx, op, input, lineageKey(ctx.parent.chain.at(-1)?.chainId ?? '', op, contextDir));
   }
   return {
-    keyed: { ...op },
+    // A directory context's files are in the digest; where it lies on this machine is not keyed.
+    keyed: op.from.kind === 'dir' ? { ...op, from: { kind: 'dir', name: op.from.name } } : { ...op },
     digests: [input.digest],
     files: filesOf(ctx, input),
     execute: (active) => executeCopyStep(ctx, input.op ?? op, input.tree, active),
