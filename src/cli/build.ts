@@ -8,7 +8,7 @@ import { compileIgnore, findIgnoreFile, readIgnoreFile } from '../context/docker
 import type { ContextFilter } from '../context/walk.ts';
 import { openStatCache, saveStatCache } from '../context/stat-cache.ts';
 import { lockForBuild } from '../store/lock.ts';
-import { parseBuildArgs, planBuild, type BuildPlan, type NetworkMode, type PlanOptions } from '../plan/index.ts';
+import { normalizePlatform, parseBuildArgs, planBuild, TARGET_PLATFORM, type BuildPlan, type NetworkMode, type PlanOptions } from '../plan/index.ts';
 import { parseNetworkMode } from '../exec/network.ts';
 import { parseSourceDateEpoch } from '../layer/rewrite-times.ts';
 import { describeRootless, userNamespace } from '../sys/userns.ts';
@@ -49,6 +49,7 @@ interface BuildFlags {
   /** Set for a git context: its `.git` stays out of the context. */
   gitContext?: boolean;
   buildContext: string[];
+  platform?: string;
 }
 
 async function contextFilter(contextDir: string, dockerfilePath: string): Promise<ContextFilter> {
@@ -95,6 +96,14 @@ function buildNetwork(value: string, allow: readonly string[]): NetworkMode {
     throw new BuildError('--network host needs the network.host entitlement: add --allow network.host');
   }
   return mode;
+}
+
+/** `--platform`: berth builds linux/amd64 images only, and says so for any other platform asked for. */
+function checkPlatforms(value: string | undefined): void {
+  if (value === undefined) return;
+  for (const platform of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    if (!normalizePlatform(platform)) throw new BuildError(`berth builds ${TARGET_PLATFORM} images only; --platform ${platform} is not supported`);
+  }
 }
 
 /**
@@ -173,6 +182,7 @@ async function describeBuild(contextArg: string, flags: BuildFlags, call: CallRe
 }
 
 async function runBuild(contextArg: string, flags: BuildFlags, command: Command): Promise<void> {
+  checkPlatforms(flags.platform);
   const call = parseCall(flags.call);
   if (flags.check || call.method === 'check') {
     await runCheck(contextArg, { file: flags.file, buildArg: flags.buildArg, format: call.json ? 'json' : 'text' }, command);
@@ -389,6 +399,7 @@ export function register(program: Command): void {
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR', collect, [])
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
+    .option('--platform <platforms>', `target platform (${TARGET_PLATFORM}, the only one berth builds)`)
     .option('--build-context <name=value>', 'a named context: NAME=PATH, NAME=docker-image://REF or NAME=<git url> (repeatable)', collect, [])
     .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default, ID=SOCKET or ID=KEY[,KEY] (repeatable)', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR', collect, [])

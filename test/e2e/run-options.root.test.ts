@@ -35,6 +35,15 @@ describe('RUN options of a build', () => {
     expect(ran.stdout).toBe('::1\tv6\n32768\n77\n');
   });
 
+  it('takes --platform linux/amd64 (the one berth builds) and names any other', async () => {
+    const ctx = sb.context({ Dockerfile: 'FROM --platform=$BUILDPLATFORM busybox:local\nRUN true\n' });
+    const built = await sb.berth(['build', '-q', '--platform', 'linux/amd64', ctx]);
+    expect(built.code, built.stderr).toBe(0);
+    const other = await sb.berth(['build', '-q', '--platform', 'linux/amd64,linux/arm64', ctx]);
+    expect(other.code).not.toBe(0);
+    expect(other.stderr).toContain('berth builds linux/amd64 images only; --platform linux/arm64 is not supported');
+  });
+
   it('refuses a bad flag before building', async () => {
     const bad = await sb.berth(['build', '--ulimit', 'nofile=9:1', sb.context({ Dockerfile: PROBE })]);
     expect(bad.code).not.toBe(0);
