@@ -33,6 +33,7 @@ import { shortWarning } from '../lint/report.ts';
 import { runSandboxOptions } from './sandbox-flags.ts';
 import { gitContext, withoutGitDir } from './git-context.ts';
 import { buildContexts } from './build-contexts.ts';
+import { readStdinInput } from './stdin-context.ts';
 import { isGitSource } from '../copy/match.ts';
 import { openSshAgents, type SshAgents } from '../mounts/ssh.ts';
 import { formatOutline, formatTargets, outlineOf, parseCall, type CallRequest } from './outline.ts';
@@ -209,18 +210,24 @@ async function buildWith(progress: Progress, contextArg: string, flags: BuildFla
   const git = isGitSource(contextArg)
     ? await inStep(progress, `[internal] load git source ${contextArg}`, () => gitContext(contextArg, stores.layout, flags.buildArg.includes('BUILDKIT_CONTEXT_KEEP_GIT_DIR=1')))
     : undefined;
-  const contextDir = noContext ? undefined : git?.dir ?? path.resolve(contextArg);
-  if (contextDir && !statSync(contextDir, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new BuildError(`unable to prepare context: path "${contextArg}" not found`);
-  }
-  const dockerfileArg = noContext ? (flags.file ?? '-') : flags.file;
-  const definition = `[internal] load build definition from ${dockerfileArg && dockerfileArg !== '-' ? path.basename(dockerfileArg) : 'Dockerfile'}`;
-  const { parsed, path: dockerfilePath } = await inStep(progress, definition, () => readDockerfile(dockerfileArg, contextDir ?? '.', parseCacheDir(stores.layout.root)));
+  // `-`: a Dockerfile, or a tar of the context (then its Dockerfile is read from it).
+  const stdin = noContext && flags.file === undefined ? await readStdinInput(stores.layout) : undefined;
   try {
-    await buildParsed(progress, stores, parsed, dockerfilePath, contextDir, { ...flags, gitContext: git !== undefined && !git.keepGitDir });
-  } catch (error) {
-    // Errors carry a range only; the code frame's text is attached here, once for every layer.
-    throw attachSource(error, parsed.file, parsed.source);
+    const contextDir = stdin?.contextDir ?? (noContext ? undefined : git?.dir ?? path.resolve(contextArg));
+    if (contextDir && !statSync(contextDir, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new BuildError(`unable to prepare context: path "${contextArg}" not found`);
+    }
+    const dockerfileArg = noContext && !stdin?.contextDir ? (flags.file ?? '-') : flags.file;
+    const definition = `[internal] load build definition from ${dockerfileArg && dockerfileArg !== '-' ? path.basename(dockerfileArg) : 'Dockerfile'}`;
+    const { parsed, path: dockerfilePath } = await inStep(progress, definition, () => readDockerfile(dockerfileArg, contextDir ?? '.', parseCacheDir(stores.layout.root), stdin?.dockerfile));
+    try {
+      await buildParsed(progress, stores, parsed, dockerfilePath, contextDir, { ...flags, gitContext: git !== undefined && !git.keepGitDir });
+    } catch (error) {
+      // Errors carry a range only; the code frame's text is attached here, once for every layer.
+      throw attachSource(error, parsed.file, parsed.source);
+    }
+  } finally {
+    stdin?.cleanup();
   }
 }
 

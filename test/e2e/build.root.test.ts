@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSandbox, mountsMentioning, sandboxProcesses, type Sandbox } from './harness.ts';
+import { BERTH, makeSandbox, mountsMentioning, sandboxProcesses, type Sandbox } from './harness.ts';
 
 // Real builds through the CLI: namespaces, overlay mounts and the sandbox helper (needs root).
 let sb: Sandbox;
@@ -139,6 +140,18 @@ describe('berth build end to end', () => {
     const built = await sb.berth(['build', '-t', 'e2e/stdin', '-'], { input: 'FROM busybox:local\nRUN echo piped > /p\n' });
     expect(built.code).toBe(0);
     expect((await sb.berth(['run', '--rm', 'e2e/stdin', 'cat', '/p'])).stdout).toBe('piped\n');
+  });
+
+  it('takes a tar of the context on stdin, plain or gzipped, as docker build - does', async () => {
+    const ctx = sb.context({ Dockerfile: 'FROM busybox:local\nCOPY hello.txt /hello.txt\n', 'hello.txt': 'from the tar\n' });
+    for (const [flag, tag] of [['-c', 'e2e/tar'], ['-cz', 'e2e/tgz']]) {
+      const archive = path.join(sb.dir, `${tag.replace('/', '-')}.archive`);
+      execFileSync('tar', [flag, '-f', archive, '-C', ctx, '.']);
+      const out = execFileSync('sh', ['-c', `"$0" build -q -t ${tag} - < "$1"`, BERTH, archive], { env: { ...process.env, BERTH_ROOT: sb.root }, encoding: 'utf8' });
+      expect(out).toMatch(/^sha256:/);
+      expect((await sb.berth(['run', '--rm', tag, 'cat', '/hello.txt'])).stdout).toBe('from the tar\n');
+    }
+    expect(tmpEntries()).toEqual([]);
   });
 
   it('drops unflushed snapshots after a reboot and unpacks them again from their blobs', async () => {
