@@ -8,7 +8,7 @@ import { familiarName } from '../image/reference.ts';
 import { findImage, listImages, loadResolved, removeImage, resolveImage, tagImage } from '../image/store.ts';
 import { collect, openStores, withLockedStores } from './store.ts';
 import { unpackImage } from '../engine/images.ts';
-import { formatSize } from '../text/units.ts';
+import { formatColumns, formatSize } from '../text/units.ts';
 
 function shortId(digest: string): string {
   return digest.replace(/^sha256:/, '').slice(0, 12);
@@ -49,8 +49,7 @@ function registerListing(program: Command): void {
         }
       }
       if (opts.quiet) { process.stdout.write(rows.slice(1).map((r) => r[0]).join('\n') + (rows.length > 1 ? '\n' : '')); return; }
-      const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-      for (const row of rows) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i] + 3)).join('').trimEnd()}\n`);
+      process.stdout.write(formatColumns(rows, 3));
     });
 
 }

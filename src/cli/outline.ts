@@ -10,6 +10,7 @@ import type { BuildPlan } from '../plan/index.ts';
 import type { InstructionNode, ParsedDockerfile } from '../syntax/ast.ts';
 import { BuildError } from '../source/index.ts';
 import { commentsAbove } from '../lint/syntax.ts';
+import { formatColumns } from '../text/units.ts';
 
 export interface CallRequest { method: 'build' | 'check' | 'outline' | 'targets'; json: boolean }
 
@@ -105,11 +106,7 @@ export function outlineOf(parsed: ParsedDockerfile, plan: BuildPlan, buildArgs: 
   return { ...optional('name', target?.name), ...optional('description', target?.description), args, secrets: listed(secrets), ssh: listed(ssh) };
 }
 
-/** Columns as Go's tabwriter pads them (two spaces between), each row's trailing space cut. */
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] + 2))).join('').trimEnd()).join('\n') + '\n';
-}
+const table = (rows: string[][]): string => formatColumns(rows, 2);
 
 export function formatOutline(outline: Outline, json: boolean): string {
   // BuildKit's Outline leaves empty lists out (omitempty).

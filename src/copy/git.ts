@@ -7,16 +7,11 @@
  * File times: the checkout's by default, the commit's with `mtime=commit` or SOURCE_DATE_EPOCH,
  * as BuildKit's `git.mtime`. The system's `git` does the fetching; without it the error says so.
  */
-import { execFile, type ExecFileOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, lstatSync, lutimesSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { execFileText } from '../sys/process.ts';
 
-// Made on first use: module-level code must not reach node:child_process (the start-up snapshot).
-function run(file: string, args: string[], options: ExecFileOptions): Promise<{ stdout: string; stderr: string }> {
-  return promisify(execFile)(file, args, { ...options, encoding: 'utf8' });
-}
 
 export interface GitSource {
   remote: string;
@@ -82,7 +77,7 @@ function protocolsFor(remote: string): string {
 
 async function git(args: string[], cwd: string | undefined, signal: AbortSignal | undefined, protocols = NETWORK_PROTOCOLS): Promise<string> {
   try {
-    const { stdout } = await run('git', args, {
+    const { stdout } = await execFileText('git', args, {
       cwd, signal, maxBuffer: 16 << 20,
       // Never ask anyone anything: a build has no terminal to answer from.
       env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C', GIT_ALLOW_PROTOCOL: protocols },

@@ -16,8 +16,7 @@
  * closes it, and slirp4netns exits: it can never outlive the build.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import path from 'node:path';
+import { findExecutable } from '../sys/process.ts';
 import type { Readable, Writable } from 'node:stream';
 
 /** The addresses slirp4netns gives the namespace (its defaults, stated so resolv.conf can use them). */
@@ -56,18 +55,8 @@ export class NetworkSetupError extends Error {
 }
 
 /** The slirp4netns executable on PATH (or the usual system places), or undefined. */
-export function findSlirp4netns(envPath: string = process.env.PATH ?? ''): string | undefined {
-  const dirs = [...envPath.split(':').filter(Boolean), '/usr/bin', '/usr/local/bin', '/bin'];
-  for (const dir of dirs) {
-    const candidate = path.join(dir, 'slirp4netns');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return undefined;
+export function findSlirp4netns(envPath?: string): string | undefined {
+  return findExecutable('slirp4netns', envPath);
 }
 
 /**

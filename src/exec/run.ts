@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { processState } from '../sys/process.ts';
+import { pidAlive, processState } from '../sys/process.ts';
 import { startSandboxNetwork, type SandboxNetwork } from './network.ts';
 import { encodeSpec, seccompCompileRequest, type ContainerSpec } from './spec.ts';
 import { nativeFile } from '../sys/native-files.ts';
@@ -163,7 +163,7 @@ function sandboxNetworkFor(child: ChildProcess, status: Status, statusPipe: Writ
         // The init gone already is usually why slirp4netns found no namespace: the helper then
         // exits on its own with the real reason (a /proc it could not mount, say). Killing it now
         // would lose that; only a live init waiting for "go" needs stopping.
-        if (status.initPid === undefined || !['Z', undefined].includes(processState(status.initPid))) child.kill('SIGKILL');
+        if (status.initPid === undefined || pidAlive(status.initPid)) child.kill('SIGKILL');
         return undefined;
       });
     },

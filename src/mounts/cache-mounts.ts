@@ -23,7 +23,7 @@ import type { LockSpec } from '../exec/index.ts';
 import type { StoreLayout } from '../store/layout.ts';
 import { makeTempDir } from '../snapshot/snapshots.ts';
 import type { SourceEntry, SourceTree } from '../copy/source-tree.ts';
-import { pidAlive } from '../store/pid.ts';
+import { pidAlive } from '../sys/process.ts';
 
 /** What a cache mount starts from when it is new: a directory of another stage or image. */
 export interface CacheSeed {

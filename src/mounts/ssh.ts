@@ -9,19 +9,15 @@
  * socket path, the keys and their bytes never reach a layer, the cache key (only the id does) or
  * the history; the mount point the runtime made is removed after the step.
  */
-import { execFile, type ExecFileOptions, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { BuildError } from '../source/index.ts';
 import { sandboxPath } from '../exec/index.ts';
 import { writerName } from '../store/sweep.ts';
+import { execFileText, findExecutable } from '../sys/process.ts';
 
-// Made on first use: module-level code must not reach node:child_process (the start-up snapshot).
-function run(file: string, args: string[], options: ExecFileOptions): Promise<{ stdout: string; stderr: string }> {
-  return promisify(execFile)(file, args, { ...options, encoding: 'utf8' });
-}
 
 export interface SshAgents {
   /** The agent socket for an id, if the build was given one. */
@@ -41,21 +37,13 @@ export function parseSshFlag(text: string): SshSpec {
   return { id, paths };
 }
 
-function onPath(program: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
-    const file = path.join(dir || '.', program);
-    if (existsSync(file)) return file;
-  }
-  return undefined;
-}
-
 /**
  * An ssh-agent holding `keys`, its socket in a scratch dir named after this berth (so a killed
  * build's is swept, src/store/sweep.ts) and the agent itself dying with berth (the helper's
  * --pdeathsig-exec), however berth ends.
  */
 async function startAgent(id: string, keys: string[], scratch: string): Promise<{ socket: string; agent: ChildProcess; dir: string }> {
-  const program = onPath('ssh-agent');
+  const program = findExecutable('ssh-agent');
   if (!program) throw new BuildError(`--ssh ${id}: ssh-agent is not installed (apt-get install openssh-client)`);
   mkdirSync(scratch, { recursive: true });
   const dir = path.join(scratch, writerName('ssh'));
@@ -79,7 +67,7 @@ async function startAgent(id: string, keys: string[], scratch: string): Promise<
     agent.once('exit', (code) => failed(`exited (${code}) before it listened`));
   });
   try {
-    await run('ssh-add', ['-q', ...keys], { env: { ...process.env, SSH_AUTH_SOCK: socket, SSH_ASKPASS: '/bin/false', DISPLAY: '' } });
+    await execFileText('ssh-add', ['-q', ...keys], { env: { ...process.env, SSH_AUTH_SOCK: socket, SSH_ASKPASS: '/bin/false', DISPLAY: '' } });
   } catch (error) {
     agent.kill();
     rmSync(dir, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { StoreLayout } from './layout.ts';
-import { pidAlive } from './pid.ts';
+import { pidAlive } from '../sys/process.ts';
 
 /** A name no other writer has, carrying this process's pid: `[purpose-]<pid>-<hex>`. */
 export function writerName(purpose?: string): string {

@@ -2,7 +2,7 @@
  * Sizes and durations as Docker's tools read and print them, in one place: Go's
  * time.ParseDuration (HEALTHCHECK flags, prune's `until=`), go-units' RAMInBytes (binary units:
  * `--keep-storage`, tmpfs `size=`) and HumanSizeWithPrecision (decimal units: `berth images`,
- * `berth du`).
+ * `berth du`), and the padded columns their tables use.
  */
 
 const DURATION_UNITS: Record<string, number> = {
@@ -66,4 +66,10 @@ export function formatSize(bytes: number, precision = 3): string {
 /** RFC 3339 in UTC to the second, as BuildKit writes history and `created` times. */
 export function isoSeconds(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Rows as left-aligned columns `gap` spaces apart (as Go's tabwriter pads them), trailing space cut. */
+export function formatColumns(rows: ReadonlyArray<readonly string[]>, gap: number): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] + gap))).join('').trimEnd()).join('\n') + '\n';
 }

@@ -19,7 +19,7 @@ const RANKS: Record<string, number> = {
   instructions: 2,
   plan: 3,
   // The back end, from the store's files up to the build.
-  'store/layout': 3, 'store/pid': 3, 'store/sweep': 4,
+  'store/layout': 3, 'store/sweep': 4,
   content: 5,
   layer: 6, context: 6, 'store/lock': 6, 'store/parse-cache': 6,
   fsview: 7, image: 7, exec: 7,
