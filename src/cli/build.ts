@@ -208,7 +208,7 @@ async function buildWith(progress: Progress, contextArg: string, flags: BuildFla
   const stores = openStores(command);
   const noContext = contextArg === '-';
   const git = isGitSource(contextArg)
-    ? await inStep(progress, `[internal] load git source ${contextArg}`, () => gitContext(contextArg, stores.layout, flags.buildArg.includes('BUILDKIT_CONTEXT_KEEP_GIT_DIR=1')))
+    ? await inStep(progress, `[internal] load git source ${contextArg}`, () => gitContext(contextArg, stores.layout, parseBuildArgs(flags.buildArg).get('BUILDKIT_CONTEXT_KEEP_GIT_DIR') === '1'))
     : undefined;
   // `-`: a Dockerfile, or a tar of the context (then its Dockerfile is read from it).
   const stdin = noContext && flags.file === undefined ? await readStdinInput(stores.layout) : undefined;

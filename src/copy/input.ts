@@ -182,7 +182,7 @@ async function gitCopyInput(req: ContextCopyRequest): Promise<{ tree: SourceTree
 export async function contextCopyInput(req: ContextCopyRequest): Promise<{ tree: SourceTree; digest: string; matches: Match[]; op?: CopyOp }> {
   const { op } = req;
   if (op.add && op.sources.length === 1 && isGitSource(op.sources[0])) {
-    checkSourceKinds({ op, tree: contextTree(req.tmpDir, { excluded: () => true, mustDescend: () => false }), range: req.range });
+    checkSourceKinds({ op, range: req.range });
     return gitCopyInput(req);
   }
   let tree: SourceTree;
@@ -198,7 +198,7 @@ export async function contextCopyInput(req: ContextCopyRequest): Promise<{ tree:
     tree = contextTree(empty, { excluded: () => true, mustDescend: () => false });
   }
   // The words are checked (COPY of a URL, git sources, --checksum) before anything is downloaded.
-  checkSourceKinds({ op, tree, range: req.range });
+  checkSourceKinds({ op, range: req.range });
   const remote = await downloads(req);
   tree = { ...tree, remote };
   const matches = matchSources({ op, tree, range: req.range });

@@ -69,7 +69,7 @@ export function excludeMatcher(ctx: Pick<MatchContext, 'op' | 'range'>): IgnoreM
 }
 
 /** ADD-only checks on sources and --checksum, as BuildKit's Dockerfile frontend makes them. */
-export function checkSourceKinds(ctx: MatchContext): void {
+export function checkSourceKinds(ctx: Pick<MatchContext, 'op' | 'range'>): void {
   const { op } = ctx;
   const kind = op.add ? 'ADD' : 'COPY';
   for (const word of op.sources) {
