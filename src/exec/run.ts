@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { pidAlive, processState } from '../sys/process.ts';
+import { processState } from '../sys/process.ts';
 import { startSandboxNetwork, type SandboxNetwork } from './network.ts';
 import { encodeSpec, seccompCompileRequest, type ContainerSpec } from './spec.ts';
 import { nativeFile } from '../sys/native-files.ts';
@@ -149,6 +149,9 @@ function abortReason(signal: AbortSignal): unknown {
  * in either order), link the namespace to the outside and tell the init to go on. A failure kills
  * the helper before the command ever ran; `failure()` then says why.
  */
+/** How long a helper whose network failed may take to exit with its own reason before it is killed. */
+const NETWORK_FAILURE_GRACE_MS = 1000;
+
 function sandboxNetworkFor(child: ChildProcess, status: Status, statusPipe: Writable, onWarning?: (message: string) => void) {
   let started: Promise<SandboxNetwork | undefined> | undefined;
   let error: Error | undefined;
@@ -160,10 +163,14 @@ function sandboxNetworkFor(child: ChildProcess, status: Status, statusPipe: Writ
         return network;
       }, (cause: Error) => {
         error = cause;
-        // The init gone already is usually why slirp4netns found no namespace: the helper then
-        // exits on its own with the real reason (a /proc it could not mount, say). Killing it now
-        // would lose that; only a live init waiting for "go" needs stopping.
-        if (status.initPid === undefined || pidAlive(status.initPid)) child.kill('SIGKILL');
+        // The init failing its own setup is usually why slirp4netns found no namespace; the
+        // helper then exits by itself with the real reason (a /proc it could not mount, say),
+        // which must not be lost to a kill. A healthy init waiting for "go" is stopped after a
+        // moment: this is the error path only.
+        if (child.exitCode === null && child.signalCode === null) {
+          const stop = setTimeout(() => child.kill('SIGKILL'), NETWORK_FAILURE_GRACE_MS);
+          child.once('close', () => clearTimeout(stop));
+        }
         return undefined;
       });
     },
