@@ -91,7 +91,7 @@ static int own_path(char *out, size_t size)
 }
 
 /* Field 22 of /proc/PID/stat: when the process started, in clock ticks; 0 when it is gone. */
-static unsigned long long start_time(pid_t pid)
+unsigned long long cgroup_start_time(pid_t pid)
 {
 	char path[64], buf[1024];
 	path_printf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -114,7 +114,7 @@ static unsigned long long start_time(pid_t pid)
 }
 
 /* Empty cgroups of helpers that are gone; a cgroup with tasks refuses rmdir and stays. */
-static void sweep(const char *parent)
+void cgroup_sweep(const char *parent)
 {
 	DIR *dir = opendir(parent);
 	if (!dir)
@@ -126,7 +126,7 @@ static void sweep(const char *parent)
 		char tail;
 		if (sscanf(e->d_name, "%d-%llu%c", &pid, &ticks, &tail) != 2)
 			continue;
-		if (pid > 0 && start_time(pid) == ticks)
+		if (pid > 0 && cgroup_start_time(pid) == ticks)
 			continue;
 		char path[PATH_MAX];
 		path_printf(path, sizeof path, "%s/%s", parent, e->d_name);
@@ -146,15 +146,23 @@ static void write_rule(const char *file, const char *rule)
 int devcg_create(struct spec *spec)
 {
 	char mount[PATH_MAX], own[PATH_MAX], parent[PATH_MAX];
-	if (!spec->devcgroup || devices_mount(mount, sizeof mount) < 0 || own_path(own, sizeof own) < 0)
+	if (!spec->devcgroup)
 		return -1;
-	path_printf(parent, sizeof parent, "%s%s/%s", mount, own, spec->devcgroup);
+	/* An absolute path is the parent itself (--cgroup-parent, which Node resolved). */
+	if (spec->devcgroup[0] == '/') {
+		path_printf(parent, sizeof parent, "%s", spec->devcgroup);
+		cgroup_make_parents(parent);
+	}
+	else if (devices_mount(mount, sizeof mount) < 0 || own_path(own, sizeof own) < 0)
+		return -1;
+	else
+		path_printf(parent, sizeof parent, "%s%s/%s", mount, own, spec->devcgroup);
 	/* No writable devices hierarchy (e.g. berth itself confined): nodev still holds. */
 	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
 		return -1;
-	sweep(parent);
+	cgroup_sweep(parent);
 	pid_t self = getpid();
-	path_printf(cgroup_dir, sizeof cgroup_dir, "%s/%d-%llu", parent, (int)self, start_time(self));
+	path_printf(cgroup_dir, sizeof cgroup_dir, "%s/%d-%llu", parent, (int)self, cgroup_start_time(self));
 	if (mkdir(cgroup_dir, 0755) < 0) {
 		cgroup_dir[0] = '\0';
 		if (errno == EACCES || errno == EROFS || errno == EPERM)

@@ -141,6 +141,7 @@ int init_main(struct spec *spec, int lifeline_fd, int devcg_fd)
 	check_lifeline(lifeline_fd);
 	/* Before anything of the container exists: every process it will ever have starts inside. */
 	devcg_enter(devcg_fd);
+	limits_enter();
 	/* Device nodes and stubs get exactly the modes we ask for. */
 	umask(0);
 

@@ -94,6 +94,7 @@ int main(int argc, char **argv)
 	take_locks(&spec);
 	/* Made before the fork so that the init can enter it before anything else. */
 	int devcg_fd = devcg_create(&spec);
+	limits_create(&spec);
 
 	/*
 	 * The lifeline lets the init notice that we died before it armed its own death signal: we
@@ -118,6 +119,7 @@ int main(int argc, char **argv)
 	close(lifeline[0]);
 	if (devcg_fd >= 0)
 		close(devcg_fd);
+	limits_close_files();
 	init_pid = pid;
 	status_line("pid %d", (int)pid);
 
@@ -139,6 +141,7 @@ int main(int argc, char **argv)
 	}
 	/* The init was the pid namespace's last process: the device cgroup is empty now. */
 	devcg_remove();
+	limits_remove();
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	/* The init died from a signal (only SIGKILL can do that to a PID 1): report it shell-style. */

@@ -98,6 +98,12 @@ struct lock_req {
 	int shared;
 };
 
+/* A resource cgroup (limits.c): made below `parent`, the "file=value" settings written in order. */
+struct cgroup_req {
+	const char *parent;
+	struct str_list settings;
+};
+
 struct spec {
 	pid_t node_pid;
 	enum rootfs_kind rootfs;
@@ -135,6 +141,8 @@ struct spec {
 	struct str_list rlimits;   /* "resource=soft:hard", set before capabilities are dropped */
 	const char *devcgroup;     /* parent name of the per-container device cgroup (v1) */
 	struct str_list dev_allow; /* devices.allow lines */
+	struct cgroup_req *cgroups; /* --cgroup-parent and resource limits */
+	size_t n_cgroups;
 	struct seccomp_spec seccomp;
 };
 
@@ -178,6 +186,15 @@ int seccomp_compile_main(void);          /* berth-sandbox --compile-seccomp */
 
 /* cgroup.c: the device cgroup, made and removed by the helper, entered by the init */
 int devcg_create(struct spec *spec); /* fd of its tasks file, or -1 when the host has none */
+unsigned long long cgroup_start_time(pid_t pid); /* 0 when the process is gone */
+void cgroup_sweep(const char *parent);           /* empty cgroups of helpers that are gone */
+
+/* limits.c: the resource cgroups, made and removed by the helper, entered by the init */
+void cgroup_make_parents(const char *dir); /* mkdir -p, cpusets filled in; fails the helper */
+void limits_create(struct spec *spec);
+void limits_enter(void);
+void limits_close_files(void);
+void limits_remove(void);
 void devcg_enter(int tasks_fd);
 void devcg_remove(void);
 

@@ -162,6 +162,15 @@ static void set_key(struct spec *spec, const char *key, char *value)
 		spec->devcgroup = value;
 	else if (!strcmp(key, "devallow"))
 		list_push(&spec->dev_allow, value);
+	else if (!strcmp(key, "cgroup")) {
+		spec->cgroups = xrealloc(spec->cgroups, (spec->n_cgroups + 1) * sizeof *spec->cgroups);
+		memset(&spec->cgroups[spec->n_cgroups], 0, sizeof *spec->cgroups);
+		spec->cgroups[spec->n_cgroups++].parent = value;
+	} else if (!strcmp(key, "cgset")) {
+		if (spec->n_cgroups == 0)
+			fail("spec: \"cgset\" before any \"cgroup\"");
+		list_push(&spec->cgroups[spec->n_cgroups - 1].settings, value);
+	}
 	else if (!strcmp(key, "lock"))
 		add_lock(spec, value, 0);
 	else if (!strcmp(key, "lockshared"))

@@ -30,7 +30,7 @@ import { collect, openStores, type Stores } from './store.ts';
 import { contextIgnore, imageFacts, runCheck } from './check.ts';
 import { CHECK_BUILD_ARG, lintDockerfile, RULES } from '../lint/index.ts';
 import { shortWarning } from '../lint/report.ts';
-import { runSandboxOptions } from './sandbox-flags.ts';
+import { addResourceOptions, resourceLimits, runSandboxOptions } from './sandbox-flags.ts';
 import { gitContext, withoutGitDir } from './git-context.ts';
 import { buildContexts } from './build-contexts.ts';
 import { readStdinInput } from './stdin-context.ts';
@@ -45,6 +45,8 @@ interface BuildFlags {
   pull?: boolean; push?: boolean; cacheTo: string[]; cacheFrom: string[]; insecureRegistry: string[];
   check?: boolean;
   addHost: string[]; shmSize?: string; ulimit: string[];
+  cgroupParent?: string; memory?: string; memorySwap?: string; cpuShares?: string; cpuPeriod?: string; cpuQuota?: string;
+  cpusetCpus?: string; cpusetMems?: string;
   debugOnError?: boolean; debugOnErrorCommand?: string;
   call?: string; explainCache?: boolean; ssh: string[];
   /** Set for a git context: its `.git` stays out of the context. */
@@ -263,7 +265,7 @@ async function buildParsed(
 ): Promise<void> {
   const allow = parseAllow(flags.allow);
   const network = buildNetwork(flags.network, allow);
-  const runSandbox = runSandboxOptions(flags);
+  const [runSandbox, resources] = [runSandboxOptions(flags), resourceLimits(flags)];
   const outputs = flags.output.map(parseOutput);
   const { buildArgs, epoch } = buildArgsWithEpoch(flags.buildArg);
   const quiet = flags.quiet === true;
@@ -309,7 +311,7 @@ async function buildParsed(
       jobs: parseJobs(flags.jobs), signal: abort.signal,
       resolveBase: (ref, vertex) => bases.load(ref, vertex.range),
       onRecord: (vertex, record) => records.set(vertex.id, record),
-      secrets: loadSecrets(flags.secret), allow, ssh, debugOnError: debugCommand(flags), explainMisses: explainsMisses(flags), sourceDateEpoch: epoch,
+      secrets: loadSecrets(flags.secret), allow, ssh, debugOnError: debugCommand(flags), explainMisses: explainsMisses(flags), sourceDateEpoch: epoch, resources,
     }));
     const image = await inStep(progress, 'exporting to image', async (step) => {
       const made = await assembleImage(stores.images, plan, result, {
@@ -383,7 +385,7 @@ function printLine(text: string): void {
 }
 
 export function register(program: Command): void {
-  program
+  const build = program
     .command('build')
     .description('build an image from a Dockerfile')
     .argument('<context>', 'build context directory, or - for a Dockerfile on stdin and no context')
@@ -417,7 +419,8 @@ export function register(program: Command): void {
     .option('--debug-on-error', 'when a RUN fails, open a shell in its container first (--debug-on-error=CMD runs CMD there)')
     .addOption(new Option('--debug-on-error-command <command>').hideHelp())
     .option('--shm-size <size>', 'size of /dev/shm in every RUN (default 64m)')
-    .option('--ulimit <name=soft[:hard]>', 'a resource limit in every RUN (nofile, nproc, ...)', collect, [])
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit in every RUN (nofile, nproc, ...)', collect, []);
+  addResourceOptions(build, 'every RUN')
     .option('--allow <entitlement>', 'grant an entitlement (security.insecure, network.host)', collect, [])
     .action((context: string, flags: BuildFlags, command: Command) => runBuild(context, flags, command));
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { BuildError } from '../source/index.ts';
 import type { MountSpec } from '../exec/index.ts';
 import { defaultHosts } from '../exec/spec.ts';
-import { runSandboxOptions } from './sandbox-flags.ts';
+import { addResourceOptions, resourceLimits, runSandboxOptions, type ResourceFlags } from './sandbox-flags.ts';
 import { parseNetworkMode } from '../exec/network.ts';
 import { loadBaseImage } from '../engine/images.ts';
 import { openSnapshotter, type ActiveSnapshot, type Snapshotter } from '../snapshot/snapshotter.ts';
@@ -11,7 +11,7 @@ import { UserLookupError } from '../container/users.ts';
 import { openWorkingContainer, runWorkingContainer, type ProcessRequest, type WorkingContainer } from '../container/working.ts';
 import { collect, withLockedStores, type Stores } from './store.ts';
 
-interface RunFlags {
+interface RunFlags extends ResourceFlags {
   rm?: boolean; env: string[]; volume: string[]; network: string; workdir?: string; user?: string;
   entrypoint?: string; hostname?: string; interactive?: boolean;
   addHost: string[]; shmSize?: string; ulimit: string[];
@@ -67,6 +67,7 @@ async function runLocked(stores: Stores, snapshots: Snapshotter, image: string, 
   const network = parseNetworkMode(flags.network);
   if (!network) throw new BuildError(`unsupported --network "${flags.network}" (default, none or host)`);
   const limits = runSandboxOptions(flags);
+  const resources = resourceLimits(flags);
   const hostname = flags.hostname ?? 'berth';
   const snapshot = await snapshots.prepare(base.chain, 'run');
   const abort = new AbortController();
@@ -79,7 +80,7 @@ async function runLocked(stores: Stores, snapshots: Snapshotter, image: string, 
     });
     const result = await runWorkingContainer(container, {
       args: argv, hostname, network, mounts: flags.volume.map(parseVolume), stdin: flags.interactive ? 'inherit' : 'null',
-      hosts: defaultHosts(hostname, limits?.extraHosts), shmSize: limits?.shmSize, ulimits: limits?.ulimits,
+      hosts: defaultHosts(hostname, limits?.extraHosts), shmSize: limits?.shmSize, ulimits: limits?.ulimits, resources,
     }, {
       onStdout: (chunk) => process.stdout.write(chunk),
       onStderr: (chunk) => process.stderr.write(chunk),
@@ -95,7 +96,7 @@ async function runLocked(stores: Stores, snapshots: Snapshotter, image: string, 
 }
 
 export function register(program: Command): void {
-  program.command('run').description('run a command in a new container from an image')
+  const run = program.command('run').description('run a command in a new container from an image')
     .argument('<image>').argument('[command...]')
     .option('--rm', 'remove the container when it exits (always the case: berth keeps no containers)')
     .option('-e, --env <K=V>', 'set an environment variable', collect, [])
@@ -108,7 +109,8 @@ export function register(program: Command): void {
     .option('-i, --interactive', 'keep stdin open')
     .option('--add-host <name:ip>', 'an /etc/hosts entry', collect, [])
     .option('--shm-size <size>', 'size of /dev/shm (default 64m)')
-    .option('--ulimit <name=soft[:hard]>', 'a resource limit (nofile, nproc, ...)', collect, [])
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit (nofile, nproc, ...)', collect, []);
+  addResourceOptions(run, 'the container')
     .passThroughOptions()
     .action((image: string, args: string[], flags: RunFlags, command: Command) => runImage(image, args, flags, command));
 }

@@ -15,6 +15,7 @@ import { openBuildCache } from '../cache/cache.ts';
 import { slotOf } from '../cache/explain.ts';
 import type { MountRoot } from '../mounts/run-mounts.ts';
 import type { SshAgents } from '../mounts/ssh.ts';
+import type { ResourceLimits } from '../exec/cgroups.ts';
 import { openSnapshotter, type Snapshotter } from '../snapshot/snapshotter.ts';
 import type { ChainLayer } from '../snapshot/snapshots.ts';
 import { sweepStore } from '../store/sweep.ts';
@@ -63,6 +64,8 @@ export interface BuildRequest {
   allow?: readonly string[];
   /** `--ssh` agents. */
   ssh?: SshAgents;
+  /** `--cgroup-parent`, `--memory`, `--cpu-*`: every RUN's cgroups (not keyed: they limit, they do not change results). */
+  resources?: ResourceLimits;
   /** SOURCE_DATE_EPOCH, when set (git sources then take their commit's time). */
   sourceDateEpoch?: number;
   /** Say why each missed step missed (its facts are remembered either way). */
@@ -150,7 +153,7 @@ function servicesOf(req: BuildRequest, snapshots: Snapshotter, base: BaseResolve
     layout: req.layout, content: req.content, snapshots, plan: req.plan,
     cache: openBuildCache(req.layout.cache, (digest) => hasBlob(req.content, digest)),
     contextDir: req.contextDir, contextFilter: req.contextFilter, statCache: req.statCache,
-    secrets: req.secrets ?? new Map(), allow: req.allow ?? [], signal: req.signal, debugOnError: req.debugOnError, sourceDateEpoch: req.sourceDateEpoch, ssh: req.ssh,
+    secrets: req.secrets ?? new Map(), allow: req.allow ?? [], signal: req.signal, debugOnError: req.debugOnError, sourceDateEpoch: req.sourceDateEpoch, ssh: req.ssh, resources: req.resources,
     rootOf: rootResolver(req, snapshots, base),
     explain: {
       dir: req.layout.explain, show: req.explainMisses === true,

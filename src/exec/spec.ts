@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { SANDBOX_NETWORK } from './network.ts';
 import { overlayMountOptions } from '../layer/overlay-format.ts';
 import { userNamespace } from '../sys/userns.ts';
+import { cgroupRequests, hostCgroups, parentDir, type ResourceLimits } from './cgroups.ts';
 import { encodeSeccomp, seccompFilter, type SeccompFilter } from './seccomp.ts';
 
 export type RootfsSpec =
@@ -70,6 +71,8 @@ export interface ContainerSpec {
   locks?: LockSpec[];
   /** /dev/shm's size in bytes (default 64 MiB, as Docker). */
   shmSize?: number;
+  /** `--cgroup-parent` and the memory and cpu limits: cgroups the container joins (cgroups.ts). */
+  resources?: ResourceLimits;
   /** Resource limits (`--ulimit`), `-1` unlimited. */
   ulimits?: ReadonlyArray<{ name: string; soft: number; hard: number }>;
   /**
@@ -102,6 +105,13 @@ export const DEFAULT_CAPABILITIES: Readonly<Record<string, number>> = {
 
 /** Parent of the per-container device cgroups, below the helper's own devices cgroup (cgroup v1). */
 export const DEVICE_CGROUP_ROOT = 'berth';
+
+/** The device cgroup's parent: a name below berth's own, or --cgroup-parent's directory there. */
+function deviceCgroupParent(cgroupParent: string | undefined): string {
+  if (cgroupParent === undefined) return DEVICE_CGROUP_ROOT;
+  const devices = hostCgroups().hierarchies.find((h) => h.controllers.includes('devices'));
+  return (devices && parentDir(devices, cgroupParent)) ?? DEVICE_CGROUP_ROOT;
+}
 
 /** Kernel interfaces docker hides from containers (/dev/null or an empty tmpfs over them). */
 export const MASKED_PATHS: readonly string[] = [
@@ -307,7 +317,7 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid, s
     // ...and, where the host has a v1 device cgroup, only docker's default devices at all. A user
     // namespace owns no cgroup, and needs none: the kernel opens no device node it mounted.
     if (!userNamespace().rootless) {
-      add('devcgroup', DEVICE_CGROUP_ROOT);
+      add('devcgroup', deviceCgroupParent(spec.resources?.cgroupParent));
       for (const rule of ALLOWED_DEVICES) add('devallow', rule);
     }
     if (seccompProgram) {
@@ -318,6 +328,14 @@ export function encodeSpec(spec: ContainerSpec, nodePid: number = process.pid, s
     }
   }
   for (const lock of spec.locks ?? []) add(lock.shared ? 'lockshared' : 'lock', lock.path);
+  if (spec.resources) {
+    // The device cgroup (when made) is the devices hierarchy's; every other one is made here.
+    const skip = spec.privileged || userNamespace().rootless ? [] : ['devices'];
+    for (const request of cgroupRequests(spec.resources, hostCgroups(), skip)) {
+      add('cgroup', request.parent);
+      for (const [file, value] of request.settings) add('cgset', `${file}=${value}`);
+    }
+  }
 
   for (const mount of spec.mounts ?? []) encodeMount(mount, add);
 

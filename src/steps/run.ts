@@ -3,7 +3,7 @@
  * active snapshot's upper dir. Keyed by the command, its environment (proxy values given only with
  * --build-arg left out, as Docker does), user, working directory, network, security mode, mounts
  * and heredocs, the build's `--add-host`, `--shm-size` and `--ulimit`, plus the digests of what its bind
- * mounts read.
+ * mounts read. The build's cgroup limits are not keyed: they bound a RUN, they do not change what it makes.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -71,7 +71,7 @@ async function executeRun(ctx: StepContext, op: RunOp, mountEnv: RunMountEnv, ac
   }
   const run: ContainerRun = {
     args: op.argv, hostname: HOSTNAME, network: op.network, mounts, privileged: op.security === 'insecure', locks: prepared.locks,
-    hosts: defaultHosts(HOSTNAME, op.sandbox?.extraHosts), shmSize: op.sandbox?.shmSize, ulimits: op.sandbox?.ulimits, buildStep: true,
+    hosts: defaultHosts(HOSTNAME, op.sandbox?.extraHosts), shmSize: op.sandbox?.shmSize, ulimits: op.sandbox?.ulimits, resources: services.resources, buildStep: true,
   };
   try {
     const result = await runWorkingContainer(container, run, {

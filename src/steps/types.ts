@@ -12,6 +12,7 @@ import type { CacheRecord } from '../cache/records.ts';
 import type { ArchiveOptions } from '../layer/diff.ts';
 import type { MountRoot } from '../mounts/run-mounts.ts';
 import type { SshAgents } from '../mounts/ssh.ts';
+import type { ResourceLimits } from '../exec/cgroups.ts';
 import type { BuildPlan, FileSource, HistoryEntry, ContainerConfig, Vertex } from '../plan/index.ts';
 import type { ActiveSnapshot, Snapshotter } from '../snapshot/snapshotter.ts';
 import type { ChainLayer } from '../snapshot/snapshots.ts';
@@ -49,6 +50,8 @@ export interface StepServices {
   signal?: AbortSignal;
   /** `--ssh` agents for RUN --mount=type=ssh. */
   ssh?: SshAgents;
+  /** `--cgroup-parent` and the memory and cpu limits of every RUN (never keyed). */
+  resources?: ResourceLimits;
   /** SOURCE_DATE_EPOCH of the build, when set. */
   sourceDateEpoch?: number;
   /** Where built steps' facts are kept to explain later misses; `show` prints the reasons. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAddHost, parseUlimit, runSandboxOptions } from '../../src/cli/sandbox-flags.ts';
+import { parseAddHost, parseUlimit, resourceLimits, runSandboxOptions } from '../../src/cli/sandbox-flags.ts';
 
 describe('--add-host', () => {
   it('reads NAME:IP and NAME=IP, IPv6 bracketed or not', () => {
@@ -38,5 +38,31 @@ describe('the RUN options of a build', () => {
       extraHosts: [{ host: 'a', ip: '1.1.1.1' }], shmSize: 128 * 1024 * 1024, ulimits: [{ name: 'nofile', soft: 3, hard: 4 }],
     });
     expect(() => runSandboxOptions({ addHost: [], shmSize: 'big', ulimit: [] })).toThrow(/invalid --shm-size/);
+  });
+});
+
+describe('the cgroup flags', () => {
+  it('are absent without flags, and read sizes, -1 swap and Docker\'s defaults', () => {
+    expect(resourceLimits({})).toBeUndefined();
+    expect(resourceLimits({ memory: '64m' })).toEqual({ memory: 64 << 20 });
+    expect(resourceLimits({ memory: '1g', memorySwap: '-1' })).toEqual({ memory: 1 << 30, memorySwap: -1 });
+    expect(resourceLimits({ cpuShares: '0', cpuQuota: '-1', cpuPeriod: '0' })).toBeUndefined();
+    expect(resourceLimits({ cpuShares: '100', cpusetCpus: '0,1-1', cgroupParent: 'ci/job' })).toEqual({ cpuShares: 100, cpusetCpus: '0,1-1', cgroupParent: 'ci/job' });
+  });
+
+  it('refuse what Docker refuses, naming the flag', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ memory: 'lots' }, /invalid --memory "lots"/],
+      [{ memory: '5m' }, /minimum memory limit allowed is 6MB/],
+      [{ memorySwap: '1g' }, /--memory-swap needs --memory/],
+      [{ memory: '1g', memorySwap: '512m' }, /at least the --memory limit/],
+      [{ cpuShares: '-3' }, /--cpu-shares: it cannot be negative/],
+      [{ cpuShares: '1.5' }, /invalid --cpu-shares "1.5": not a whole number/],
+      [{ cpuPeriod: '2000000' }, /CFS period must be between/],
+      [{ cpuQuota: '999' }, /quota cannot be less than 1ms/],
+      [{ cpusetMems: '0-' }, /invalid --cpuset-mems "0-"/],
+      [{ cgroupParent: '' }, /invalid --cgroup-parent ""/],
+    ];
+    for (const [flags, message] of cases) expect(() => resourceLimits(flags), JSON.stringify(flags)).toThrow(message);
   });
 });

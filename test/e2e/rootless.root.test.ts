@@ -196,6 +196,15 @@ describe('rootless with subordinate ids', () => {
     const net = await ranged.berth(['run', 'busybox:local', 'sh', '-c', 'cat /proc/net/dev | grep -c eth0; grep Seccomp: /proc/self/status']);
     expect(net.stdout).toBe('1\nSeccomp:\t2\n');
   }, 120_000);
+
+  it('refuses cgroup limits with the reason, before building', async () => {
+    const ctx = ranged.context({ Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'f\n' });
+    for (const flags of [['-m', '64m'], ['--cgroup-parent', 'ci']]) {
+      const refused = await ranged.berth(['build', ...flags, ctx]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`${flags[0] === '-m' ? '--memory' : '--cgroup-parent'}: a rootless berth cannot write cgroups`);
+    }
+  }, 60_000);
 });
 
 describe('berth unshare', () => {
