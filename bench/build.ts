@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { benchSandbox } from './sandbox.ts';
+import { benchBigLayers } from './big-layers.ts';
 
 /**
  * Build benchmarks, side by side with Docker's BuildKit on the same machine when a dockerd
@@ -111,21 +112,43 @@ function freshSnapshot(): string {
   return existsSync(path.join(REPO, 'dist/snapshot/berth.blob')) ? 'its start-up snapshot' : 'its bundle or sources (no start-up snapshot could be built)';
 }
 
+/** The busybox base as BASE in berth's store (and Docker's, when a dockerd answers); its tarball. */
+function importBase(dir: string, env: NodeJS.ProcessEnv): string {
+  const rootfs = path.join(dir, 'busybox.tar');
+  const config = 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  execFileSync(path.join(REPO, 'scripts/busybox-rootfs.sh'), [rootfs]);
+  must(spawnSync(BERTH, ['import', '-c', config, rootfs, BASE], { env }), 'berth import');
+  if (dockerAvailable()) must(spawnSync(DOCKER, ['import', '-c', config, rootfs, BASE]), 'docker import');
+  return rootfs;
+}
+
+/** `npm run bench layers`: the large-layer scenarios alone. */
+export async function benchLayers(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-'));
+  const env = { ...process.env, BERTH_ROOT: path.join(dir, 'store') };
+  const launcher = freshSnapshot();
+  try {
+    importBase(dir, env);
+    console.log(`berth runs from ${launcher}`);
+    await benchBigLayers({ dir, berth: BERTH, docker: dockerAvailable() ? DOCKER : undefined, env, base: BASE });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    if (dockerAvailable()) spawnSync(DOCKER, ['rmi', '-f', BASE], { stdio: 'ignore' });
+  }
+}
+
 export async function benchBuild(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-'));
   const root = path.join(dir, 'store');
   const env = { ...process.env, BERTH_ROOT: root };
   const launcher = freshSnapshot();
   try {
-    const rootfs = path.join(dir, 'busybox.tar');
-    execFileSync(path.join(REPO, 'scripts/busybox-rootfs.sh'), [rootfs]);
-    must(spawnSync(BERTH, ['import', '-c', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', rootfs, BASE], { env }), 'berth import');
+    const rootfs = importBase(dir, env);
     const tools: Tool[] = [{
       name: 'berth',
       build: (ctx, tag, extra = [], fails = false) => must(spawnSync(BERTH, ['build', '-q', '--network', 'none', ...extra, '-t', tag, ctx], { env }), 'berth build', fails),
     }];
     if (dockerAvailable()) {
-      must(spawnSync(DOCKER, ['import', '-c', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', rootfs, BASE]), 'docker import');
       tools.push({
         name: 'buildkit',
         build: (ctx, tag, extra = [], fails = false) => must(spawnSync(DOCKER, ['build', '-q', '--network', 'none', ...extra, '-t', tag, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '1' } }), 'docker build', fails),
@@ -173,13 +196,14 @@ export async function benchBuild(): Promise<void> {
     const cold = results.berth['shared cache: empty store with --cache-from'];
     console.log(`shared cache through a registry: original build ${original.toFixed(3)}s, empty store with --cache-from ${cold.toFixed(3)}s (${(cold / original).toFixed(2)}x)`);
     await benchSandbox(dir, rootfs, small, env, BASE);
+    await benchBigLayers({ dir, berth: BERTH, docker: dockerAvailable() ? DOCKER : undefined, env, base: BASE });
   } finally {
     rmSync(dir, { recursive: true, force: true });
     if (dockerAvailable()) spawnSync(DOCKER, ['rmi', '-f', 'bench/small', 'bench/big', 'bench/parallel', BASE], { stdio: 'ignore' });
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.listen(0, '127.0.0.1', () => {

@@ -16,6 +16,10 @@ if (!only || only === 'build') {
   const { benchBuild } = await import('./build.ts');
   await benchBuild();
 }
+if (only === 'layers') {
+  const { benchLayers } = await import('./build.ts');
+  await benchLayers();
+}
 if (!only || only === 'compress') {
   const { benchCompress } = await import('./compress.ts');
   await benchCompress();
