@@ -4,10 +4,11 @@ import type { BaseImage } from '../engine/build.ts';
 import type { CacheRecord } from '../cache/records.ts';
 import { baseImageOf, loadBaseImage } from '../engine/images.ts';
 import { resolveImage, type ResolvedImage } from '../image/store.ts';
-import type { CacheSpec, PushedImage, PushOptions, RegistryOptions } from '../registry/index.ts';
+import type { PushedImage, PushOptions, RegistryOptions } from '../registry/index.ts';
+import { parseCacheSpec, type CacheSpec } from '../registry/cache-spec.ts';
 import type { Descriptor } from '../image/descriptor.ts';
 import { deleteBlob, hasBlob, openBlob } from '../content/store.ts';
-import type { PackedCacheMounts } from '../mounts/cache-mount-transfer.ts';
+import { packCacheMounts, planCacheMounts, restoreCacheMounts, type PackedCacheMounts } from '../mounts/cache-mount-transfer.ts';
 
 /** Loaded on first use: most builds never talk to a registry, and its HTTP stack is slow to load. */
 const client = () => import('../registry/index.ts');
@@ -62,13 +63,17 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
   };
 }
 
+/** A mistake in a cache option fails before the build, not after the build it would have exported. */
+export function checkCacheSpecs(specs: string[]): void {
+  for (const spec of specs) parseCacheSpec(spec);
+}
+
 /**
  * Unpacks the cache mounts an imported cache carries into this store's empty ones; each fetched
  * blob is dropped once unpacked (the directory is the copy that counts).
  */
 async function restoreMounts(stores: Stores, spec: CacheSpec, layers: Descriptor[], registry: RegistryOptions, log: (m: string) => void, warn: (m: string) => void): Promise<void> {
   const { fetchCacheBlob, DEFAULT_CACHE_MOUNTS_MAX_BYTES } = await client();
-  const { restoreCacheMounts } = await import('../mounts/cache-mount-transfer.ts');
   const fetched = new Set<string>();
   await restoreCacheMounts(stores.layout, layers, {
     maxBytes: spec.cacheMounts?.maxBytes ?? DEFAULT_CACHE_MOUNTS_MAX_BYTES, ids: spec.cacheMounts?.ids, log, warn,
@@ -91,7 +96,7 @@ export async function importCaches(
   stores: Stores, specs: string[], registry: RegistryOptions, log: (m: string) => void, warn: (m: string) => void = log,
 ): Promise<void> {
   for (const text of specs) {
-    const { importCache, parseCacheSpec } = await client();
+    const { importCache } = await client();
     const spec = parseCacheSpec(text);
     let result;
     try {
@@ -108,7 +113,6 @@ export async function importCaches(
 /** The build's cache mounts packed for `spec` (cache-mounts=true), or none. */
 async function packMounts(stores: Stores, spec: CacheSpec, plan: BuildPlan, log: (m: string) => void, warn: (m: string) => void): Promise<PackedCacheMounts | undefined> {
   if (spec.cacheMounts?.enabled !== true) return undefined;
-  const { packCacheMounts, planCacheMounts } = await import('../mounts/cache-mount-transfer.ts');
   const { mounts, seeded } = planCacheMounts(plan, spec.cacheMounts.ids);
   for (const id of seeded) log(`cache mount ${id} not exported: it is seeded from= another stage or image`);
   return packCacheMounts(stores.layout, mounts, { maxBytes: spec.cacheMounts.maxBytes, log, warn });
@@ -138,7 +142,7 @@ export async function exportCaches(
   log: (m: string) => void, warn: (m: string) => void = log,
 ): Promise<void> {
   for (const text of specs) {
-    const { exportCache, parseCacheSpec } = await client();
+    const { exportCache } = await client();
     const spec = parseCacheSpec(text);
     const chosen = recordsToExport(plan, records, spec.mode);
     let packed: PackedCacheMounts | undefined;

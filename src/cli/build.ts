@@ -16,7 +16,7 @@ import { executePlan } from '../engine/build.ts';
 import { loadSecrets, parseAllow } from './secrets.ts';
 import { assembleImage } from '../engine/images.ts';
 import type { CacheRecord } from '../cache/records.ts';
-import { baseImages, exportCaches, importCaches, pushTags } from './build-remote.ts';
+import { baseImages, checkCacheSpecs, exportCaches, importCaches, pushTags } from './build-remote.ts';
 import { createProgress, inStep, metadataLabel, parseProgressMode, planLabels, plannedStepCount, type Progress } from '../progress/index.ts';
 import { normalizeName } from '../image/reference.ts';
 import { readDockerfile } from './dockerfile.ts';
@@ -26,7 +26,6 @@ import { randomBytes } from 'node:crypto';
 import { blobPath } from '../content/index.ts';
 import { MediaTypes } from '../image/descriptor.ts';
 import type { PushedImage, PushOptions } from '../registry/index.ts';
-import { parseCacheSpec } from '../registry/cache-spec.ts';
 import { collect, openStores, type Stores } from './store.ts';
 import { contextIgnore, imageFacts, runCheck } from './check.ts';
 import { CHECK_BUILD_ARG, lintDockerfile, RULES } from '../lint/index.ts';
@@ -194,8 +193,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     await describeBuild(contextArg, flags, call);
     return;
   }
-  // A mistake in a cache option fails now, not after the build it would have exported.
-  for (const spec of [...flags.cacheTo, ...flags.cacheFrom]) parseCacheSpec(spec);
+  checkCacheSpecs([...flags.cacheTo, ...flags.cacheFrom]);
   const quiet = flags.quiet === true;
   const mode = parseProgressMode(flags.progress);
   // A debug shell shares the terminal: the live display would draw over it.

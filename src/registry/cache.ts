@@ -72,6 +72,7 @@ export function parseCacheRecords(bytes: Buffer): CacheRecord[] {
 export interface CacheDocument {
   config: { bytes: Buffer; descriptor: Descriptor };
   manifest: { bytes: Buffer; descriptor: Descriptor };
+  /** The records' layers (the manifest lists the cache mounts after them). */
   layers: Descriptor[];
   records: CacheRecord[];
 }
@@ -128,7 +129,7 @@ export async function exportCache(
 ): Promise<CacheExportResult> {
   const location = toLocation(ref);
   const doc = await buildCacheDocument(stores, records, mode, cacheMounts.map((m) => m.descriptor));
-  const recordLayers = doc.layers.slice(0, doc.layers.length - cacheMounts.length);
+  const recordLayers = doc.layers; // the manifest lists the cache mounts after these
   const summary = { digest: doc.manifest.descriptor.digest, records: doc.records.length, layers: recordLayers.length, cacheMounts: cacheMounts.length };
   if (location.type === 'local') {
     await forEachLimited(recordLayers, options.concurrency ?? 4, async (layer) => {
