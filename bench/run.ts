@@ -16,6 +16,11 @@ if (!only || only === 'build') {
   const { benchBuild } = await import('./build.ts');
   await benchBuild();
 }
+if (!only || only === 'ci') {
+  const { reportCacheMounts } = await import('./cache-mounts.ts');
+  // The build bench just bundled afresh.
+  await reportCacheMounts(only === 'ci');
+}
 if (!only || only === 'compress') {
   const { benchCompress } = await import('./compress.ts');
   await benchCompress();

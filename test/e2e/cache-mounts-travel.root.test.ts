@@ -81,6 +81,18 @@ describe('cache mounts that travel with --cache-to/--cache-from', () => {
     expect((await b.berth(['run', '--rm', 'app', 'cat', '/found'])).stdout).toBe('local\ntwo\nlocal\n');
   });
 
+  it('travels through a type=local cache directory too', async () => {
+    const dest = path.join(a.dir, 'local-cache');
+    const write = 'FROM busybox:local\nRUN --mount=type=cache,target=/deps,id=deps,uid=1000,mode=0700 sh -c \'echo fetched > /deps/pkg\'\n';
+    const first = await a.berth(['build', '-q', '-t', 'loc', '--cache-to', `type=local,dest=${dest},cache-mounts=true`, a.context({ Dockerfile: write })]);
+    expect(first.code, first.stderr).toBe(0);
+    const read = 'FROM busybox:local\nRUN --mount=type=cache,target=/deps,id=deps,uid=1000,mode=0700 sh -c \'cat /deps/pkg; stat -c "%u %a" /deps\' > /found\n';
+    const second = await c.berth(['build', '--progress', 'plain', '-t', 'loc', '--cache-from', `type=local,src=${dest}`, c.context({ Dockerfile: read })]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain('restored cache mount deps');
+    expect((await c.berth(['run', '--rm', 'loc', 'cat', '/found'])).stdout).toBe('fetched\n1000 700\n');
+  });
+
   it('never exports a secret mount: its content is in no blob of the cache, the cache mount beside it is', async () => {
     const secret = 'TOPSECRET-e3b0c44298fc1c149afb';
     const file = path.join(a.dir, 'token');
