@@ -194,7 +194,8 @@ function skipReason(layout: StoreLayout, layer: Descriptor, options: RestoreOpti
   const name = a[CACHE_MOUNT_NAME_ANNOTATION] ?? '';
   // The name becomes a path: anything but berth's hex names is refused.
   if (!NAME.test(name) || !ROOT.test(a[CACHE_MOUNT_ROOT_ANNOTATION] ?? '')) return { reason: 'its annotations are not berth\'s', warn: true };
-  const bytes = Number(a[CACHE_MOUNT_SIZE_ANNOTATION]);
+  // The blob's own size bounds the download even where the annotation understates the files.
+  const bytes = Math.max(Number(a[CACHE_MOUNT_SIZE_ANNOTATION]), layer.size);
   if (!(bytes <= options.maxBytes)) return { reason: `${formatSize(bytes)} is over cache-mounts-max-size=${formatSize(options.maxBytes)}`, warn: true };
   if (!isEmptyOrAbsent(path.join(layout.cacheMounts, name))) return { reason: 'warm here already', warn: false };
   return undefined;

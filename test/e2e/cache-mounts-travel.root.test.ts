@@ -97,7 +97,8 @@ describe('cache mounts that travel with --cache-to/--cache-from', () => {
     const secret = 'TOPSECRET-e3b0c44298fc1c149afb';
     const file = path.join(a.dir, 'token');
     writeFileSync(file, secret);
-    const dockerfile = 'FROM busybox:local\nRUN --mount=type=secret,id=tok --mount=type=cache,target=/work,id=work sh -c \'wc -c < /run/secrets/tok > /work/len && echo built-with-secret > /work/marker\'\n';
+    // Once at /run/secrets, once with its mount point inside the cache mount.
+    const dockerfile = 'FROM busybox:local\nRUN --mount=type=secret,id=tok --mount=type=cache,target=/work,id=work --mount=type=secret,id=tok,target=/work/token sh -c \'wc -c < /run/secrets/tok > /work/len && cat /work/token > /dev/null && echo built-with-secret > /work/marker\'\n';
     const ref = `${registry.host}/cm/secret:cache`;
     const built = await a.berth(['build', '--progress', 'plain', '-t', 'sec', '--secret', `id=tok,src=${file}`, '--cache-to', `type=registry,ref=${ref},mode=max,cache-mounts=true`, a.context({ Dockerfile: dockerfile })]);
     expect(built.code, built.stderr).toBe(0);
