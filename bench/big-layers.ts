@@ -10,12 +10,12 @@
  * Every timed run starts from new content (a fresh random file, a new stamp) so that no builder
  * finds the layer in a cache, and after `sync`, so that no run waits for another's writeback.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { freePort } from './build.ts';
+import { startBenchRegistry } from './registry.ts';
 
 const MIB = 1024 * 1024;
 const LAYER_MIB = 512;
@@ -90,15 +90,6 @@ function gzip6Of(dir: string): { tarBytes: number; gzipBytes: number } {
   const tarBytes = Number(execFileSync('sh', ['-c', `tar -cf - -C '${dir}' . | wc -c`], { encoding: 'utf8' }).trim());
   const gzipBytes = Number(execFileSync('sh', ['-c', `tar -cf - -C '${dir}' . | gzip -6 | wc -c`], { encoding: 'utf8' }).trim());
   return { tarBytes, gzipBytes };
-}
-
-async function startRegistry(dir: string): Promise<{ host: string; stop(): void }> {
-  const host = `127.0.0.1:${await freePort()}`;
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n`);
-  const child = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: 'ignore' });
-  for (let i = 0; i < 100 && spawnSync('curl', ['-sf', `http://${host}/v2/`]).status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
-  return { host, stop: () => child.kill('SIGTERM') };
 }
 
 /** The largest resident set of `berth args` and everything it waited for, in MB (GNU time's %M). */
@@ -197,7 +188,7 @@ function scenario(name: string, run: () => string[]): void {
 
 export async function benchBigLayers(s: BigLayerSetup): Promise<void> {
   const tools = s.docker ? ['berth', 'buildkit'] : ['berth'];
-  const registry = await startRegistry(path.join(s.dir, 'big-registry'));
+  const registry = await startBenchRegistry(path.join(s.dir, 'big-layers'));
   const cores = availableParallelism();
   const usrCtx = path.join(s.dir, 'usr-layer');
   console.log(`large layers (${LAYER_MIB} MiB; median of 3 each, taking turns; ${cores} cores)`);

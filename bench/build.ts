@@ -1,5 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import net from 'node:net';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -7,6 +6,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { benchSandbox } from './sandbox.ts';
 import { benchBigLayers } from './big-layers.ts';
+import { startBenchRegistry } from './registry.ts';
 
 /**
  * Build benchmarks, side by side with Docker's BuildKit on the same machine when a dockerd
@@ -107,7 +107,7 @@ function makeStagesContext(dir: string): { parallel: string; failing: string } {
  * to the TypeScript sources at every run (src/cli/freshness.ts) and the bench would time that.
  * Bundled afresh here rather than judged fresh by a second, different check; said which ran.
  */
-function freshSnapshot(): string {
+export function freshSnapshot(): string {
   execFileSync(process.execPath, [path.join(REPO, 'scripts/bundle.ts')], { stdio: 'ignore' });
   return existsSync(path.join(REPO, 'dist/snapshot/berth.blob')) ? 'its start-up snapshot' : 'its bundle or sources (no start-up snapshot could be built)';
 }
@@ -203,30 +203,14 @@ export async function benchBuild(): Promise<void> {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
 /**
  * Issue 6's scenario: a build exporting its cache to a registry on loopback, then the same build
  * on an empty store importing it (every step CACHED). Both timed once, cold.
  */
 async function benchSharedCache(dir: string, rootfs: string): Promise<Record<string, number>> {
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  const regDir = path.join(dir, 'registry');
-  mkdirSync(regDir);
-  writeFileSync(path.join(regDir, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${regDir}/data\nhttp:\n  addr: ${host}\n`);
-  const registry = spawn('docker-registry', ['serve', path.join(regDir, 'config.yml')], { stdio: 'ignore' });
+  const registry = await startBenchRegistry(dir);
+  const host = registry.host;
   try {
-    for (let i = 0; i < 100 && spawnSync('curl', ['-sf', `http://${host}/v2/`]).status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
     const envA = { ...process.env, BERTH_ROOT: path.join(dir, 'store-a') };
     const envB = { ...process.env, BERTH_ROOT: path.join(dir, 'store-b') };
     const base = `${host}/bench/busybox:1`;
@@ -240,6 +224,6 @@ async function benchSharedCache(dir: string, rootfs: string): Promise<Record<str
     const cold = timed(() => must(spawnSync(BERTH, ['build', '-q', '-t', 'shared', '--cache-from', cache, ctx], { env: envB }), 'build B'));
     return { 'shared cache: original build': original, 'shared cache: empty store with --cache-from': cold };
   } finally {
-    registry.kill('SIGTERM');
+    registry.stop();
   }
 }

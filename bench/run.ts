@@ -20,6 +20,11 @@ if (only === 'layers') {
   const { benchLayers } = await import('./build.ts');
   await benchLayers();
 }
+if (!only || only === 'ci') {
+  const { reportCacheMounts } = await import('./cache-mounts.ts');
+  // The build bench just bundled afresh.
+  await reportCacheMounts(only === 'ci');
+}
 if (!only || only === 'compress') {
   const { benchCompress } = await import('./compress.ts');
   await benchCompress();

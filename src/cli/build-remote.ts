@@ -5,6 +5,10 @@ import type { CacheRecord } from '../cache/records.ts';
 import { baseImageOf, loadBaseImage } from '../engine/images.ts';
 import { resolveImage, type ResolvedImage } from '../image/store.ts';
 import type { PushedImage, PushOptions, RegistryOptions } from '../registry/index.ts';
+import { parseCacheSpec, type CacheSpec } from '../registry/cache-spec.ts';
+import type { Descriptor } from '../image/descriptor.ts';
+import { deleteBlob, hasBlob, openBlob } from '../content/store.ts';
+import { packCacheMounts, planCacheMounts, restoreCacheMounts, type PackedCacheMounts } from '../mounts/cache-mount-transfer.ts';
 
 /** Loaded on first use: most builds never talk to a registry, and its HTTP stack is slow to load. */
 const client = () => import('../registry/index.ts');
@@ -59,23 +63,59 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
   };
 }
 
-/** `--cache-from` sources: their records and blobs land in the local store before the build. */
+/** A mistake in a cache option fails before the build, not after the build it would have exported. */
+export function checkCacheSpecs(specs: string[]): void {
+  for (const spec of specs) parseCacheSpec(spec);
+}
+
+/**
+ * Unpacks the cache mounts an imported cache carries into this store's empty ones; each fetched
+ * blob is dropped once unpacked (the directory is the copy that counts).
+ */
+async function restoreMounts(stores: Stores, spec: CacheSpec, layers: Descriptor[], registry: RegistryOptions, log: (m: string) => void, warn: (m: string) => void): Promise<void> {
+  const { fetchCacheBlob, DEFAULT_CACHE_MOUNTS_MAX_BYTES } = await client();
+  const fetched = new Set<string>();
+  await restoreCacheMounts(stores.layout, layers, {
+    maxBytes: spec.cacheMounts?.maxBytes ?? DEFAULT_CACHE_MOUNTS_MAX_BYTES, ids: spec.cacheMounts?.ids, log, warn,
+    async fetch(layer) {
+      if (!(await hasBlob(stores.content, layer.digest))) fetched.add(layer.digest);
+      await fetchCacheBlob(stores, spec.location, layer, registry);
+      return openBlob(stores.content, layer.digest);
+    },
+    async done(layer) {
+      if (fetched.delete(layer.digest)) await deleteBlob(stores.content, layer.digest);
+    },
+  });
+}
+
+/**
+ * `--cache-from` sources: their records and blobs land in the local store before the build, and
+ * the cache mounts they carry in this store's empty ones (unless `cache-mounts=false`).
+ */
 export async function importCaches(
-  stores: Stores, specs: string[], registry: RegistryOptions, log: (m: string) => void, warn?: (m: string) => void,
+  stores: Stores, specs: string[], registry: RegistryOptions, log: (m: string) => void, warn: (m: string) => void = log,
 ): Promise<void> {
   for (const text of specs) {
-    const { importCache, parseCacheSpec } = await client();
+    const { importCache } = await client();
     const spec = parseCacheSpec(text);
     let result;
     try {
       result = await importCache(stores, spec.location, registry);
+      log(result.found ? `imported ${result.records} cache records from ${text}` : `no cache found at ${text}`);
+      if (result.cacheMounts.length > 0 && spec.cacheMounts?.enabled !== false) await restoreMounts(stores, spec, result.cacheMounts, registry, log, warn);
     } catch (error) {
       // BuildKit warns and builds without that cache: a cache is an optimisation, never a requirement.
-      (warn ?? log)(`failed to import cache from ${text}: ${(error as Error).message}`);
-      continue;
+      warn(`failed to import cache from ${text}: ${(error as Error).message}`);
     }
-    log(result.found ? `imported ${result.records} cache records from ${text}` : `no cache found at ${text}`);
   }
+}
+
+/** The build's cache mounts packed for `spec` (cache-mounts=true), or none. */
+async function packMounts(stores: Stores, spec: CacheSpec, plan: BuildPlan, log: (m: string) => void, warn: (m: string) => void): Promise<PackedCacheMounts | undefined> {
+  if (spec.cacheMounts?.enabled !== true) return undefined;
+  const { mounts, seeded } = planCacheMounts(plan, spec.cacheMounts.ids);
+  for (const id of seeded) log(`cache mount ${id} not exported: it is seeded from= another stage or image`);
+  return packCacheMounts(stores.layout, mounts, { maxBytes: spec.cacheMounts.maxBytes, log, warn });
 }
 
 /**
@@ -96,15 +136,27 @@ export function recordsToExport(plan: BuildPlan, records: ReadonlyMap<string, Ca
   return out.reverse();
 }
 
+/** `--cache-to` destinations; with `ignore-error=true` a failed export is a warning. */
 export async function exportCaches(
-  stores: Stores, specs: string[], plan: BuildPlan, records: ReadonlyMap<string, CacheRecord>, registry: RegistryOptions, log: (m: string) => void,
+  stores: Stores, specs: string[], plan: BuildPlan, records: ReadonlyMap<string, CacheRecord>, registry: RegistryOptions,
+  log: (m: string) => void, warn: (m: string) => void = log,
 ): Promise<void> {
   for (const text of specs) {
-    const { exportCache, parseCacheSpec } = await client();
+    const { exportCache } = await client();
     const spec = parseCacheSpec(text);
     const chosen = recordsToExport(plan, records, spec.mode);
-    const result = await exportCache(stores, spec.location, chosen, spec.mode, registry);
-    log(`exported ${result.records} cache records (${result.layers} layers) to ${text}`);
+    let packed: PackedCacheMounts | undefined;
+    try {
+      packed = await packMounts(stores, spec, plan, log, warn);
+      const result = await exportCache(stores, spec.location, chosen, spec.mode, registry, packed?.blobs);
+      const mounts = packed ? `, ${result.cacheMounts} cache mounts` : '';
+      log(`exported ${result.records} cache records (${result.layers} layers${mounts}) to ${text}`);
+    } catch (error) {
+      if (!spec.ignoreError) throw error;
+      warn(`failed to export cache to ${text}: ${(error as Error).message}`);
+    } finally {
+      packed?.cleanup();
+    }
   }
 }
 

@@ -16,7 +16,7 @@ import { executePlan } from '../engine/build.ts';
 import { loadSecrets, parseAllow } from './secrets.ts';
 import { assembleImage } from '../engine/images.ts';
 import type { CacheRecord } from '../cache/records.ts';
-import { baseImages, exportCaches, importCaches, pushTags } from './build-remote.ts';
+import { baseImages, checkCacheSpecs, exportCaches, importCaches, pushTags } from './build-remote.ts';
 import { createProgress, inStep, metadataLabel, parseProgressMode, planLabels, plannedStepCount, type Progress } from '../progress/index.ts';
 import { normalizeName } from '../image/reference.ts';
 import { readDockerfile } from './dockerfile.ts';
@@ -195,6 +195,7 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     await describeBuild(contextArg, flags, call);
     return;
   }
+  checkCacheSpecs([...flags.cacheTo, ...flags.cacheFrom]);
   const quiet = flags.quiet === true;
   const mode = parseProgressMode(flags.progress);
   // A debug shell shares the terminal: the live display would draw over it.
@@ -327,7 +328,7 @@ async function buildParsed(
     });
     const pushed = [];
     for (const p of pushes) pushed.push(...(await pushTags(stores, p.names, registry, log, p.options)));
-    await exportCaches(stores, flags.cacheTo, plan, records, registry, log);
+    await exportCaches(stores, flags.cacheTo, plan, records, registry, log, (m) => progress.warning(m));
     progress.close();
     if (flags.iidfile) writeFileSync(flags.iidfile, image.configDigest);
     if (flags.metadataFile) writeFileSync(flags.metadataFile, buildMetadata(stores, image, tags, pushed[0]));
@@ -405,8 +406,8 @@ export function register(program: Command): void {
     .option('--jobs <n>', 'steps to run at once (default: every step the graph allows, as BuildKit)')
     .option('--pull', 'always fetch base images from their registry')
     .option('--push', 'push the tagged image (same as --output type=registry)')
-    .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR', collect, [])
-    .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR', collect, [])
+    .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR; cache-mounts=true adds RUN --mount=type=cache directories (cache-mounts-max-size=1g, cache-mount-ids=a;b)', collect, [])
+    .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR; restores the cache mounts it carries into empty ones (cache-mounts=false: not)', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--platform <platforms>', `target platform (${TARGET_PLATFORM}, the only one berth builds)`)
     .option('--build-context <name=value>', 'a named context: NAME=PATH, NAME=docker-image://REF or NAME=<git url> (repeatable)', collect, [])

@@ -158,7 +158,8 @@ function claim(layout: StoreLayout, owner: string): boolean {
   }
 }
 
-function lockPath(layout: StoreLayout, name: string): string {
+/** The flock(2) file of cache `name`: its users hold it while they run, exporters while they read. */
+export function lockPath(layout: StoreLayout, name: string): string {
   return path.join(layout.locks, `cache-${name}.lock`);
 }
 

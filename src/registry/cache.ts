@@ -4,15 +4,20 @@ import { MediaTypes, encodeDocument, isIndexMediaType, type Descriptor } from '.
 import { parseManifest, type ImageManifest } from '../image/manifest.ts';
 import { formatReference, parseReference, withDefaultTag } from '../image/reference.ts';
 import { readCacheRecord, writeCacheRecord, type CacheRecord } from '../cache/records.ts';
-import { parseKeyValues } from '../text/csv.ts';
-import { BuildError } from '../source/error.ts';
+import { createReadStream } from 'node:fs';
+import { isCacheMountLayer, type CacheLocation, type CacheMode, type CacheMountBlob } from './cache-spec.ts';
 import { openSession } from './auth.ts';
 import { getManifest } from './client.ts';
 import { RegistryError } from './errors.ts';
 import type { RegistryOptions } from './hosts.ts';
 import { findLayoutRef, openLayoutBlob, readLayoutBlob, readLayoutIndex, setLayoutRef, writeLayoutBlob } from './oci-layout.ts';
 import { pushManifest } from './images.ts';
-import { contentSource, downloadBlobs, forEachLimited, type RegistryStores } from './transfer.ts';
+import { contentSource, downloadBlob, downloadBlobs, forEachLimited, type RegistryStores } from './transfer.ts';
+
+export {
+  parseCacheSpec, isCacheMountLayer, DEFAULT_CACHE_MOUNTS_MAX_BYTES, CACHE_MOUNT_ID_ANNOTATION, CACHE_MOUNT_NAME_ANNOTATION,
+  CACHE_MOUNT_ROOT_ANNOTATION, CACHE_MOUNT_SIZE_ANNOTATION, type CacheMountBlob, type CacheLocation, type CacheMode, type CacheMountOptions, type CacheSpec,
+} from './cache-spec.ts';
 
 /**
  * The build cache shared through a registry or an OCI layout directory. A cache export is an
@@ -25,41 +30,6 @@ import { contentSource, downloadBlobs, forEachLimited, type RegistryStores } fro
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.berth.cache.config.v1+json';
 export const CACHE_MODE_ANNOTATION = 'io.berth.cache.mode';
 export const CACHE_DIFFID_ANNOTATION = 'io.berth.cache.diffid';
-
-export type CacheMode = 'min' | 'max';
-export type CacheLocation = { type: 'registry'; ref: string } | { type: 'local'; dir: string; tag?: string };
-
-export interface CacheSpec {
-  location: CacheLocation;
-  mode: CacheMode;
-}
-
-/**
- * Parses `--cache-to`/`--cache-from` values as buildx writes them: `type=registry,ref=R[,mode=
- * min|max]`, `type=local,dest=DIR` / `type=local,src=DIR`, or a bare reference (registry).
- */
-export function parseCacheSpec(text: string): CacheSpec {
-  if (!text.includes('=')) return { location: { type: 'registry', ref: text }, mode: 'min' };
-  const fields: Record<string, string> = {};
-  for (const { key, value } of parseKeyValues(text)) {
-    if (value === undefined) throw new BuildError(`invalid cache option "${key}" in "${text}": want key=value`);
-    fields[key] = value.trim();
-  }
-  const mode = fields.mode ?? 'min';
-  if (mode !== 'min' && mode !== 'max') throw new BuildError(`invalid cache mode "${mode}" (min or max)`);
-  const type = fields.type ?? 'registry';
-  if (type === 'registry') {
-    if (!fields.ref) throw new BuildError(`cache type=registry needs ref=<image reference> in "${text}"`);
-    parseReference(fields.ref);
-    return { location: { type, ref: fields.ref }, mode };
-  }
-  if (type === 'local') {
-    const dir = fields.dest ?? fields.src;
-    if (!dir) throw new BuildError(`cache type=local needs dest=<dir> (export) or src=<dir> (import) in "${text}"`);
-    return { location: { type, dir, ...(fields.tag ? { tag: fields.tag } : {}) }, mode };
-  }
-  throw new BuildError(`unsupported cache type "${type}" (registry or local)`);
-}
 
 function toLocation(ref: string | CacheLocation): CacheLocation {
   return typeof ref === 'string' ? { type: 'registry', ref } : ref;
@@ -102,12 +72,15 @@ export function parseCacheRecords(bytes: Buffer): CacheRecord[] {
 export interface CacheDocument {
   config: { bytes: Buffer; descriptor: Descriptor };
   manifest: { bytes: Buffer; descriptor: Descriptor };
+  /** The records' layers (the manifest lists the cache mounts after them). */
   layers: Descriptor[];
   records: CacheRecord[];
 }
 
 /** The manifest and config of a cache export; records whose blob this store lacks are left out. */
-export async function buildCacheDocument(stores: RegistryStores, records: readonly CacheRecord[], mode: CacheMode): Promise<CacheDocument> {
+export async function buildCacheDocument(
+  stores: RegistryStores, records: readonly CacheRecord[], mode: CacheMode, cacheMounts: readonly Descriptor[] = [],
+): Promise<CacheDocument> {
   const kept: CacheRecord[] = [];
   const layers = new Map<string, Descriptor>();
   for (const record of [...records].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
@@ -126,7 +99,8 @@ export async function buildCacheDocument(stores: RegistryStores, records: readon
     mediaType: MediaTypes.ociManifest,
     artifactType: CACHE_CONFIG_MEDIA_TYPE,
     config: config.descriptor,
-    layers: [...layers.values()],
+    // Cache mounts after the records' layers: listed here, they travel (and are collected) with the cache.
+    layers: [...layers.values(), ...cacheMounts],
     annotations: { [CACHE_MODE_ANNOTATION]: mode },
   };
   const manifest = encodeDocument(MediaTypes.ociManifest, manifestValue);
@@ -138,24 +112,30 @@ export interface CacheExportResult {
   digest: Digest;
   records: number;
   layers: number;
+  /** Cache mount layers sent with it. */
+  cacheMounts: number;
   /** Where it went: the normalised reference or the directory. */
   location: string;
 }
 
 /**
  * Exports `records` (the engine chooses them: the final image's steps for mode=min, every
- * stage's for mode=max) to a registry reference or an OCI layout directory.
+ * stage's for mode=max) to a registry reference or an OCI layout directory, with the packed
+ * cache mounts `cacheMounts` (src/mounts/cache-mount-transfer.ts) as further layers.
  */
 export async function exportCache(
   stores: RegistryStores, ref: string | CacheLocation, records: readonly CacheRecord[], mode: CacheMode = 'min', options: RegistryOptions = {},
+  cacheMounts: readonly CacheMountBlob[] = [],
 ): Promise<CacheExportResult> {
   const location = toLocation(ref);
-  const doc = await buildCacheDocument(stores, records, mode);
-  const summary = { digest: doc.manifest.descriptor.digest, records: doc.records.length, layers: doc.layers.length };
+  const doc = await buildCacheDocument(stores, records, mode, cacheMounts.map((m) => m.descriptor));
+  const recordLayers = doc.layers; // the manifest lists the cache mounts after these
+  const summary = { digest: doc.manifest.descriptor.digest, records: doc.records.length, layers: recordLayers.length, cacheMounts: cacheMounts.length };
   if (location.type === 'local') {
-    await forEachLimited(doc.layers, options.concurrency ?? 4, async (layer) => {
+    await forEachLimited(recordLayers, options.concurrency ?? 4, async (layer) => {
       await writeLayoutBlob(location.dir, layer, await openBlob(stores.content, layer.digest));
     });
+    for (const m of cacheMounts) await writeLayoutBlob(location.dir, m.descriptor, createReadStream(m.path));
     await writeLayoutBlob(location.dir, doc.config.descriptor, doc.config.bytes);
     await writeLayoutBlob(location.dir, doc.manifest.descriptor, doc.manifest.bytes);
     await setLayoutRef(location.dir, location.tag ?? 'latest', doc.manifest.descriptor);
@@ -164,7 +144,8 @@ export async function exportCache(
   const parsed = withDefaultTag(parseReference(location.ref));
   const session = await openSession(parsed.domain, options);
   const blobs = [
-    ...doc.layers.map((descriptor) => ({ descriptor, source: contentSource(stores.content, descriptor.digest) })),
+    ...recordLayers.map((descriptor) => ({ descriptor, source: contentSource(stores.content, descriptor.digest) })),
+    ...cacheMounts.map((m) => ({ descriptor: m.descriptor, source: { path: m.path } })),
     { descriptor: doc.config.descriptor, source: { bytes: doc.config.bytes } },
   ];
   await pushManifest(session, parsed.path, parsed.digest ?? parsed.tag!, { bytes: doc.manifest.bytes, mediaType: MediaTypes.ociManifest }, blobs, stores);
@@ -178,6 +159,8 @@ export interface CacheImportResult {
   records: number;
   layers: number;
   digest?: Digest;
+  /** Cache mount layers the cache holds, not yet fetched (fetchCacheBlob; the caller decides which). */
+  cacheMounts: Descriptor[];
 }
 
 function checkCacheManifest(manifest: ImageManifest, where: string): void {
@@ -197,23 +180,29 @@ async function writeImported(stores: RegistryStores, records: CacheRecord[]): Pr
   return written;
 }
 
-/** Imports a cache exported by exportCache, from a registry reference or an OCI layout directory. */
+const NOT_FOUND: CacheImportResult = { found: false, records: 0, layers: 0, cacheMounts: [] };
+
+/**
+ * Imports a cache exported by exportCache, from a registry reference or an OCI layout directory.
+ * Cache mount layers are listed, not fetched: most of them an importer with a warm cache skips.
+ */
 export async function importCache(stores: RegistryStores, ref: string | CacheLocation, options: RegistryOptions = {}): Promise<CacheImportResult> {
   const location = toLocation(ref);
   if (location.type === 'local') {
     const index = await readLayoutIndex(location.dir);
     const entry = index && findLayoutRef(index, location.tag ?? 'latest');
-    if (!entry) return { found: false, records: 0, layers: 0 };
+    if (!entry) return NOT_FOUND;
     const manifest = parseManifest(await readLayoutBlob(location.dir, entry.digest));
     checkCacheManifest(manifest, `${location.dir}@${entry.digest}`);
     const configBytes = await readLayoutBlob(location.dir, manifest.config.digest);
-    await forEachLimited(manifest.layers, options.concurrency ?? 4, async (layer) => {
+    const layers = manifest.layers.filter((l) => !isCacheMountLayer(l));
+    await forEachLimited(layers, options.concurrency ?? 4, async (layer) => {
       if (await hasBlob(stores.content, layer.digest)) return;
       await writeBlob(stores.content, await openLayoutBlob(location.dir, layer.digest), { digest: layer.digest, size: layer.size });
     });
     await writeBlob(stores.content, configBytes, { digest: manifest.config.digest, size: manifest.config.size });
     const records = await writeImported(stores, parseCacheRecords(configBytes));
-    return { found: true, records, layers: manifest.layers.length, digest: entry.digest };
+    return { found: true, records, layers: layers.length, digest: entry.digest, cacheMounts: manifest.layers.filter(isCacheMountLayer) };
   }
   const parsed = withDefaultTag(parseReference(location.ref));
   const session = await openSession(parsed.domain, options);
@@ -222,7 +211,7 @@ export async function importCache(stores: RegistryStores, ref: string | CacheLoc
   try {
     fetched = await getManifest(session, parsed.path, reference);
   } catch (error) {
-    if (error instanceof RegistryError && error.status === 404) return { found: false, records: 0, layers: 0 };
+    if (error instanceof RegistryError && error.status === 404) return NOT_FOUND;
     throw error;
   }
   if (isIndexMediaType(fetched.mediaType)) {
@@ -230,7 +219,20 @@ export async function importCache(stores: RegistryStores, ref: string | CacheLoc
   }
   const manifest = parseManifest(fetched.bytes);
   checkCacheManifest(manifest, formatReference(parsed));
-  await downloadBlobs(session, parsed.path, stores, [manifest.config, ...manifest.layers]);
+  const layers = manifest.layers.filter((l) => !isCacheMountLayer(l));
+  await downloadBlobs(session, parsed.path, stores, [manifest.config, ...layers]);
   const records = await writeImported(stores, parseCacheRecords(await readBlob(stores.content, manifest.config.digest)));
-  return { found: true, records, layers: manifest.layers.length, digest: fetched.digest };
+  return { found: true, records, layers: layers.length, digest: fetched.digest, cacheMounts: manifest.layers.filter(isCacheMountLayer) };
+}
+
+/** Fetches one blob an imported cache lists (a cache mount's) into the content store, verified. */
+export async function fetchCacheBlob(stores: RegistryStores, ref: string | CacheLocation, descriptor: Descriptor, options: RegistryOptions = {}): Promise<void> {
+  const location = toLocation(ref);
+  if (location.type === 'local') {
+    if (await hasBlob(stores.content, descriptor.digest)) return;
+    await writeBlob(stores.content, await openLayoutBlob(location.dir, descriptor.digest), { digest: descriptor.digest, size: descriptor.size });
+    return;
+  }
+  const parsed = withDefaultTag(parseReference(location.ref));
+  await downloadBlob(await openSession(parsed.domain, options), parsed.path, stores.content, descriptor);
 }

@@ -1,8 +1,9 @@
 export { pullImage, type PulledImage } from './images.ts';
 export { pushImage, type PushOptions, type PushedImage } from './images.ts';
 export {
-  exportCache, importCache, parseCacheSpec, CACHE_CONFIG_MEDIA_TYPE,
-  type CacheExportResult, type CacheImportResult, type CacheLocation, type CacheMode, type CacheSpec,
+  exportCache, fetchCacheBlob, importCache, isCacheMountLayer, parseCacheSpec, CACHE_CONFIG_MEDIA_TYPE, DEFAULT_CACHE_MOUNTS_MAX_BYTES,
+  CACHE_MOUNT_ID_ANNOTATION, CACHE_MOUNT_NAME_ANNOTATION, CACHE_MOUNT_ROOT_ANNOTATION, CACHE_MOUNT_SIZE_ANNOTATION,
+  type CacheExportResult, type CacheImportResult, type CacheLocation, type CacheMode, type CacheMountBlob, type CacheMountOptions, type CacheSpec,
 } from './cache.ts';
 export { login, logout, normalizeRegistry } from './auth.ts';
 export { RegistryError } from './errors.ts';

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
@@ -135,11 +135,21 @@ export async function uploadBlob(session: RegistrySession, repository: string, s
   await options.afterBlob?.(digest);
 }
 
+async function fileExists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Uploads blobs in parallel; all of them are in the repository when this resolves. */
 export async function uploadBlobs(session: RegistrySession, repository: string, stores: RegistryStores, blobs: readonly UploadBlob[], options: UploadOptions = {}): Promise<void> {
   const unique = [...new Map(blobs.map((b) => [b.descriptor.digest, b])).values()];
   for (const blob of unique) {
-    if ('path' in blob.source && !(await hasBlob(stores.content, blob.descriptor.digest))) {
+    // A path is a store blob (contentSource) or a packed cache mount (a file under tmp/).
+    if ('path' in blob.source && !(await fileExists(blob.source.path))) {
       throw new RegistryError(`cannot push to ${session.registry}/${repository}: blob ${blob.descriptor.digest} is missing from the local store`, 0, undefined, true);
     }
   }

@@ -98,7 +98,7 @@ describe('registry cache', () => {
 
   it('a missing cache is not an error; an image is not a cache', async () => {
     const b = await fresh();
-    expect(await importCache(b, `${registry.host}/cache/none:main`)).toEqual({ found: false, records: 0, layers: 0 });
+    expect(await importCache(b, `${registry.host}/cache/none:main`)).toEqual({ found: false, records: 0, layers: 0, cacheMounts: [] });
     const name = `${registry.host}/cache/image:v1`;
     await makeImage(b, [{ 'x': 'x\n' }], [name]);
     await pushImage(b, name);
