@@ -177,6 +177,9 @@ function ratio(m: Map<string, number>, target: number): string {
 
 /** Runs one scenario and prints its lines at once; a failure is printed, and the rest go on. */
 function scenario(name: string, run: () => string[]): void {
+  // BENCH_SCENARIOS=stages,rss runs only the scenarios whose names contain one of the words.
+  const only = process.env.BENCH_SCENARIOS?.split(',');
+  if (only && !only.some((word) => name.includes(word))) return;
   const start = performance.now();
   try {
     for (const line of run()) console.log(`  ${line}`);
@@ -211,6 +214,10 @@ export async function benchBigLayers(s: BigLayerSetup): Promise<void> {
     });
   } finally {
     registry.stop();
-    if (s.docker) spawnSync(s.docker, ['rmi', '-f', 'bench/random-layer', 'bench/three-stages'], { stdio: 'ignore' });
+    if (s.docker) {
+      spawnSync(s.docker, ['rmi', '-f', 'bench/random-layer', 'bench/three-stages'], { stdio: 'ignore' });
+      // What these builds leave in BuildKit's cache is GBs a run, and nothing will use it again.
+      spawnSync(s.docker, ['builder', 'prune', '-f'], { stdio: 'ignore' });
+    }
   }
 }
