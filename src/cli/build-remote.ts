@@ -1,4 +1,5 @@
-import type { SourceRange } from '../source/index.ts';
+import { BuildError, type SourceRange } from '../source/index.ts';
+import { parseCacheSpec, type CacheSpec, type CacheUse } from '../registry/cache-spec.ts';
 import type { BuildPlan, ContainerConfig } from '../plan/index.ts';
 import type { BaseImage } from '../engine/build.ts';
 import type { CacheRecord } from '../cache/records.ts';
@@ -61,11 +62,10 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
 
 /** `--cache-from` sources: their records and blobs land in the local store before the build. */
 export async function importCaches(
-  stores: Stores, specs: string[], registry: RegistryOptions, log: (m: string) => void, warn?: (m: string) => void,
+  stores: Stores, specs: readonly CacheFlag[], registry: RegistryOptions, log: (m: string) => void, warn?: (m: string) => void,
 ): Promise<void> {
-  for (const text of specs) {
-    const { importCache, parseCacheSpec } = await client();
-    const spec = parseCacheSpec(text);
+  for (const { text, spec } of specs) {
+    const { importCache } = await client();
     let result;
     try {
       result = await importCache(stores, spec.location, registry);
@@ -96,16 +96,38 @@ export function recordsToExport(plan: BuildPlan, records: ReadonlyMap<string, Ca
   return out.reverse();
 }
 
+/**
+ * `--cache-to`: each export in turn. A failure fails the build (its image is stored and pushed by
+ * then), unless the spec says ignore-error=true: then it is a warning, as in BuildKit.
+ */
 export async function exportCaches(
-  stores: Stores, specs: string[], plan: BuildPlan, records: ReadonlyMap<string, CacheRecord>, registry: RegistryOptions, log: (m: string) => void,
+  stores: Stores, specs: readonly CacheFlag[], plan: BuildPlan, records: ReadonlyMap<string, CacheRecord>, registry: RegistryOptions,
+  log: (m: string) => void, warn: (m: string) => void,
 ): Promise<void> {
-  for (const text of specs) {
-    const { exportCache, parseCacheSpec } = await client();
-    const spec = parseCacheSpec(text);
+  for (const { text, spec } of specs) {
     const chosen = recordsToExport(plan, records, spec.mode);
-    const result = await exportCache(stores, spec.location, chosen, spec.mode, registry);
-    log(`exported ${result.records} cache records (${result.layers} layers) to ${text}`);
+    let result;
+    try {
+      result = await (await client()).exportCache(stores, spec.location, chosen, spec.mode, { ...registry, layers: spec.layers });
+    } catch (error) {
+      const message = `failed to export cache to ${text}: ${(error as Error).message}`;
+      if (!spec.ignoreError) throw new BuildError(`${message} (add ignore-error=true to --cache-to to build on without it)`);
+      warn(`${message} (ignore-error=true: the build goes on)`);
+      continue;
+    }
+    const compressed = spec.layers ? `, ${spec.layers.compression === 'none' ? 'uncompressed' : spec.layers.compression}` : '';
+    log(`exported ${result.records} cache records (${result.layers} layers${compressed}) to ${text}`);
   }
+}
+
+/** A cache flag's text (for messages) and what it says, parsed before the build runs. */
+export interface CacheFlag {
+  text: string;
+  spec: CacheSpec;
+}
+
+export function parseCacheFlags(texts: readonly string[], use: CacheUse): CacheFlag[] {
+  return texts.map((text) => ({ text, spec: parseCacheSpec(text, use) }));
 }
 
 /** Pushes the built image under each name, its layers compressed as `push` says; the pushed results. */

@@ -16,7 +16,7 @@ import { executePlan } from '../engine/build.ts';
 import { loadSecrets, parseAllow } from './secrets.ts';
 import { assembleImage } from '../engine/images.ts';
 import type { CacheRecord } from '../cache/records.ts';
-import { baseImages, exportCaches, importCaches, pushTags } from './build-remote.ts';
+import { baseImages, exportCaches, importCaches, parseCacheFlags, pushTags } from './build-remote.ts';
 import { createProgress, inStep, metadataLabel, parseProgressMode, planLabels, plannedStepCount, type Progress } from '../progress/index.ts';
 import { normalizeName } from '../image/reference.ts';
 import { readDockerfile } from './dockerfile.ts';
@@ -258,14 +258,21 @@ async function runBuildChecks(
   if (lint.failure) throw new BuildError(lint.failure);
 }
 
+/** The flags read before anything runs, so a mistake in one costs no build. */
+function checkedFlags(flags: BuildFlags) {
+  const allow = parseAllow(flags.allow);
+  return {
+    allow, network: buildNetwork(flags.network, allow), runSandbox: runSandboxOptions(flags),
+    outputs: flags.output.map(parseOutput),
+    cacheFrom: parseCacheFlags(flags.cacheFrom, 'import'), cacheTo: parseCacheFlags(flags.cacheTo, 'export'),
+    ...buildArgsWithEpoch(flags.buildArg),
+  };
+}
+
 async function buildParsed(
   progress: Progress, stores: Stores, parsed: ParsedDockerfile, dockerfilePath: string, contextDir: string | undefined, flags: BuildFlags,
 ): Promise<void> {
-  const allow = parseAllow(flags.allow);
-  const network = buildNetwork(flags.network, allow);
-  const runSandbox = runSandboxOptions(flags);
-  const outputs = flags.output.map(parseOutput);
-  const { buildArgs, epoch } = buildArgsWithEpoch(flags.buildArg);
+  const { allow, network, runSandbox, outputs, cacheFrom, cacheTo, buildArgs, epoch } = checkedFlags(flags);
   const quiet = flags.quiet === true;
   const log = (message: string): void => progress.message(message);
   if (userNamespace().rootless) log(`${describeRootless()}; RUN network: ${network === 'sandbox' ? 'slirp4netns' : network}`);
@@ -301,7 +308,7 @@ async function buildParsed(
   process.once('SIGTERM', onSignal);
   const records = new Map<string, CacheRecord>();
   try {
-    await importCaches(stores, flags.cacheFrom, registry, log, (m) => progress.warning(m));
+    await importCaches(stores, cacheFrom, registry, log, (m) => progress.warning(m));
     const result = await withSshAgents(flags.ssh, stores.layout.tmp, (ssh) => executePlan({
       layout: stores.layout, content: stores.content, plan, contextDir, contextFilter: filter,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
@@ -325,7 +332,7 @@ async function buildParsed(
     });
     const pushed = [];
     for (const p of pushes) pushed.push(...(await pushTags(stores, p.names, registry, log, p.options)));
-    await exportCaches(stores, flags.cacheTo, plan, records, registry, log);
+    await exportCaches(stores, cacheTo, plan, records, registry, log, (m) => progress.warning(m));
     progress.close();
     if (flags.iidfile) writeFileSync(flags.iidfile, image.configDigest);
     if (flags.metadataFile) writeFileSync(flags.metadataFile, buildMetadata(stores, image, tags, pushed[0]));
@@ -403,8 +410,8 @@ export function register(program: Command): void {
     .option('--jobs <n>', 'steps to run at once (default: every step the graph allows, as BuildKit)')
     .option('--pull', 'always fetch base images from their registry')
     .option('--push', 'push the tagged image (same as --output type=registry)')
-    .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR', collect, [])
-    .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR', collect, [])
+    .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF or type=local,dest=DIR[,tag=T], with [,mode=min|max][,compression=gzip|zstd|uncompressed,compression-level=N,force-compression=true][,ignore-error=true]', collect, [])
+    .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR[,tag=T]', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--platform <platforms>', `target platform (${TARGET_PLATFORM}, the only one berth builds)`)
     .option('--build-context <name=value>', 'a named context: NAME=PATH, NAME=docker-image://REF or NAME=<git url> (repeatable)', collect, [])

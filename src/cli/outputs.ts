@@ -6,8 +6,8 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../content/digest.ts';
 import { distributionImage, type DistributionOptions } from '../image/distribute.ts';
-import type { VariantCompression } from '../image/layer-variants.ts';
-import { compressParallel, effectiveLevel } from '../layer/parallel-compress.ts';
+import { parseCompression, parseLevel, type VariantCompression } from '../image/layer-variants.ts';
+import { compressParallel } from '../layer/parallel-compress.ts';
 import { parseKeyValues } from '../text/csv.ts';
 import { BuildError } from '../source/index.ts';
 import { blobPath } from '../content/index.ts';
@@ -53,23 +53,6 @@ const VALID_KEYS: Record<OutputType, string[]> = {
 function parseBool(key: string, value: string): boolean {
   if (value !== 'true' && value !== 'false') throw new BuildError(`invalid ${key} "${value}" in --output (true or false)`);
   return value === 'true';
-}
-
-export function parseCompression(value: string, where = 'in --output'): VariantCompression {
-  if (value === 'gzip' || value === 'zstd') return value;
-  if (value === 'uncompressed') return 'none';
-  throw new BuildError(`invalid compression "${value}" ${where} (gzip, zstd or uncompressed)`);
-}
-
-export function parseLevel(value: string, compression: VariantCompression | undefined, where = 'in --output'): number {
-  const level = Number(value);
-  try {
-    if (value.trim() === '' || !Number.isInteger(level)) throw new RangeError('a whole number');
-    if (compression !== 'none') effectiveLevel(compression ?? 'gzip', level);
-  } catch (error) {
-    throw new BuildError(`invalid compression-level "${value}" ${where}: ${(error as Error).message}`);
-  }
-  return level;
 }
 
 /**

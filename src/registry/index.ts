@@ -1,7 +1,7 @@
 export { pullImage, type PulledImage } from './images.ts';
 export { pushImage, type PushOptions, type PushedImage } from './images.ts';
 export {
-  exportCache, importCache, parseCacheSpec, CACHE_CONFIG_MEDIA_TYPE,
+  exportCache, importCache, parseCacheSpec, CACHE_CONFIG_MEDIA_TYPE, type CacheExportOptions,
   type CacheExportResult, type CacheImportResult, type CacheLocation, type CacheMode, type CacheSpec,
 } from './cache.ts';
 export { login, logout, normalizeRegistry } from './auth.ts';
