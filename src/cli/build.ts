@@ -21,7 +21,8 @@ import { createProgress, inStep, metadataLabel, parseProgressMode, planLabels, p
 import { normalizeName } from '../image/reference.ts';
 import { readDockerfile } from './dockerfile.ts';
 import { parseCacheDir } from '../store/parse-cache.ts';
-import { distributionOf, exportImage, parseOutput, type OutputSpec } from './outputs.ts';
+import { distributionOf, exportImage, parseOutput, withAnnotationFlags, type OutputSpec } from './outputs.ts';
+import { parseAnnotationFlags, type ImageAnnotations } from './annotations.ts';
 import { randomBytes } from 'node:crypto';
 import { blobPath } from '../content/index.ts';
 import { MediaTypes } from '../image/descriptor.ts';
@@ -46,7 +47,7 @@ interface BuildFlags {
   check?: boolean;
   addHost: string[]; shmSize?: string; ulimit: string[];
   debugOnError?: boolean; debugOnErrorCommand?: string;
-  call?: string; explainCache?: boolean; ssh: string[];
+  call?: string; explainCache?: boolean; ssh: string[]; annotation: string[];
   /** Set for a git context: its `.git` stays out of the context. */
   gitContext?: boolean;
   buildContext: string[];
@@ -261,9 +262,11 @@ async function runBuildChecks(
 /** The flags read before anything runs, so a mistake in one costs no build. */
 function checkedFlags(flags: BuildFlags) {
   const allow = parseAllow(flags.allow);
+  const annotations = parseAnnotationFlags(flags.annotation);
   return {
     allow, network: buildNetwork(flags.network, allow), runSandbox: runSandboxOptions(flags),
-    outputs: flags.output.map(parseOutput),
+    annotations,
+    outputs: withAnnotationFlags(flags.output.map(parseOutput), annotations),
     cacheFrom: parseCacheFlags(flags.cacheFrom, 'import'), cacheTo: parseCacheFlags(flags.cacheTo, 'export'),
     ...buildArgsWithEpoch(flags.buildArg),
   };
@@ -272,14 +275,15 @@ function checkedFlags(flags: BuildFlags) {
 async function buildParsed(
   progress: Progress, stores: Stores, parsed: ParsedDockerfile, dockerfilePath: string, contextDir: string | undefined, flags: BuildFlags,
 ): Promise<void> {
-  const { allow, network, runSandbox, outputs, cacheFrom, cacheTo, buildArgs, epoch } = checkedFlags(flags);
+  const { allow, network, runSandbox, outputs, cacheFrom, cacheTo, buildArgs, epoch, annotations } = checkedFlags(flags);
   const quiet = flags.quiet === true;
   const log = (message: string): void => progress.message(message);
   if (userNamespace().rootless) log(`${describeRootless()}; RUN network: ${network === 'sandbox' ? 'slirp4netns' : network}`);
   const registry = { insecureRegistries: flags.insecureRegistry };
   const bases = baseImages(stores, { pull: flags.pull === true, registry, log });
   const tags = [...new Set([...flags.tag, ...outputs.flatMap((o) => o.names ?? [])])];
-  const pushes = pushPlan(flags, outputs);
+  const pushes = pushPlan(flags, outputs, annotations);
+  for (const warning of droppedAnnotations(outputs)) progress.warning(warning);
   // Held from the first pull to the last tag, so prune never removes what this build brings in.
   const lock = await lockForBuild(stores.layout, () => log('waiting for berth prune to finish...'));
   let plan;
@@ -323,6 +327,7 @@ async function buildParsed(
         tags, labels: parseLabels(flags.label), content: stores.content,
         created: epoch === undefined ? undefined : new Date(epoch * 1000),
         rewriteTimestamps: epoch !== undefined && outputs.some((o) => o.rewriteTimestamp),
+        annotations: storedAnnotations(outputs),
       });
       progress.status(step, `exporting manifest ${made.manifestDigest}`);
       progress.status(step, `exporting config ${made.configDigest}`);
@@ -346,15 +351,30 @@ async function buildParsed(
   if (abort.signal.aborted) process.exitCode = 130;
 }
 
+/** The stored image's manifest annotations: those of the type=image outputs (with no -o, --annotation's). */
+function storedAnnotations(outputs: readonly OutputSpec[]): Record<string, string> | undefined {
+  const merged = Object.assign({}, ...outputs.filter((o) => o.type === 'image').map((o) => o.annotations?.manifest ?? {})) as Record<string, string>;
+  return Object.keys(merged).length > 0 ? merged : undefined;
+}
+
+/**
+ * Descriptor annotations an output has no place for: the store and a push hold one manifest and no
+ * index (BuildKit drops them there too). Said, not silently lost.
+ */
+function droppedAnnotations(outputs: readonly OutputSpec[]): string[] {
+  return outputs.filter((o) => (o.type === 'image' || o.type === 'registry') && Object.keys(o.annotations?.manifestDescriptor ?? {}).length > 0)
+    .map((o) => `manifest-descriptor annotations (${Object.keys(o.annotations!.manifestDescriptor).join(', ')}) are dropped for type=${o.type}: it writes a single manifest, with no index to hold its descriptor`);
+}
+
 /** The pushes a build makes: one per output with push=true (its names, else -t), and --push's. */
-function pushPlan(flags: BuildFlags, outputs: OutputSpec[]): Array<{ names: string[]; options: Partial<PushOptions> }> {
+function pushPlan(flags: BuildFlags, outputs: OutputSpec[], annotations: ImageAnnotations): Array<{ names: string[]; options: Partial<PushOptions> }> {
   const plan = outputs.filter((o) => o.push).map((o): { names: string[]; options: Partial<PushOptions> } => {
     const d = distributionOf(o);
     const names = o.names?.length ? o.names : flags.tag;
-    return { names, options: { compression: d.compression, compressionLevel: d.level, forceCompression: d.force, family: d.family } };
+    return { names, options: { compression: d.compression, compressionLevel: d.level, forceCompression: d.force, family: d.family, annotations: d.annotations } };
   });
   // --push alone pushes as type=registry does: gzip, OCI media types (BuildKit's defaults).
-  if (flags.push === true && plan.length === 0) plan.push({ names: flags.tag, options: { compression: 'gzip', family: 'oci' } });
+  if (flags.push === true && plan.length === 0) plan.push({ names: flags.tag, options: { compression: 'gzip', family: 'oci', annotations: annotations.manifest } });
   for (const p of plan) if (p.names.length === 0) throw new BuildError('--push needs at least one -t NAME (or name= in --output) to push to');
   return plan;
 }
@@ -410,6 +430,7 @@ export function register(program: Command): void {
     .option('--jobs <n>', 'steps to run at once (default: every step the graph allows, as BuildKit)')
     .option('--pull', 'always fetch base images from their registry')
     .option('--push', 'push the tagged image (same as --output type=registry)')
+    .option('--annotation <[TYPE:]K=V>', 'an OCI annotation on every image output: K=V on the manifest; manifest-descriptor:K=V on its entry in an archive\'s index.json; a [linux/amd64] qualifier after the type', collect, [])
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF or type=local,dest=DIR[,tag=T], with [,mode=min|max][,compression=gzip|zstd|uncompressed,compression-level=N,force-compression=true][,ignore-error=true]', collect, [])
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR[,tag=T]', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
