@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pkg in busybox-static gcc make libseccomp-dev slirp4netns uidmap keyutils debootstrap skopeo umoci docker-registry apache2-utils openssl bzip2 xz-utils zstd libcap2-bin docker.io git openssh-client tmux; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+for pkg in busybox-static gcc make libseccomp-dev slirp4netns uidmap keyutils debootstrap skopeo umoci docker-registry apache2-utils openssl bzip2 xz-utils zstd libcap2-bin docker.io git openssh-client tmux podman buildah; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi

@@ -1,11 +1,11 @@
-import type { SourceRange } from '../source/index.ts';
+import { BuildError, type SourceRange } from '../source/index.ts';
+import { parseCacheSpec, type CacheSpec, type CacheUse } from '../registry/cache-spec.ts';
 import type { BuildPlan, ContainerConfig } from '../plan/index.ts';
 import type { BaseImage } from '../engine/build.ts';
 import type { CacheRecord } from '../cache/records.ts';
 import { baseImageOf, loadBaseImage } from '../engine/images.ts';
 import { resolveImage, type ResolvedImage } from '../image/store.ts';
 import type { PushedImage, PushOptions, RegistryOptions } from '../registry/index.ts';
-import { parseCacheSpec, type CacheSpec } from '../registry/cache-spec.ts';
 import type { Descriptor } from '../image/descriptor.ts';
 import { deleteBlob, hasBlob, openBlob } from '../content/store.ts';
 import { packCacheMounts, planCacheMounts, restoreCacheMounts, type PackedCacheMounts } from '../mounts/cache-mount-transfer.ts';
@@ -63,11 +63,6 @@ export function baseImages(stores: Stores, options: { pull: boolean; registry: R
   };
 }
 
-/** A mistake in a cache option fails before the build, not after the build it would have exported. */
-export function checkCacheSpecs(specs: string[]): void {
-  for (const spec of specs) parseCacheSpec(spec);
-}
-
 /**
  * Unpacks the cache mounts an imported cache carries into this store's empty ones; each fetched
  * blob is dropped once unpacked (the directory is the copy that counts).
@@ -93,11 +88,10 @@ async function restoreMounts(stores: Stores, spec: CacheSpec, layers: Descriptor
  * the cache mounts they carry in this store's empty ones (unless `cache-mounts=false`).
  */
 export async function importCaches(
-  stores: Stores, specs: string[], registry: RegistryOptions, log: (m: string) => void, warn: (m: string) => void = log,
+  stores: Stores, specs: readonly CacheFlag[], registry: RegistryOptions, log: (m: string) => void, warn: (m: string) => void = log,
 ): Promise<void> {
-  for (const text of specs) {
+  for (const { text, spec } of specs) {
     const { importCache } = await client();
-    const spec = parseCacheSpec(text);
     let result;
     try {
       result = await importCache(stores, spec.location, registry);
@@ -136,28 +130,44 @@ export function recordsToExport(plan: BuildPlan, records: ReadonlyMap<string, Ca
   return out.reverse();
 }
 
-/** `--cache-to` destinations; with `ignore-error=true` a failed export is a warning. */
+/**
+ * `--cache-to`: each export in turn, with the cache mounts it asks for. A failure fails the build
+ * (its image is stored and pushed by then), unless the spec says ignore-error=true: then it is a
+ * warning, as in BuildKit.
+ */
 export async function exportCaches(
-  stores: Stores, specs: string[], plan: BuildPlan, records: ReadonlyMap<string, CacheRecord>, registry: RegistryOptions,
-  log: (m: string) => void, warn: (m: string) => void = log,
+  stores: Stores, specs: readonly CacheFlag[], plan: BuildPlan, records: ReadonlyMap<string, CacheRecord>, registry: RegistryOptions,
+  log: (m: string) => void, warn: (m: string) => void,
 ): Promise<void> {
-  for (const text of specs) {
-    const { exportCache } = await client();
-    const spec = parseCacheSpec(text);
+  for (const { text, spec } of specs) {
     const chosen = recordsToExport(plan, records, spec.mode);
     let packed: PackedCacheMounts | undefined;
+    let result;
     try {
       packed = await packMounts(stores, spec, plan, log, warn);
-      const result = await exportCache(stores, spec.location, chosen, spec.mode, registry, packed?.blobs);
-      const mounts = packed ? `, ${result.cacheMounts} cache mounts` : '';
-      log(`exported ${result.records} cache records (${result.layers} layers${mounts}) to ${text}`);
+      result = await (await client()).exportCache(stores, spec.location, chosen, spec.mode, { ...registry, layers: spec.layers }, packed?.blobs);
     } catch (error) {
-      if (!spec.ignoreError) throw error;
-      warn(`failed to export cache to ${text}: ${(error as Error).message}`);
+      const message = `failed to export cache to ${text}: ${(error as Error).message}`;
+      if (!spec.ignoreError) throw new BuildError(`${message} (add ignore-error=true to --cache-to to build on without it)`);
+      warn(`${message} (ignore-error=true: the build goes on)`);
+      continue;
     } finally {
       packed?.cleanup();
     }
+    const compressed = spec.layers ? `, ${spec.layers.compression === 'none' ? 'uncompressed' : spec.layers.compression}` : '';
+    const mounts = packed ? `, ${result.cacheMounts} cache mounts` : '';
+    log(`exported ${result.records} cache records (${result.layers} layers${compressed}${mounts}) to ${text}`);
   }
+}
+
+/** A cache flag's text (for messages) and what it says, parsed before the build runs. */
+export interface CacheFlag {
+  text: string;
+  spec: CacheSpec;
+}
+
+export function parseCacheFlags(texts: readonly string[], use: CacheUse): CacheFlag[] {
+  return texts.map((text) => ({ text, spec: parseCacheSpec(text, use) }));
 }
 
 /** Pushes the built image under each name, its layers compressed as `push` says; the pushed results. */

@@ -16,12 +16,13 @@ import { executePlan } from '../engine/build.ts';
 import { loadSecrets, parseAllow } from './secrets.ts';
 import { assembleImage } from '../engine/images.ts';
 import type { CacheRecord } from '../cache/records.ts';
-import { baseImages, checkCacheSpecs, exportCaches, importCaches, pushTags } from './build-remote.ts';
+import { baseImages, exportCaches, importCaches, parseCacheFlags, pushTags } from './build-remote.ts';
 import { createProgress, inStep, metadataLabel, parseProgressMode, planLabels, plannedStepCount, type Progress } from '../progress/index.ts';
 import { normalizeName } from '../image/reference.ts';
 import { readDockerfile } from './dockerfile.ts';
 import { parseCacheDir } from '../store/parse-cache.ts';
-import { distributionOf, exportImage, parseOutput, type OutputSpec } from './outputs.ts';
+import { distributionOf, exportImage, parseOutput, withAnnotationFlags, type OutputSpec } from './outputs.ts';
+import { parseAnnotationFlags, type ImageAnnotations } from './annotations.ts';
 import { randomBytes } from 'node:crypto';
 import { blobPath } from '../content/index.ts';
 import { MediaTypes } from '../image/descriptor.ts';
@@ -48,7 +49,7 @@ interface BuildFlags {
   cgroupParent?: string; memory?: string; memorySwap?: string; cpuShares?: string; cpuPeriod?: string; cpuQuota?: string;
   cpusetCpus?: string; cpusetMems?: string;
   debugOnError?: boolean; debugOnErrorCommand?: string;
-  call?: string; explainCache?: boolean; ssh: string[];
+  call?: string; explainCache?: boolean; ssh: string[]; annotation: string[];
   /** Set for a git context: its `.git` stays out of the context. */
   gitContext?: boolean;
   buildContext: string[];
@@ -195,7 +196,6 @@ async function runBuild(contextArg: string, flags: BuildFlags, command: Command)
     await describeBuild(contextArg, flags, call);
     return;
   }
-  checkCacheSpecs([...flags.cacheTo, ...flags.cacheFrom]);
   const quiet = flags.quiet === true;
   const mode = parseProgressMode(flags.progress);
   // A debug shell shares the terminal: the live display would draw over it.
@@ -261,21 +261,31 @@ async function runBuildChecks(
   if (lint.failure) throw new BuildError(lint.failure);
 }
 
+/** The flags read before anything runs, so a mistake in one costs no build. */
+function checkedFlags(flags: BuildFlags) {
+  const allow = parseAllow(flags.allow);
+  const annotations = parseAnnotationFlags(flags.annotation);
+  return {
+    allow, network: buildNetwork(flags.network, allow), runSandbox: runSandboxOptions(flags), resources: resourceLimits(flags),
+    annotations,
+    outputs: withAnnotationFlags(flags.output.map(parseOutput), annotations),
+    cacheFrom: parseCacheFlags(flags.cacheFrom, 'import'), cacheTo: parseCacheFlags(flags.cacheTo, 'export'),
+    ...buildArgsWithEpoch(flags.buildArg),
+  };
+}
+
 async function buildParsed(
   progress: Progress, stores: Stores, parsed: ParsedDockerfile, dockerfilePath: string, contextDir: string | undefined, flags: BuildFlags,
 ): Promise<void> {
-  const allow = parseAllow(flags.allow);
-  const network = buildNetwork(flags.network, allow);
-  const [runSandbox, resources] = [runSandboxOptions(flags), resourceLimits(flags)];
-  const outputs = flags.output.map(parseOutput);
-  const { buildArgs, epoch } = buildArgsWithEpoch(flags.buildArg);
+  const { allow, network, runSandbox, resources, outputs, cacheFrom, cacheTo, buildArgs, epoch, annotations } = checkedFlags(flags);
   const quiet = flags.quiet === true;
   const log = (message: string): void => progress.message(message);
   if (userNamespace().rootless) log(`${describeRootless()}; RUN network: ${network === 'sandbox' ? 'slirp4netns' : network}`);
   const registry = { insecureRegistries: flags.insecureRegistry };
   const bases = baseImages(stores, { pull: flags.pull === true, registry, log });
   const tags = [...new Set([...flags.tag, ...outputs.flatMap((o) => o.names ?? [])])];
-  const pushes = pushPlan(flags, outputs);
+  const pushes = pushPlan(flags, outputs, annotations);
+  for (const warning of droppedAnnotations(outputs)) progress.warning(warning);
   // Held from the first pull to the last tag, so prune never removes what this build brings in.
   const lock = await lockForBuild(stores.layout, () => log('waiting for berth prune to finish...'));
   let plan;
@@ -304,7 +314,7 @@ async function buildParsed(
   process.once('SIGTERM', onSignal);
   const records = new Map<string, CacheRecord>();
   try {
-    await importCaches(stores, flags.cacheFrom, registry, log, (m) => progress.warning(m));
+    await importCaches(stores, cacheFrom, registry, log, (m) => progress.warning(m));
     const result = await withSshAgents(flags.ssh, stores.layout.tmp, (ssh) => executePlan({
       layout: stores.layout, content: stores.content, plan, contextDir, contextFilter: filter,
       noCache: !flags.cache, noCacheStages: new Set(flags.cacheFilter.flatMap((f) => f.split(','))),
@@ -319,6 +329,7 @@ async function buildParsed(
         tags, labels: parseLabels(flags.label), content: stores.content,
         created: epoch === undefined ? undefined : new Date(epoch * 1000),
         rewriteTimestamps: epoch !== undefined && outputs.some((o) => o.rewriteTimestamp),
+        annotations: storedAnnotations(outputs),
       });
       progress.status(step, `exporting manifest ${made.manifestDigest}`);
       progress.status(step, `exporting config ${made.configDigest}`);
@@ -328,7 +339,7 @@ async function buildParsed(
     });
     const pushed = [];
     for (const p of pushes) pushed.push(...(await pushTags(stores, p.names, registry, log, p.options)));
-    await exportCaches(stores, flags.cacheTo, plan, records, registry, log, (m) => progress.warning(m));
+    await exportCaches(stores, cacheTo, plan, records, registry, log, (m) => progress.warning(m));
     progress.close();
     if (flags.iidfile) writeFileSync(flags.iidfile, image.configDigest);
     if (flags.metadataFile) writeFileSync(flags.metadataFile, buildMetadata(stores, image, tags, pushed[0]));
@@ -342,15 +353,30 @@ async function buildParsed(
   if (abort.signal.aborted) process.exitCode = 130;
 }
 
+/** The stored image's manifest annotations: those of the type=image outputs (with no -o, --annotation's). */
+function storedAnnotations(outputs: readonly OutputSpec[]): Record<string, string> | undefined {
+  const merged = Object.assign({}, ...outputs.filter((o) => o.type === 'image').map((o) => o.annotations?.manifest ?? {})) as Record<string, string>;
+  return Object.keys(merged).length > 0 ? merged : undefined;
+}
+
+/**
+ * Descriptor annotations an output has no place for: the store and a push hold one manifest and no
+ * index (BuildKit drops them there too). Said, not silently lost.
+ */
+function droppedAnnotations(outputs: readonly OutputSpec[]): string[] {
+  return outputs.filter((o) => (o.type === 'image' || o.type === 'registry') && Object.keys(o.annotations?.manifestDescriptor ?? {}).length > 0)
+    .map((o) => `manifest-descriptor annotations (${Object.keys(o.annotations!.manifestDescriptor).join(', ')}) are dropped for type=${o.type}: it writes a single manifest, with no index to hold its descriptor`);
+}
+
 /** The pushes a build makes: one per output with push=true (its names, else -t), and --push's. */
-function pushPlan(flags: BuildFlags, outputs: OutputSpec[]): Array<{ names: string[]; options: Partial<PushOptions> }> {
+function pushPlan(flags: BuildFlags, outputs: OutputSpec[], annotations: ImageAnnotations): Array<{ names: string[]; options: Partial<PushOptions> }> {
   const plan = outputs.filter((o) => o.push).map((o): { names: string[]; options: Partial<PushOptions> } => {
     const d = distributionOf(o);
     const names = o.names?.length ? o.names : flags.tag;
-    return { names, options: { compression: d.compression, compressionLevel: d.level, forceCompression: d.force, family: d.family } };
+    return { names, options: { compression: d.compression, compressionLevel: d.level, forceCompression: d.force, family: d.family, annotations: d.annotations } };
   });
   // --push alone pushes as type=registry does: gzip, OCI media types (BuildKit's defaults).
-  if (flags.push === true && plan.length === 0) plan.push({ names: flags.tag, options: { compression: 'gzip', family: 'oci' } });
+  if (flags.push === true && plan.length === 0) plan.push({ names: flags.tag, options: { compression: 'gzip', family: 'oci', annotations: annotations.manifest } });
   for (const p of plan) if (p.names.length === 0) throw new BuildError('--push needs at least one -t NAME (or name= in --output) to push to');
   return plan;
 }
@@ -406,8 +432,9 @@ export function register(program: Command): void {
     .option('--jobs <n>', 'steps to run at once (default: every step the graph allows, as BuildKit)')
     .option('--pull', 'always fetch base images from their registry')
     .option('--push', 'push the tagged image (same as --output type=registry)')
-    .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF[,mode=min|max] or type=local,dest=DIR; cache-mounts=true adds RUN --mount=type=cache directories (cache-mounts-max-size=1g, cache-mount-ids=a;b)', collect, [])
-    .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR; restores the cache mounts it carries into empty ones (cache-mounts=false: not)', collect, [])
+    .option('--annotation <[TYPE:]K=V>', 'an OCI annotation on every image output: K=V on the manifest; manifest-descriptor:K=V on its entry in an archive\'s index.json; a [linux/amd64] qualifier after the type', collect, [])
+    .option('--cache-to <spec>', 'export build cache: type=registry,ref=REF or type=local,dest=DIR[,tag=T], with [,mode=min|max][,compression=gzip|zstd|uncompressed,compression-level=N,force-compression=true][,ignore-error=true][,cache-mounts=true,cache-mounts-max-size=1g,cache-mount-ids=a;b] (cache mounts: RUN --mount=type=cache directories)', collect, [])
+    .option('--cache-from <spec>', 'import build cache: type=registry,ref=REF or type=local,src=DIR[,tag=T]; restores the cache mounts it carries into empty ones (cache-mounts=false: not)', collect, [])
     .option('--insecure-registry <host>', 'allow plain HTTP for this registry (loopback ones always are)', collect, [])
     .option('--platform <platforms>', `target platform (${TARGET_PLATFORM}, the only one berth builds)`)
     .option('--build-context <name=value>', 'a named context: NAME=PATH, NAME=docker-image://REF or NAME=<git url> (repeatable)', collect, [])

@@ -6,10 +6,11 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../content/digest.ts';
 import { distributionImage, type DistributionOptions } from '../image/distribute.ts';
-import type { VariantCompression } from '../image/layer-variants.ts';
-import { compressParallel, effectiveLevel } from '../layer/parallel-compress.ts';
+import { parseCompression, parseLevel, type VariantCompression } from '../image/layer-variants.ts';
+import { compressParallel } from '../layer/parallel-compress.ts';
 import { parseKeyValues } from '../text/csv.ts';
 import { BuildError } from '../source/index.ts';
+import { hasAnnotations, isAnnotationKey, mergeAnnotations, noAnnotations, parseOutputAnnotation, type ImageAnnotations } from './annotations.ts';
 import { blobPath } from '../content/index.ts';
 import { saveDockerArchive, saveOciArchive } from '../image/archive-save.ts';
 import { resolveImage } from '../image/store.ts';
@@ -36,6 +37,13 @@ export interface OutputSpec {
   forceCompression?: boolean;
   /** oci-mediatypes=: undefined is the type's default (Docker types for type=docker only). */
   ociMediaTypes?: boolean;
+  /** annotation.*, annotation-manifest*.* and --annotation (image, registry, docker and oci outputs). */
+  annotations?: ImageAnnotations;
+}
+
+/** The outputs that write an image manifest, so take annotations (BuildKit's image exporters). */
+export function takesAnnotations(type: OutputType): boolean {
+  return type === 'image' || type === 'registry' || type === 'docker' || type === 'oci';
 }
 
 const LAYER_KEYS = ['name', 'compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'rewrite-timestamp'];
@@ -55,23 +63,6 @@ function parseBool(key: string, value: string): boolean {
   return value === 'true';
 }
 
-export function parseCompression(value: string, where = 'in --output'): VariantCompression {
-  if (value === 'gzip' || value === 'zstd') return value;
-  if (value === 'uncompressed') return 'none';
-  throw new BuildError(`invalid compression "${value}" ${where} (gzip, zstd or uncompressed)`);
-}
-
-export function parseLevel(value: string, compression: VariantCompression | undefined, where = 'in --output'): number {
-  const level = Number(value);
-  try {
-    if (value.trim() === '' || !Number.isInteger(level)) throw new RangeError('a whole number');
-    if (compression !== 'none') effectiveLevel(compression ?? 'gzip', level);
-  } catch (error) {
-    throw new BuildError(`invalid compression-level "${value}" ${where}: ${(error as Error).message}`);
-  }
-  return level;
-}
-
 /**
  * `type=docker,dest=out.tar`; a bare path means type=local,dest=path and `-` a tar of the file
  * system on standard output, as in buildx. A key the type does not take is an error.
@@ -80,11 +71,17 @@ export function parseOutput(spec: string): OutputSpec {
   if (spec === '-') return { type: 'tar', dest: '-', names: [], push: false, forceCompression: false };
   if (!spec.includes('=')) return { type: 'local', dest: spec, names: [], push: false, forceCompression: false };
   const out: Record<string, string> = {};
-  for (const { key, value } of parseKeyValues(spec)) out[key] = value ?? 'true';
+  const fields = parseKeyValues(spec);
+  for (const { key, value } of fields) out[key] = value ?? 'true';
   const type = (out.type ?? 'local') as OutputType;
   if (!(type in VALID_KEYS)) throw new BuildError(`unsupported output type "${type}" (image, docker, oci, local, tar or registry)`);
-  for (const key of Object.keys(out)) {
-    if (!VALID_KEYS[type].includes(key)) throw new BuildError(`unknown key "${key}" for output type=${type} (valid: ${VALID_KEYS[type].join(', ')})`);
+  const annotations = noAnnotations();
+  for (const { key, value } of fields) {
+    if (takesAnnotations(type) && isAnnotationKey(key)) parseOutputAnnotation(key, value ?? '', annotations);
+    else if (!VALID_KEYS[type].includes(key)) {
+      const valid = [...VALID_KEYS[type], ...(takesAnnotations(type) ? ['annotation.KEY', 'annotation-manifest.KEY', 'annotation-manifest-descriptor.KEY'] : [])];
+      throw new BuildError(`unknown key "${key}" for output type=${type} (valid: ${valid.join(', ')})`);
+    }
   }
   if (type !== 'image' && type !== 'registry' && !out.dest) throw new BuildError(`output type=${type} needs dest=<path> (or dest=- for standard output)`);
   if (type === 'local' && out.dest === '-') throw new BuildError('output type=local cannot write to standard output: use type=tar,dest=-');
@@ -98,13 +95,28 @@ export function parseOutput(spec: string): OutputSpec {
     compressionLevel: out['compression-level'] === undefined ? undefined : parseLevel(out['compression-level'], compression),
     forceCompression: out['force-compression'] !== undefined && parseBool('force-compression', out['force-compression']),
     ociMediaTypes: out['oci-mediatypes'] === undefined ? undefined : parseBool('oci-mediatypes', out['oci-mediatypes']),
+    ...(hasAnnotations(annotations) ? { annotations } : {}),
   };
+}
+
+/**
+ * The build's outputs with `--annotation`'s added to every one that writes a manifest (a flag
+ * wins over the same key in `-o`, as buildx sets it last); with no `-o`, the store's image is
+ * the output and takes them.
+ */
+export function withAnnotationFlags(outputs: OutputSpec[], flags: ImageAnnotations): OutputSpec[] {
+  if (!hasAnnotations(flags)) return outputs;
+  if (outputs.length === 0) return [{ type: 'image', names: [], push: false, forceCompression: false, annotations: flags }];
+  return outputs.map((o) => (takesAnnotations(o.type) ? { ...o, annotations: mergeAnnotations(o.annotations, flags) } : o));
 }
 
 /** How an output's layers leave the store: gzip and OCI types unless it says otherwise (type=docker: Docker types). */
 export function distributionOf(output: OutputSpec): DistributionOptions {
   const docker = output.ociMediaTypes === undefined ? output.type === 'docker' : !output.ociMediaTypes;
-  return { compression: output.compression ?? 'gzip', level: output.compressionLevel, force: output.forceCompression, family: docker ? 'docker' : 'oci' };
+  return {
+    compression: output.compression ?? 'gzip', level: output.compressionLevel, force: output.forceCompression, family: docker ? 'docker' : 'oci',
+    ...(output.annotations && Object.keys(output.annotations.manifest).length > 0 ? { annotations: output.annotations.manifest } : {}),
+  };
 }
 
 /** Standard output for dest=-, refused when it is a terminal (an archive would garble it). */
@@ -146,8 +158,8 @@ export async function exportImage(stores: Stores, manifestDigest: string, tags: 
   switch (output.type) {
     case 'image':
     case 'registry': return; // The store is written anyway; registry pushes happen after export.
-    case 'docker': return saveDockerArchive(stores.images, saveNames, target('docker'), { convert });
-    case 'oci': return saveOciArchive(stores.images, saveNames, target('oci'), { convert });
+    case 'docker': return saveDockerArchive(stores.images, saveNames, target('docker'), { convert, descriptorAnnotations: output.annotations?.manifestDescriptor });
+    case 'oci': return saveOciArchive(stores.images, saveNames, target('oci'), { convert, descriptorAnnotations: output.annotations?.manifestDescriptor });
     case 'local': {
       const dest = path.resolve(output.dest!);
       mkdirSync(dest, { recursive: true });

@@ -8,7 +8,7 @@ import type { RegistryOptions, TransferEvent } from '../registry/index.ts';
 /** The registry client loads on first use: its HTTP stack costs every other command start-up time. */
 const client = () => import('../registry/index.ts');
 import { collect, withLockedStores } from './store.ts';
-import { parseCompression, parseLevel } from './outputs.ts';
+import { parseCompression, parseLevel } from '../image/layer-variants.ts';
 import { unpackImage } from '../engine/images.ts';
 
 /** `berth pull`, `berth push`, `berth login`, `berth logout`, with Docker's output lines. */

@@ -49,6 +49,8 @@ export interface AssembleOptions {
   rewriteTimestamps?: boolean;
   /** Needed for rewriteTimestamps: where the layer blobs are. */
   content?: ContentStore;
+  /** OCI annotations on the manifest (an output's annotation.*). */
+  annotations?: Record<string, string>;
 }
 
 
@@ -87,7 +89,7 @@ export async function assembleImage(
     history,
   };
   if (target?.author) config.author = target.author;
-  const written = await writeImage(store, config, layers, { names: options.tags });
+  const written = await writeImage(store, config, layers, { names: options.tags, ...(options.annotations ? { annotations: options.annotations } : {}) });
   const record = written.record;
   const configDoc = { descriptor: written.config };
   const manifestDoc = { descriptor: written.descriptor };

@@ -40,6 +40,8 @@ export type ArchiveConvert = (manifestDigest: Digest) => Promise<{ manifest: Ima
 export interface SaveOptions {
   /** Default: the stored manifest as it is. */
   convert?: ArchiveConvert;
+  /** Added to each manifest's entry in index.json (BuildKit's annotation-manifest-descriptor.*). */
+  descriptorAnnotations?: Record<string, string>;
 }
 
 /** Resolves the caller's names to images, grouping names that point at the same image. */
@@ -83,20 +85,21 @@ function blobEntry(store: ImageStore, descriptor: Descriptor): TarInput {
   return { header, body: () => createReadStream(blobPath(store.content, descriptor.digest)) };
 }
 
-function indexEntries(selected: Selected[]): Descriptor[] {
+function indexEntries(selected: Selected[], extra: Record<string, string> = {}): Descriptor[] {
   const out: Descriptor[] = [];
   for (const { image, manifestDescriptor, names } of selected) {
     const platform = { architecture: image.config.architecture, os: image.config.os };
-    if (names.length === 0) out.push({ ...manifestDescriptor, platform });
+    if (names.length === 0) out.push({ ...manifestDescriptor, platform, ...(Object.keys(extra).length > 0 ? { annotations: { ...extra } } : {}) });
     for (const name of names) {
       const tag = parseReference(name).tag ?? 'latest';
-      out.push({ ...manifestDescriptor, platform, annotations: { [Annotations.containerdName]: name, [Annotations.refName]: tag } });
+      // The names are what loaders read to tag the image: a user's annotation does not replace them.
+      out.push({ ...manifestDescriptor, platform, annotations: { ...extra, [Annotations.containerdName]: name, [Annotations.refName]: tag } });
     }
   }
   return out;
 }
 
-function archiveEntries(store: ImageStore, selected: Selected[], docker: boolean): TarInput[] {
+function archiveEntries(store: ImageStore, selected: Selected[], docker: boolean, extra?: Record<string, string>): TarInput[] {
   const blobs = new Map<Digest, Descriptor>();
   for (const { image, manifestDescriptor } of selected) {
     for (const descriptor of [image.manifest.config, ...image.manifest.layers, manifestDescriptor]) {
@@ -106,7 +109,7 @@ function archiveEntries(store: ImageStore, selected: Selected[], docker: boolean
   const entries: TarInput[] = [dirEntry('blobs/'), dirEntry('blobs/sha256/')];
   for (const descriptor of blobs.values()) entries.push(blobEntry(store, descriptor));
   entries.push(fileEntry('oci-layout', Buffer.from(canonicalJson(OCI_LAYOUT))));
-  entries.push(fileEntry('index.json', Buffer.from(canonicalJson(buildIndex(indexEntries(selected))))));
+  entries.push(fileEntry('index.json', Buffer.from(canonicalJson(buildIndex(indexEntries(selected, extra))))));
   if (docker) {
     const manifest: DockerArchiveManifestEntry[] = selected.map(({ image, names }) => ({
       Config: `blobs/sha256/${digestHex(image.manifest.config.digest)}`,
@@ -136,10 +139,10 @@ async function writeArchive(entries: TarInput[], out: string | Writable): Promis
 
 /** `docker save`: a docker-archive that is also an OCI layout. */
 export async function saveDockerArchive(store: ImageStore, names: string[], out: string | Writable, options: SaveOptions = {}): Promise<void> {
-  await writeArchive(archiveEntries(store, await select(store, names, options.convert), true), out);
+  await writeArchive(archiveEntries(store, await select(store, names, options.convert), true, options.descriptorAnnotations), out);
 }
 
 /** An OCI image layout as a tar (`oci-archive:` for skopeo, podman and umoci after unpacking). */
 export async function saveOciArchive(store: ImageStore, names: string[], out: string | Writable, options: SaveOptions = {}): Promise<void> {
-  await writeArchive(archiveEntries(store, await select(store, names, options.convert), false), out);
+  await writeArchive(archiveEntries(store, await select(store, names, options.convert), false, options.descriptorAnnotations), out);
 }

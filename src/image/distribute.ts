@@ -19,6 +19,8 @@ export interface DistributionOptions {
   level?: number;
   force?: boolean;
   family: MediaTypeFamily;
+  /** Manifest annotations to add (over the stored manifest's own). */
+  annotations?: Record<string, string>;
   /** Called once for each layer this call had to compress (pushes report it). */
   onCompress?: (diffId: Digest, compression: VariantCompression) => void;
   chunkSize?: number;
@@ -44,6 +46,11 @@ function familyOf(manifest: ImageManifest): MediaTypeFamily {
 
 function sameLayers(a: Descriptor[], b: Descriptor[]): boolean {
   return a.length === b.length && a.every((l, i) => l.digest === b[i].digest && l.mediaType === b[i].mediaType && l.size === b[i].size);
+}
+
+function sameRecord(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const ak = Object.keys(a ?? {});
+  return ak.length === Object.keys(b ?? {}).length && ak.every((k) => a![k] === b?.[k]);
 }
 
 /** The manifest of `manifestDigest` with its layers as `options` want them; stored, not tagged. */
@@ -72,10 +79,11 @@ export async function distributionImage(stores: DistributionStores, manifestDige
       ...(layer.annotations ? { annotations: layer.annotations } : {}),
     });
   }
-  if (familyOf(manifest) === options.family && sameLayers(manifest.layers, layers)) {
+  const annotations = options.annotations ? { ...manifest.annotations, ...options.annotations } : manifest.annotations;
+  if (familyOf(manifest) === options.family && sameLayers(manifest.layers, layers) && sameRecord(manifest.annotations, annotations)) {
     return { manifest, bytes, descriptor: { mediaType: manifestMediaType(manifest), digest: manifestDigest, size: bytes.length }, compressed };
   }
-  const out = buildManifest(manifest.config, layers, options.family, manifest.annotations);
+  const out = buildManifest(manifest.config, layers, options.family, annotations);
   const doc = encodeDocument(out.mediaType!, out);
   await writeBlob(stores.content, doc.bytes, doc.descriptor);
   return { manifest: out, bytes: doc.bytes, descriptor: doc.descriptor, compressed };

@@ -5,6 +5,7 @@ import { createDigester, digestHex, isDigest, type Digest } from '../content/dig
 import { blobPath, hasBlob, openBlobWriter, writeBlob, writeFileAtomic, type ContentStore } from '../content/store.ts';
 import { openDecompressed, sniffCompression } from '../layer/compression.ts';
 import { compressParallel, effectiveLevel } from '../layer/parallel-compress.ts';
+import { BuildError } from '../source/error.ts';
 import type { StoreLayout } from '../store/layout.ts';
 
 /**
@@ -16,6 +17,25 @@ import type { StoreLayout } from '../store/layout.ts';
  * came in, so it goes back to a registry as the very blob it came as.
  */
 export type VariantCompression = 'none' | 'gzip' | 'zstd';
+
+/** A `compression=` value as BuildKit spells it; `where` names the flag in the error. */
+export function parseCompression(value: string, where = 'in --output'): VariantCompression {
+  if (value === 'gzip' || value === 'zstd') return value;
+  if (value === 'uncompressed') return 'none';
+  throw new BuildError(`invalid compression "${value}" ${where} (gzip, zstd or uncompressed)`);
+}
+
+/** A `compression-level=` value, checked against the compression's range. */
+export function parseLevel(value: string, compression: VariantCompression | undefined, where = 'in --output'): number {
+  const level = Number(value);
+  try {
+    if (value.trim() === '' || !Number.isInteger(level)) throw new RangeError('a whole number');
+    if (compression !== 'none') effectiveLevel(compression ?? 'gzip', level);
+  } catch (error) {
+    throw new BuildError(`invalid compression-level "${value}" ${where}: ${(error as Error).message}`);
+  }
+  return level;
+}
 
 export interface VariantRecord {
   diffId: Digest;

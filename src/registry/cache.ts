@@ -1,10 +1,11 @@
 import { isDigest, type Digest } from '../content/digest.ts';
 import { hasBlob, openBlob, readBlob, writeBlob } from '../content/store.ts';
-import { MediaTypes, encodeDocument, isIndexMediaType, type Descriptor } from '../image/descriptor.ts';
+import { MediaTypes, encodeDocument, isIndexMediaType, layerMediaType, type Descriptor } from '../image/descriptor.ts';
 import { parseManifest, type ImageManifest } from '../image/manifest.ts';
 import { formatReference, parseReference, withDefaultTag } from '../image/reference.ts';
 import { readCacheRecord, writeCacheRecord, type CacheRecord } from '../cache/records.ts';
 import { createReadStream } from 'node:fs';
+import { layerBlob, type LayerWant } from '../image/layer-variants.ts';
 import { isCacheMountLayer, type CacheLocation, type CacheMode, type CacheMountBlob } from './cache-spec.ts';
 import { openSession } from './auth.ts';
 import { getManifest } from './client.ts';
@@ -77,18 +78,32 @@ export interface CacheDocument {
   records: CacheRecord[];
 }
 
+/**
+ * A record's layer as the export sends it: in the wanted compression (made and remembered by
+ * layer-variants.ts, so a second export compresses nothing), the record naming that blob, as the
+ * importing store will hold it. Without `want`, the blob as stored.
+ */
+async function exportedLayer(stores: RegistryStores, layer: NonNullable<CacheRecord['layer']>, want: LayerWant | undefined): Promise<NonNullable<CacheRecord['layer']>> {
+  if (!want) return layer;
+  const blob = await layerBlob(stores, { diffId: layer.diffId as Digest, digest: layer.blobDigest as Digest, size: layer.blobSize }, want);
+  return { diffId: layer.diffId, blobDigest: blob.digest, blobSize: blob.size, mediaType: layerMediaType(blob.compression, 'oci') };
+}
+
 /** The manifest and config of a cache export; records whose blob this store lacks are left out. */
 export async function buildCacheDocument(
-  stores: RegistryStores, records: readonly CacheRecord[], mode: CacheMode, cacheMounts: readonly Descriptor[] = [],
+  stores: RegistryStores, records: readonly CacheRecord[], mode: CacheMode, want?: LayerWant, cacheMounts: readonly Descriptor[] = [],
 ): Promise<CacheDocument> {
   const kept: CacheRecord[] = [];
   const layers = new Map<string, Descriptor>();
-  for (const record of [...records].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-    if (record.layer) {
-      if (!(await hasBlob(stores.content, record.layer.blobDigest))) continue;
-      layers.set(record.layer.blobDigest, {
-        mediaType: record.layer.mediaType, digest: record.layer.blobDigest as Digest, size: record.layer.blobSize,
-        annotations: { [CACHE_DIFFID_ANNOTATION]: record.layer.diffId },
+  for (const stored of [...records].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    let record = stored;
+    if (stored.layer) {
+      if (!(await hasBlob(stores.content, stored.layer.blobDigest))) continue;
+      const layer = await exportedLayer(stores, stored.layer, want);
+      record = { ...stored, layer };
+      layers.set(layer.blobDigest, {
+        mediaType: layer.mediaType, digest: layer.blobDigest as Digest, size: layer.blobSize,
+        annotations: { [CACHE_DIFFID_ANNOTATION]: layer.diffId },
       });
     }
     if (!kept.some((k) => k.key === record.key)) kept.push(record);
@@ -118,17 +133,22 @@ export interface CacheExportResult {
   location: string;
 }
 
+export interface CacheExportOptions extends RegistryOptions {
+  /** The layers' compression (--cache-to's compression=...); undefined sends each blob as stored. */
+  layers?: LayerWant;
+}
+
 /**
  * Exports `records` (the engine chooses them: the final image's steps for mode=min, every
  * stage's for mode=max) to a registry reference or an OCI layout directory, with the packed
  * cache mounts `cacheMounts` (src/mounts/cache-mount-transfer.ts) as further layers.
  */
 export async function exportCache(
-  stores: RegistryStores, ref: string | CacheLocation, records: readonly CacheRecord[], mode: CacheMode = 'min', options: RegistryOptions = {},
+  stores: RegistryStores, ref: string | CacheLocation, records: readonly CacheRecord[], mode: CacheMode = 'min', options: CacheExportOptions = {},
   cacheMounts: readonly CacheMountBlob[] = [],
 ): Promise<CacheExportResult> {
   const location = toLocation(ref);
-  const doc = await buildCacheDocument(stores, records, mode, cacheMounts.map((m) => m.descriptor));
+  const doc = await buildCacheDocument(stores, records, mode, options.layers, cacheMounts.map((m) => m.descriptor));
   const recordLayers = doc.layers; // the manifest lists the cache mounts after these
   const summary = { digest: doc.manifest.descriptor.digest, records: doc.records.length, layers: recordLayers.length, cacheMounts: cacheMounts.length };
   if (location.type === 'local') {
@@ -169,11 +189,24 @@ function checkCacheManifest(manifest: ImageManifest, where: string): void {
   }
 }
 
+/**
+ * A compressed layer from a cache becomes the uncompressed blob the store keeps for built layers
+ * (its digest is the diff id, which this checks), and the compressed blob is recorded as its
+ * variant: an image built from the cache is then the very image the exporting store built (same
+ * manifest digest), and a push of it in that compression sends the cache's blob as it came.
+ */
+async function storedForm(stores: RegistryStores, layer: NonNullable<CacheRecord['layer']>): Promise<NonNullable<CacheRecord['layer']>> {
+  if (layer.blobDigest === layer.diffId) return layer;
+  const blob = await layerBlob(stores, { diffId: layer.diffId as Digest, digest: layer.blobDigest as Digest, size: layer.blobSize }, { compression: 'none' });
+  return { diffId: layer.diffId, blobDigest: blob.digest, blobSize: blob.size, mediaType: layerMediaType('none', 'oci') };
+}
+
 async function writeImported(stores: RegistryStores, records: CacheRecord[]): Promise<number> {
   let written = 0;
-  for (const record of records) {
-    if (record.layer && !(await hasBlob(stores.content, record.layer.blobDigest))) continue;
-    if (readCacheRecord(stores.layout.cache, record.key)) continue;
+  for (const imported of records) {
+    if (imported.layer && !(await hasBlob(stores.content, imported.layer.blobDigest))) continue;
+    if (readCacheRecord(stores.layout.cache, imported.key)) continue;
+    const record = imported.layer ? { ...imported, layer: await storedForm(stores, imported.layer) } : imported;
     await writeCacheRecord(stores.layout.cache, record);
     written++;
   }

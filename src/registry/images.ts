@@ -129,6 +129,8 @@ export interface PushOptions extends RegistryOptions, UploadOptions {
   forceCompression?: boolean;
   /** Media types of the pushed manifest; default: the stored image's own. */
   family?: MediaTypeFamily;
+  /** Manifest annotations to add to the pushed manifest (an output's annotation.*). */
+  annotations?: Record<string, string>;
 }
 
 export interface PushedImage {
@@ -161,7 +163,7 @@ export async function pushImage(stores: RegistryStores, ref: string, options: Pu
   if (!record) throw new RegistryError(`an image does not exist locally with the name ${familiarName(withDefaultTag(parseReference(sourceName)))}`, 0, undefined, true);
   const stored = parseManifest(await readBlob(stores.content, record.digest));
   const { manifest, bytes, compressed } = await distributionImage(stores, record.digest, {
-    compression: options.compression ?? 'gzip', level: options.compressionLevel, force: options.forceCompression,
+    compression: options.compression ?? 'gzip', level: options.compressionLevel, force: options.forceCompression, annotations: options.annotations,
     family: options.family ?? (manifestMediaType(stored) === MediaTypes.dockerManifest ? 'docker' : 'oci'),
   });
   const blobs = manifestBlobs(manifest).map((descriptor) => ({ descriptor, source: contentSource(stores.content, descriptor.digest) }));

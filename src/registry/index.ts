@@ -2,7 +2,7 @@ export { pullImage, type PulledImage } from './images.ts';
 export { pushImage, type PushOptions, type PushedImage } from './images.ts';
 export {
   exportCache, fetchCacheBlob, importCache, isCacheMountLayer, parseCacheSpec, CACHE_CONFIG_MEDIA_TYPE, DEFAULT_CACHE_MOUNTS_MAX_BYTES,
-  CACHE_MOUNT_ID_ANNOTATION, CACHE_MOUNT_NAME_ANNOTATION, CACHE_MOUNT_ROOT_ANNOTATION, CACHE_MOUNT_SIZE_ANNOTATION,
+  CACHE_MOUNT_ID_ANNOTATION, CACHE_MOUNT_NAME_ANNOTATION, CACHE_MOUNT_ROOT_ANNOTATION, CACHE_MOUNT_SIZE_ANNOTATION, type CacheExportOptions,
   type CacheExportResult, type CacheImportResult, type CacheLocation, type CacheMode, type CacheMountBlob, type CacheMountOptions, type CacheSpec,
 } from './cache.ts';
 export { login, logout, normalizeRegistry } from './auth.ts';

@@ -24,7 +24,7 @@ describe('parseOutput', () => {
   });
 
   it('names the valid keys for an unknown one, and refuses bad values', () => {
-    expect(() => parseOutput('type=docker,dest=x,bogus=1')).toThrow('unknown key "bogus" for output type=docker (valid: type, dest, name, compression, compression-level, force-compression, oci-mediatypes, rewrite-timestamp)');
+    expect(() => parseOutput('type=docker,dest=x,bogus=1')).toThrow('unknown key "bogus" for output type=docker (valid: type, dest, name, compression, compression-level, force-compression, oci-mediatypes, rewrite-timestamp, annotation.KEY, annotation-manifest.KEY, annotation-manifest-descriptor.KEY)');
     expect(() => parseOutput('type=image,dest=x')).toThrow(/unknown key "dest" for output type=image/);
     expect(() => parseOutput('type=local,dest=x,compression=gzip')).toThrow(/unknown key "compression" for output type=local \(valid: type, dest\)/);
     expect(() => parseOutput('type=tar,dest=x,push=true')).toThrow(/unknown key "push"/);
